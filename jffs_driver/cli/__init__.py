@@ -1,0 +1,86 @@
+"""The ``jffs`` command line: a thin, lazily loaded layer over the library.
+
+Each sub-command lives in its own module under :mod:`jffs_driver.cli` and is imported only
+when it is invoked, so ``jffs --help`` is instant and never imports LAMMPS, MPI or h5py.
+Errors derived from :class:`jffs_driver.errors.JffsError` are printed without a traceback and
+map to the exit code of their class (2 for bad input).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Any
+
+import click
+
+from ..errors import JffsError
+
+#: sub-command name -> ("module", "attribute", "one-line help")
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("jffs_driver.cli.campaign_cmds", "run", "Start or continue a jFFS campaign."),
+    "status": ("jffs_driver.cli.campaign_cmds", "status", "Show per-stage progress (cheap)."),
+    "results": ("jffs_driver.cli.campaign_cmds", "results", "Rate, MFPT and CIs of a store."),
+    "export": ("jffs_driver.cli.campaign_cmds", "export", "Export configurations as H5MD."),
+    "build": ("jffs_driver.cli.system_cmds", "build", "Build a membrane system."),
+    "equilibrate": ("jffs_driver.cli.system_cmds", "equilibrate", "Equilibrate a built system."),
+    "correction": ("jffs_driver.cli.correction_cmds", "correction", "Ideal-conductor correction."),
+    "advise-box": ("jffs_driver.cli.correction_cmds", "advise_box", "Smallest safe box (Eq. 7)."),
+    "extrapolate": ("jffs_driver.cli.correction_cmds", "extrapolate", "Thermodynamic limit."),
+    "correct": ("jffs_driver.cli.correction_cmds", "correct", "Correct a store's profile."),
+    "profile": ("jffs_driver.cli.profile_cmds", "profile", "Generalized free-energy profile."),
+    "submit": ("jffs_driver.cli.slurm_cmds", "submit", "Render and submit a Slurm job."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if _available(name))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None or not _available(cmd_name):
+            return None
+        module = importlib.import_module(spec[0])
+        return getattr(module, spec[1])
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _available(name: str) -> bool:
+    module = COMMANDS[name][0]
+    return importlib.util.find_spec(module) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="jffs_driver")
+def cli() -> None:
+    """jffs: jumpy forward-flux sampling of rare ion passages, driving LAMMPS in-process."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point: run the CLI and turn package errors into exit codes."""
+    try:
+        return cli.main(args=argv, prog_name="jffs", standalone_mode=False)
+    except JffsError as exc:
+        click.echo(f"jffs: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("jffs: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""correction subpackage of jffs_driver."""

@@ -1,0 +1,1 @@
+"""ffs subpackage of jffs_driver."""

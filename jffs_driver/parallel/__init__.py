@@ -1,0 +1,1 @@
+"""parallel subpackage of jffs_driver."""

@@ -1,0 +1,1 @@
+"""store subpackage of jffs_driver."""

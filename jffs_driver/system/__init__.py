@@ -1,0 +1,1 @@
+"""system subpackage of jffs_driver."""
