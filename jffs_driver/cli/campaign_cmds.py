@@ -1,0 +1,151 @@
+"""``jffs run``, ``jffs status``, ``jffs results`` and ``jffs export``."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+from ..errors import UsageError
+
+
+@click.command("run")
+@click.argument("campaign", type=click.Path(path_type=Path))
+@click.option("--store", "store", type=click.Path(path_type=Path), default=None,
+              help="Store directory (default: campaign.store from the TOML, relative to its folder).")
+@click.option("--max-work", type=int, default=None, help="Stop after this many tasks (testing).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def run(campaign: Path, store: Optional[Path], max_work: Optional[int], quiet: bool) -> None:
+    """Start or continue the campaign described by CAMPAIGN (a TOML file).
+
+    Exit codes: 0 complete, 2 bad configuration, 4 store locked or unreadable,
+    5 engine failure, 75 stopped early on request (resubmit to continue), 1 stalled.
+    """
+    from ..campaign import EXIT_RESUBMIT, run_campaign  # noqa: PLC0415
+    from ..config import load_config  # noqa: PLC0415
+    from ..progress import Progress  # noqa: PLC0415
+
+    if not campaign.is_file():
+        raise UsageError(f"campaign file {campaign} not found; pass the path of a campaign TOML file")
+    config, text = load_config(campaign)
+    outcome = run_campaign(config, text, store_path=store, progress=Progress(enabled=not quiet),
+                           max_work=max_work)
+    if outcome.complete:
+        click.echo(f"campaign complete; results: jffs results {outcome.store}")
+        return
+    if outcome.stalled:
+        click.echo("campaign stalled: a stage ended without any success (see jffs status)", err=True)
+        sys.exit(1)
+    if outcome.interrupted:
+        click.echo(f"campaign stopped before completion; run the same command again to resume "
+                   f"(exit code {EXIT_RESUBMIT})", err=True)
+        sys.exit(EXIT_RESUBMIT)
+
+
+@click.command("status")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(store: Path, as_json: bool) -> None:
+    """Show per-stage progress of STORE (reads counters only; never starts LAMMPS)."""
+    from ..results import load_state  # noqa: PLC0415
+    from ..store import CampaignStore  # noqa: PLC0415
+
+    _check_store(store)
+    with CampaignStore.open(store, mode="r") as st:
+        state, header = load_state(st)
+    cfg = state.config
+    rows = state.summary_rows()
+    data = {
+        "campaign": cfg.campaign.name, "complete": state.complete, "stalled": state.stalled,
+        "basin": {"steps": state.basin_steps, "target_steps": cfg.basin.runs * cfg.basin.steps_per_run,
+                  "crossings": state.n_crossings},
+        "stages": rows, "length_unit": header.units.get("length"),
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=_json_default))
+        return
+    b = data["basin"]
+    click.echo(f"campaign {cfg.campaign.name}: " + ("complete" if state.complete else "stalled" if state.stalled else "in progress"))
+    click.echo(f"basin runs: {b['steps']:,}/{b['target_steps']:,} steps, {b['crossings']} crossings of lambda_0")
+    if rows:
+        click.echo(f"{'stage':>5} {'lambda_k':>10} {'lambda_k+1':>11} {'pool':>6} {'pilots':>6} {'trials':>7} {'succ':>6} {'p':>8}  state")
+        for r in rows:
+            nxt = "-" if r["lambda_next"] is None else f"{r['lambda_next']:.4g}"
+            p = "-" if not r["trials"] else f"{r['p']:.4f}"
+            st_txt = "closed" if r["closed"] else "open"
+            click.echo(f"{r['stage']:>5} {r['lambda']:>10.4g} {nxt:>11} {r['pool']:>6} {r['pilots']:>6} {r['trials']:>7} {r['successes']:>6} {p:>8}  {st_txt}")
+
+
+@click.command("results")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--bootstrap", type=int, default=None, help="Bootstrap resamples (default from the campaign).")
+def results(store: Path, as_json: bool, bootstrap: Optional[int]) -> None:
+    """Flux, stage probabilities, rate and MFPT with 95 % CIs for STORE."""
+    from ..results import compute_results  # noqa: PLC0415
+
+    _check_store(store)
+    data = compute_results(store, n_bootstrap=bootstrap)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=_json_default))
+        return
+    tu = data["time_unit"]
+    click.echo(f"campaign {data['campaign']} ({'complete' if data['complete'] else 'incomplete'})")
+    if data.get("flux"):
+        f = data["flux"]
+        click.echo(f"flux Phi_0 = {f['value']:.4e} {f['unit']}  (95% CI {f['ci95'][0]:.4e} .. {f['ci95'][1]:.4e}; {f['crossings']} crossings)")
+    for s in data["stages"]:
+        ci = s["p_ci95"]
+        ci_txt = "" if ci is None else f"  CI [{ci[0]:.4f}, {ci[1]:.4f}]"
+        p = "-" if s["p"] is None else f"{s['p']:.4f}"
+        click.echo(f"  stage {s['stage']}: lambda {s['lambda']:.4g} -> {s['lambda_next'] if s['lambda_next'] is None else format(s['lambda_next'], '.4g')}: {s['successes']}/{s['trials']} p = {p}{ci_txt}")
+    if data.get("rate"):
+        lo, hi = data["mfpt_ci95"]
+        click.echo(f"rate = {data['rate']:.4e} 1/{tu}; MFPT = {data['mfpt']:.4e} {tu} (95% CI {lo} .. {hi})")
+        if data.get("mfpt_ci95_bootstrap"):
+            blo, bhi = data["mfpt_ci95_bootstrap"]
+            click.echo(f"  bootstrap over the trial tree: MFPT 95% CI {blo:.4e} .. {bhi:.4e} {tu}")
+    if "exact_mfpt" in data:
+        click.echo(f"exact MFPT = {data['exact_mfpt']:.4e} {tu}")
+    if data.get("note"):
+        click.echo(data["note"])
+
+
+@click.command("export")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option("--stage", type=int, default=None, help="Only the pool of this stage (0 = basin crossings).")
+def export(store: Path, output: Path, stage: Optional[int]) -> None:
+    """Write crossing configurations of STORE as an H5MD file OUTPUT (readable by MDAnalysis)."""
+    from ..results import load_state  # noqa: PLC0415
+    from ..store import CampaignStore  # noqa: PLC0415
+    from ..store.h5md import export_h5md  # noqa: PLC0415
+
+    _check_store(store)
+    ids = None
+    if stage is not None:
+        with CampaignStore.open(store, mode="r") as st:
+            state, _ = load_state(st)
+        if stage >= len(state.stages):
+            raise UsageError(f"--stage {stage}: the store has stages 0..{len(state.stages) - 1}")
+        ids = state.stages[stage].pool_ids
+    export_h5md(store, output, config_ids=ids)
+    click.echo(f"wrote {output}")
+
+
+def _check_store(store: Path) -> None:
+    if not (store / "campaign.h5").is_file():
+        raise UsageError(f"{store} is not a jffs store (no campaign.h5 inside); pass the store directory "
+                         "that 'jffs run' created")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)

@@ -1,0 +1,307 @@
+"""Campaign configuration: TOML in, frozen dataclasses out, validated in one place.
+
+Every section and key is declared here with its type, default, unit and check. Unknown keys
+are errors; all problems are reported together (key path, value, expectation) before
+anything is written. The resolved configuration (defaults filled in) is stored with the
+campaign together with its SHA-256 hash.
+
+Lengths (lambda values) and times are in the model's units: sigma and tau for the Brownian
+model (``units lj``); angstrom and fs for membrane systems (``units real``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from .errors import ConfigError, ConfigProblem
+from .schema import (
+    REQUIRED, Field, at_least, non_negative, one_of, positive, probability, raise_if,
+    validate_section,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+CAMPAIGN_FIELDS = {
+    "name": Field(str, REQUIRED, doc="campaign name"),
+    "seed": Field(int, REQUIRED, non_negative, doc="campaign seed (every random draw derives from it)"),
+    "store": Field(str, "", doc="store directory, relative to this file's folder (default NAME.jffs)"),
+}
+
+INTERFACE_FIELDS = {
+    "lambda_a": Field(float, REQUIRED, doc="boundary of basin A: lambda < lambda_a (length units)"),
+    "lambda_0": Field(float, REQUIRED, doc="first milestone (length units)"),
+    "lambda_b": Field(float, REQUIRED, doc="boundary of B: lambda >= lambda_b (length units)"),
+    "mode": Field(str, "adaptive", one_of("adaptive", "fixed"), doc="milestone placement"),
+    "milestones": Field(list, [], doc="fixed mode: lambda_1 .. lambda_{n-1}, increasing, between lambda_0 and lambda_b"),
+    "target_p": Field(float, 0.2, probability, doc="adaptive mode: aimed success probability per stage"),
+    "pilot_trials": Field(int, 30, at_least(5), doc="adaptive mode: pilot trajectories per stage to place the next milestone"),
+    "min_spacing": Field(float, 0.0, non_negative, doc="adaptive mode: smallest step above the largest stored lambda (length units)"),
+    "max_stages": Field(int, 50, at_least(1), doc="safety cap on the number of stages"),
+}
+
+BASIN_FIELDS = {
+    "runs": Field(int, 2, at_least(2), doc="independent basin runs (at least 2)"),
+    "steps_per_run": Field(int, REQUIRED, positive, doc="steps of each basin run"),
+    "segment_steps": Field(int, 100_000, positive, doc="steps between basin checkpoints"),
+}
+
+STAGE_FIELDS = {
+    "target_successes": Field(int, 100, non_negative, doc="stop a stage after this many successes (0: off)"),
+    "min_trials": Field(int, 0, non_negative, doc="at least this many trials per stage"),
+    "max_trials": Field(int, 100_000, positive, doc="stop a stage after this many trials"),
+    "max_trial_steps": Field(int, 100_000_000, positive, doc="step cap of one trial (then: timeout, counted as failure)"),
+}
+
+ENGINE_FIELDS = {
+    "check_interval": Field(int, 10, positive, doc="steps between order-parameter checks (fix halt)"),
+    "record_trace": Field(bool, True, doc="store lambda at every check step of every trial"),
+    "retries": Field(int, 1, non_negative, doc="re-runs with the same seed after an engine error"),
+}
+
+RESULTS_FIELDS = {
+    "bootstrap": Field(int, 2000, non_negative, doc="bootstrap resamples of the trial tree (0: off)"),
+}
+
+BROWNIAN_FIELDS = {
+    "type": Field(str, REQUIRED, one_of("brownian"), doc="model type"),
+    "potential": Field(str, REQUIRED, doc="U(z)/kT as an expression in z (LAMMPS syntax, ^ for powers)"),
+    "diffusion": Field(float, 1.0, positive, doc="diffusion coefficient D (sigma^2/tau)"),
+    "timestep": Field(float, 1e-3, positive, doc="time step (tau)"),
+    "z_bounds": Field(list, [-10.0, 10.0], doc="[low, high] box limits in z (sigma)"),
+    "start_z": Field(float, None, doc="start of the basin runs (sigma); default: minimum of U below lambda_a"),
+}
+BROWNIAN_FIELDS["start_z"] = Field((float, type(None)), None, doc=BROWNIAN_FIELDS["start_z"].doc)
+
+MODEL_FIELDS: dict[str, dict[str, Field]] = {"brownian": BROWNIAN_FIELDS}
+
+SECTIONS: dict[str, dict[str, Field]] = {
+    "campaign": CAMPAIGN_FIELDS,
+    "interfaces": INTERFACE_FIELDS,
+    "basin": BASIN_FIELDS,
+    "stages": STAGE_FIELDS,
+    "engine": ENGINE_FIELDS,
+    "results": RESULTS_FIELDS,
+}
+OPTIONAL_SECTIONS = {"engine", "results", "stages"}
+
+
+@dataclass(frozen=True)
+class CampaignSection:
+    name: str
+    seed: int
+    store: str
+
+
+@dataclass(frozen=True)
+class Interfaces:
+    lambda_a: float
+    lambda_0: float
+    lambda_b: float
+    mode: str
+    milestones: tuple[float, ...]
+    target_p: float
+    pilot_trials: int
+    min_spacing: float
+    max_stages: int
+
+
+@dataclass(frozen=True)
+class BasinSettings:
+    runs: int
+    steps_per_run: int
+    segment_steps: int
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    target_successes: int
+    min_trials: int
+    max_trials: int
+    max_trial_steps: int
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    check_interval: int
+    record_trace: bool
+    retries: int
+
+
+@dataclass(frozen=True)
+class ResultsSettings:
+    bootstrap: int
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """The validated campaign configuration.
+
+    Attributes
+    ----------
+    resolved
+        The configuration as a plain dict with every default filled in (what is stored).
+    source
+        Path of the TOML file, if any.
+    """
+
+    campaign: CampaignSection
+    model: Mapping[str, Any]
+    interfaces: Interfaces
+    basin: BasinSettings
+    stages: StageSettings
+    engine: EngineSettings
+    results: ResultsSettings
+    resolved: Mapping[str, Any]
+    source: Optional[str] = None
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON of :attr:`resolved`."""
+        return config_hash(self.resolved)
+
+    def store_path(self, override: str | Path | None = None) -> Path:
+        """Where the store lives: ``override``, or ``campaign.store`` relative to the TOML's folder."""
+        if override is not None:
+            return Path(override)
+        base = Path(self.source).resolve().parent if self.source else Path.cwd()
+        name = self.campaign.store or f"{self.campaign.name}.jffs"
+        path = Path(name)
+        return path if path.is_absolute() else base / path
+
+
+def config_hash(resolved: Mapping[str, Any]) -> str:
+    """SHA-256 hex digest of a resolved configuration (canonical JSON)."""
+    text = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_config(path: str | Path) -> tuple[CampaignConfig, str]:
+    """Read and validate a campaign TOML file; return the config and the file's text."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the campaign file: {exc.strerror}; check the path", source=str(p)) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", source=str(p)) from exc
+    return parse_config(data, source=str(p)), text
+
+
+def parse_config(data: Mapping[str, Any], source: str | None = None) -> CampaignConfig:
+    """Validate a parsed TOML document (see module docstring)."""
+    problems: list[ConfigProblem] = []
+    known = set(SECTIONS) | {"model"}
+    for key in data:
+        if key not in known:
+            problems.append(ConfigProblem(key, data[key], f"no such section; known: {', '.join(sorted(known))}"))
+    values: dict[str, dict[str, Any]] = {}
+    for name, fields in SECTIONS.items():
+        if name not in data and name in OPTIONAL_SECTIONS:
+            values[name] = validate_section({}, fields, name, problems)
+        elif name not in data:
+            problems.append(ConfigProblem(name, None, f"missing section [{name}]"))
+            values[name] = validate_section({}, fields, name, [])
+        else:
+            values[name] = validate_section(data[name], fields, name, problems)
+    model_data = data.get("model")
+    if not isinstance(model_data, dict):
+        problems.append(ConfigProblem("model", model_data, "missing section [model] with a 'type' key (e.g. type = \"brownian\")"))
+        model: dict[str, Any] = {}
+    else:
+        mtype = model_data.get("type")
+        if mtype not in MODEL_FIELDS:
+            problems.append(ConfigProblem("model.type", mtype, f"must be one of {sorted(MODEL_FIELDS)}"))
+            model = {}
+        else:
+            model = validate_section(model_data, MODEL_FIELDS[mtype], "model", problems)
+            model.update(_check_model(mtype, model, problems))
+    _cross_checks(values, problems)
+    raise_if(problems, source)
+    ifc = values["interfaces"]
+    resolved = {**values, "model": model}
+    resolved["interfaces"] = {**ifc, "milestones": [float(x) for x in ifc["milestones"]]}
+    return CampaignConfig(
+        campaign=CampaignSection(**values["campaign"]),
+        model=model,
+        interfaces=Interfaces(**{**ifc, "milestones": tuple(float(x) for x in ifc["milestones"])}),
+        basin=BasinSettings(**values["basin"]),
+        stages=StageSettings(**values["stages"]),
+        engine=EngineSettings(**values["engine"]),
+        results=ResultsSettings(**values["results"]),
+        resolved=resolved,
+        source=source,
+    )
+
+
+def _check_model(mtype: str, model: dict[str, Any], problems: list[ConfigProblem]) -> dict[str, Any]:
+    if mtype == "brownian":
+        from .models.expression import Expression, ExpressionError  # noqa: PLC0415
+
+        if "potential" in model:
+            try:
+                Expression(model["potential"])
+            except ExpressionError as exc:
+                problems.append(ConfigProblem("model.potential", model["potential"], str(exc)))
+        zb = model.get("z_bounds")
+        if zb is not None:
+            if not (isinstance(zb, list) and len(zb) == 2 and all(isinstance(v, (int, float)) for v in zb) and zb[0] < zb[1]):
+                problems.append(ConfigProblem("model.z_bounds", zb, "must be [low, high] with low < high (sigma)"))
+            else:
+                return {"z_bounds": [float(zb[0]), float(zb[1])]}
+    return {}
+
+
+def _cross_checks(values: dict[str, dict[str, Any]], problems: list[ConfigProblem]) -> None:
+    ifc = values["interfaces"]
+    la, l0, lb = ifc.get("lambda_a"), ifc.get("lambda_0"), ifc.get("lambda_b")
+    if None not in (la, l0, lb):
+        if not la <= l0:
+            problems.append(ConfigProblem("interfaces.lambda_0", l0, f"must be >= lambda_a ({la})"))
+        if not l0 < lb:
+            problems.append(ConfigProblem("interfaces.lambda_b", lb, f"must be > lambda_0 ({l0})"))
+    ms = ifc.get("milestones", [])
+    if isinstance(ms, list):
+        if not all(isinstance(m, (int, float)) and not isinstance(m, bool) for m in ms):
+            problems.append(ConfigProblem("interfaces.milestones", ms, "must be an array of numbers"))
+        elif ms:
+            if any(b <= a for a, b in zip(ms, ms[1:])):
+                problems.append(ConfigProblem("interfaces.milestones", ms, "must be strictly increasing"))
+            if None not in (l0, lb) and not (ms[0] > l0 and ms[-1] < lb):
+                problems.append(ConfigProblem("interfaces.milestones", ms, f"must lie strictly between lambda_0 ({l0}) and lambda_b ({lb})"))
+        if ifc.get("mode") == "fixed" and not ms:
+            problems.append(ConfigProblem("interfaces.milestones", ms, "fixed mode needs at least one milestone between lambda_0 and lambda_b"))
+    st = values["stages"]
+    if st.get("target_successes", 1) == 0 and "max_trials" not in st:
+        problems.append(ConfigProblem("stages.target_successes", 0, "with target_successes = 0 set max_trials"))
+    b = values["basin"]
+    if "segment_steps" in b and "steps_per_run" in b and b["segment_steps"] > b["steps_per_run"]:
+        b["segment_steps"] = b["steps_per_run"]
+
+
+def describe_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two resolved configurations."""
+    diffs: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        path = f"{prefix}{key}"
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            diffs += describe_differences(a, b, path + ".")
+        elif a != b:
+            diffs.append(f"{path}: {a!r} -> {b!r}")
+    return diffs
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """Dataclass to dict (helper for JSON output)."""
+    return asdict(obj)

@@ -1,0 +1,210 @@
+"""Engine abstraction: a template method owns the trial loop, subclasses provide primitives.
+
+An engine integrates one system and evaluates the order parameter lambda at *check steps*
+(every ``check_interval`` steps, counted from the last :meth:`Engine.load`). Subclasses
+implement five primitives: :meth:`load`, :meth:`randomize`, :meth:`reseed`, :meth:`advance`
+and :meth:`snapshot`. The base class turns them into a trial trajectory
+(:meth:`run_trial`) and a basin-run segment (:meth:`run_basin_segment`), including the
+documented retry policy for failed runs.
+
+Units: lambda in the engine's length unit; steps are integers; ``timestep`` is in the
+engine's time unit (``units.time``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..errors import EngineError, TrialFailedError
+from ..ffs.tasks import (
+    BasinEvent,
+    BasinResult,
+    BasinTask,
+    Outcome,
+    TrialResult,
+    TrialTask,
+)
+from ..state import Snapshot
+from ..units import UnitSystem
+
+
+@dataclass(frozen=True)
+class Advance:
+    """Result of one :meth:`Engine.advance` call.
+
+    Attributes
+    ----------
+    stop
+        ``'lo'`` (lambda fell below the lower bound), ``'hi'`` (reached the upper bound) or
+        ``'max'`` (step budget used).
+    steps
+        Steps integrated in this call.
+    lambda_end
+        Order parameter at the last step (a check step).
+    lambda_max
+        Largest order parameter at the check steps of this call.
+    """
+
+    stop: str
+    steps: int
+    lambda_end: float
+    lambda_max: float
+
+
+class Engine(ABC):
+    """Base class of all engines (LAMMPS, numpy toy).
+
+    Attributes
+    ----------
+    units
+        The unit system of lambda, times and states.
+    timestep
+        Integration time step, in ``units.time``.
+    check_interval
+        Steps between order-parameter evaluations.
+    """
+
+    units: UnitSystem
+    timestep: float
+    check_interval: int
+
+    # ------------------------------------------------------------ primitives
+    @abstractmethod
+    def load(self, state: Snapshot) -> None:
+        """Make ``state`` the current state and restart the step counter at 0."""
+
+    @abstractmethod
+    def randomize(self, seed: int) -> None:
+        """Redraw the velocities of the mobile atoms (and any noise seed) from ``seed``."""
+
+    def reseed(self, seed: int) -> None:
+        """Give stochastic dynamics a fresh noise seed without touching velocities.
+
+        Deterministic dynamics ignore it (the default).
+        """
+
+    @abstractmethod
+    def advance(self, lo: float, hi: float, max_steps: int) -> Advance:
+        """Integrate until lambda < ``lo`` or lambda >= ``hi`` at a check step, or ``max_steps``."""
+
+    @abstractmethod
+    def snapshot(self) -> Snapshot:
+        """Return the current state."""
+
+    @abstractmethod
+    def order_parameter(self) -> float:
+        """Order parameter of the current state (length units)."""
+
+    def trace(self) -> Optional[np.ndarray]:
+        """Lambda at every check step since the last :meth:`load` (``None`` if unsupported)."""
+        return None
+
+    def recover(self) -> None:
+        """Bring the engine back to a usable state after an :class:`EngineError`."""
+
+    def close(self) -> None:
+        """Release resources (LAMMPS instance, files)."""
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------- template methods
+    def run_trial(self, task: TrialTask, retries: int = 1) -> TrialResult:
+        """Run one jFFS trial trajectory.
+
+        The parent state is loaded, velocities are redrawn with ``task.seed`` and the
+        trajectory runs until it reaches ``task.lambda_hi`` (success), falls below
+        ``task.lambda_a`` (failure) or uses ``task.max_steps`` (timeout). A parent already at
+        or beyond the target is an immediate success of zero length (jFFS jump).
+
+        Failure policy: when the engine raises :class:`EngineError` (lost atoms, SHAKE
+        failure, NaN), the trial is re-run from scratch with the *same* seed up to
+        ``retries`` times; a deterministic failure therefore repeats and ends the campaign
+        with :class:`TrialFailedError`, while a transient one is absorbed. Re-running with the
+        same seed keeps the estimate unbiased: no trajectory is replaced by a different one.
+        """
+        if task.parent_lambda >= task.lambda_hi:
+            return TrialResult(
+                task=task, outcome=Outcome.IMMEDIATE, steps=0,
+                lambda_end=task.parent_lambda, lambda_max=task.parent_lambda, end=None,
+                trace=None, check_interval=self.check_interval, wall_s=0.0,
+            )
+        attempts = 0
+        last_error: EngineError | None = None
+        while attempts <= retries:
+            attempts += 1
+            t0 = time.perf_counter()
+            try:
+                self.load(task.start)
+                self.randomize(task.seed)
+                adv = self.advance(task.lambda_a, task.lambda_hi, task.max_steps)
+                outcome = {"hi": Outcome.SUCCESS, "lo": Outcome.FAILURE}.get(adv.stop, Outcome.TIMEOUT)
+                end = self.snapshot() if outcome is Outcome.SUCCESS else None
+                trace = self.trace() if task.record_trace else None
+            except EngineError as exc:
+                last_error = exc
+                self.recover()
+                continue
+            return TrialResult(
+                task=task, outcome=outcome, steps=adv.steps, lambda_end=adv.lambda_end,
+                lambda_max=max(adv.lambda_max, task.parent_lambda), end=end, trace=trace,
+                check_interval=self.check_interval, wall_s=time.perf_counter() - t0,
+                attempts=attempts,
+            )
+        raise TrialFailedError(
+            f"trial failed {attempts} time(s) with the same seed; the campaign stops so that "
+            "the estimate is not biased by dropping it. Inspect the parent configuration and "
+            f"the engine settings. Last error: {last_error}",
+            stage=task.stage, trial=task.index, kind=task.kind, seed=task.seed,
+        ) from last_error
+
+    def run_basin_segment(self, task: BasinTask) -> BasinResult:
+        """Run one segment of an unbiased basin run (flux through lambda_0).
+
+        While *armed* (A visited since the last crossing) the run stops at the first check
+        step with lambda >= lambda_0: a crossing whose configuration is stored exactly as
+        found. While disarmed it runs until lambda < lambda_A (re-arm) or lambda >= lambda_B
+        (the run reached B and will restart from an initial configuration).
+        """
+        t0 = time.perf_counter()
+        self.load(task.start)
+        if task.redraw:
+            self.randomize(task.seed)
+        else:
+            self.reseed(task.seed)
+        armed = task.armed
+        remaining = int(task.max_steps)
+        steps = 0
+        event = BasinEvent.BUDGET
+        lam = self.order_parameter()
+        while remaining > 0:
+            if armed:
+                adv = self.advance(-math.inf, task.lambda_0, remaining)
+            else:
+                adv = self.advance(task.lambda_a, task.lambda_b, remaining)
+            steps += adv.steps
+            remaining -= adv.steps
+            lam = adv.lambda_end
+            if adv.stop == "hi":
+                event = BasinEvent.CROSSING if armed else BasinEvent.REACHED_B
+                armed = False
+                break
+            if adv.stop == "lo":
+                armed = True
+            elif adv.stop == "max":
+                break
+            if adv.steps == 0:  # pragma: no cover - defensive: an engine must make progress
+                raise EngineError("engine made no progress in a basin segment", run=task.run)
+        return BasinResult(
+            task=task, event=event, steps=steps, armed=armed, lambda_end=lam,
+            end=self.snapshot(), wall_s=time.perf_counter() - t0,
+        )

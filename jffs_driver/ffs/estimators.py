@@ -1,0 +1,215 @@
+"""Rate estimators of jFFS with 95 % confidence intervals (pure numpy).
+
+Phi_0 = N_0 / T is the flux through lambda_0 from the basin runs (T in engine time units),
+P_k = S_k / M_k the conditional probability of reaching lambda_{k+1} from lambda_k, the rate
+Phi = Phi_0 prod_k P_k and the mean first-passage time tau = 1 / Phi.
+
+Two interval estimates are given:
+
+* the log-space delta method: var(ln Phi) = 1/N_0 + sum_k (1 - p_k) / (p_k M_k) (Poisson
+  counting of crossings, binomial trials), CI = Phi exp(+-1.96 sigma);
+* a bootstrap over the trial tree: the stage-0 configurations (the roots) are resampled with
+  replacement and each brings its whole subtree of trials, so correlations between trials that
+  share ancestors are kept; N_0 is redrawn from a Poisson law. The 2.5 and 97.5 percentiles
+  of the resampled rates give the interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class StageCounts:
+    """Trials and successes of one stage (immediate successes included)."""
+
+    lambda_k: float
+    lambda_next: float
+    trials: int
+    successes: int
+
+    @property
+    def p(self) -> float:
+        """Success probability S/M (nan without trials)."""
+        return self.successes / self.trials if self.trials else math.nan
+
+
+@dataclass(frozen=True)
+class RateEstimate:
+    """Rate, MFPT and their confidence intervals.
+
+    All rates are in 1/time and times in the engine time unit ``time_unit``.
+    """
+
+    flux: float
+    flux_ci95: tuple[float, float]
+    n_crossings: int
+    basin_time: float
+    p: tuple[float, ...]
+    p_ci95: tuple[tuple[float, float], ...]
+    rate: float
+    rate_ci95: tuple[float, float]
+    rate_ci95_bootstrap: Optional[tuple[float, float]]
+    mfpt: float
+    mfpt_ci95: tuple[float, float]
+    mfpt_ci95_bootstrap: Optional[tuple[float, float]]
+    sigma_ln_rate: float
+    complete: bool
+    time_unit: str
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (well behaved at p near 0 or 1)."""
+    if trials == 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    denom = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def flux_estimate(n_crossings: int, basin_time: float) -> tuple[float, tuple[float, float], float]:
+    """Flux N_0/T, its 95 % CI (log-normal, Poisson counts) and sigma of ln(flux)."""
+    if basin_time <= 0:
+        raise ValueError("basin time must be positive to estimate the flux")
+    if n_crossings == 0:
+        return 0.0, (0.0, 3.689 / basin_time), math.inf  # one-sided 97.5 % Poisson bound
+    flux = n_crossings / basin_time
+    sigma = 1.0 / math.sqrt(n_crossings)
+    return flux, (flux * math.exp(-Z95 * sigma), flux * math.exp(Z95 * sigma)), sigma
+
+
+def estimate_rate(
+    n_crossings: int,
+    basin_time: float,
+    stages: Sequence[StageCounts],
+    complete: bool,
+    time_unit: str,
+    tree: Optional["TrialTree"] = None,
+    n_bootstrap: int = 2000,
+    seed: int = 0,
+) -> RateEstimate:
+    """Combine flux and stage probabilities into the rate and MFPT with CIs.
+
+    Parameters
+    ----------
+    n_crossings, basin_time
+        N_0 and T (engine time units).
+    stages
+        Counts per stage, in order.
+    complete
+        Whether the last stage ends at lambda_B (otherwise the rate is a partial product).
+    time_unit
+        Name of the time unit, carried into the result.
+    tree
+        Trial tree for the bootstrap; ``None`` skips it.
+    n_bootstrap, seed
+        Bootstrap size and seed (derive the seed from the campaign seed).
+    """
+    flux, flux_ci, sigma_flux = flux_estimate(n_crossings, basin_time)
+    ps = tuple(s.p for s in stages)
+    var = sigma_flux**2
+    for s in stages:
+        if s.trials == 0 or s.successes == 0:
+            var = math.inf
+        else:
+            var += (1.0 - s.p) / (s.p * s.trials)
+    rate = flux * float(np.prod(ps)) if stages else flux
+    sigma = math.sqrt(var)
+    if rate > 0 and math.isfinite(sigma):
+        rate_ci = (rate * math.exp(-Z95 * sigma), rate * math.exp(Z95 * sigma))
+    else:
+        rate_ci = (0.0, math.inf if rate == 0 else rate * math.exp(Z95 * sigma))
+    boot_rate: Optional[tuple[float, float]] = None
+    if tree is not None and n_bootstrap > 0 and rate > 0:
+        boot_rate = tree.bootstrap_rate_ci(flux_counts=n_crossings, basin_time=basin_time,
+                                           n=n_bootstrap, seed=seed)
+    return RateEstimate(
+        flux=flux, flux_ci95=flux_ci, n_crossings=int(n_crossings), basin_time=float(basin_time),
+        p=ps, p_ci95=tuple(wilson_interval(s.successes, s.trials) for s in stages),
+        rate=rate, rate_ci95=rate_ci, rate_ci95_bootstrap=boot_rate,
+        mfpt=_inv(rate), mfpt_ci95=(_inv(rate_ci[1]), _inv(rate_ci[0])),
+        mfpt_ci95_bootstrap=None if boot_rate is None else (_inv(boot_rate[1]), _inv(boot_rate[0])),
+        sigma_ln_rate=sigma, complete=complete, time_unit=time_unit,
+    )
+
+
+def _inv(x: float) -> float:
+    return math.inf if x == 0 else (0.0 if math.isinf(x) else 1.0 / x)
+
+
+@dataclass(frozen=True)
+class TrialTree:
+    """Per-root counts of the trial tree, for the bootstrap.
+
+    Attributes
+    ----------
+    trials
+        (n_roots, n_stages) number of trials of each stage in the subtree of each root.
+    successes
+        (n_roots, n_stages) successes in the same subtrees.
+    """
+
+    trials: np.ndarray
+    successes: np.ndarray
+
+    @classmethod
+    def from_journal(
+        cls,
+        n_roots: int,
+        n_stages: int,
+        stage: np.ndarray,
+        parent_pool_index: np.ndarray,
+        success: np.ndarray,
+        landing_pool_index: np.ndarray,
+    ) -> "TrialTree":
+        """Build the tree from the trial journal.
+
+        Parameters
+        ----------
+        n_roots
+            Number of stage-0 configurations.
+        n_stages
+            Number of stages.
+        stage, parent_pool_index, success, landing_pool_index
+            One entry per trial: its stage, the index of its parent in that stage's pool, whether
+            it succeeded, and the index of its landing configuration in the next stage's pool
+            (-1 for failures).
+        """
+        trials = np.zeros((n_roots, n_stages), dtype=np.int64)
+        succ = np.zeros((n_roots, n_stages), dtype=np.int64)
+        # root_of[k][i]: root of configuration i in the pool of stage k.
+        root_of = np.arange(n_roots)
+        for k in range(n_stages):
+            mask = stage == k
+            parents = parent_pool_index[mask]
+            roots = root_of[parents]
+            ok = success[mask]
+            np.add.at(trials[:, k], roots, 1)
+            np.add.at(succ[:, k], roots[ok], 1)
+            landing = landing_pool_index[mask][ok]
+            next_roots = np.full(int(landing.max()) + 1 if landing.size else 0, -1, dtype=np.int64)
+            next_roots[landing] = roots[ok]
+            root_of = next_roots
+        return cls(trials=trials, successes=succ)
+
+    def bootstrap_rate_ci(self, flux_counts: int, basin_time: float, n: int, seed: int) -> tuple[float, float]:
+        """95 % percentile interval of the rate from ``n`` tree resamples (see module doc)."""
+        rng = np.random.default_rng(seed)
+        n_roots = self.trials.shape[0]
+        weights = rng.multinomial(n_roots, np.full(n_roots, 1.0 / n_roots), size=n)
+        m = weights @ self.trials
+        s = weights @ self.successes
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(m > 0, s / np.maximum(m, 1), 0.0)
+        n0 = rng.poisson(flux_counts, size=n)
+        rates = n0 / basin_time * np.prod(p, axis=1)
+        lo, hi = np.percentile(rates, [2.5, 97.5])
+        return float(lo), float(hi)

@@ -1,0 +1,96 @@
+"""Rates, MFPTs and per-stage statistics of a store, as a JSON-ready dict.
+
+Reads only the journal (never state arrays, never LAMMPS). Times are in the engine time unit
+(``time_unit``: ``tau`` for the Brownian model, ``fs`` for ``units real``), rates in its
+inverse, lambda in the engine length unit.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from .campaign_state import CampaignState, pool_positions
+from .config import parse_config
+from .ffs.estimators import StageCounts, TrialTree, estimate_rate
+from .ffs.seeds import derive_seed
+
+
+def _finite(x: float) -> Any:
+    return x if isinstance(x, (int, float)) and math.isfinite(x) else (None if x != x else str(x))
+
+
+def load_state(store: Any) -> tuple[CampaignState, Any]:
+    """Organised state and header of an open store."""
+    header = store.header
+    config = parse_config(dict(header.config), source=None)
+    return CampaignState.from_store(store, config), header
+
+
+def compute_results(store_path: str | Path, n_bootstrap: int | None = None) -> dict[str, Any]:
+    """Everything ``jffs results`` reports (see module docstring)."""
+    from .store import CampaignStore  # noqa: PLC0415
+
+    with CampaignStore.open(Path(store_path), mode="r") as store:
+        state, header = load_state(store)
+    cfg = state.config
+    info = dict(header.info)
+    units = dict(header.units)
+    time_unit = units.get("time", "?")
+    dt = float(info.get("model", {}).get("timestep", cfg.model.get("timestep", math.nan)))
+    basin_time = state.basin_steps * dt
+    closed = [s for s in state.stages if s.closing is not None]
+    counts = [StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes) for s in closed]
+    tree = None
+    nb = cfg.results.bootstrap if n_bootstrap is None else n_bootstrap
+    if closed and state.n_crossings > 0 and all(c.successes > 0 for c in counts) and nb > 0:
+        stage, parent, succ, landing = pool_positions(state)
+        tree = TrialTree.from_journal(len(state.stages[0].pool_ids), len(closed), stage, parent, succ, landing)
+    est = None
+    if basin_time > 0:
+        est = estimate_rate(state.n_crossings, basin_time, counts, state.complete, time_unit, tree=tree,
+                            n_bootstrap=nb, seed=derive_seed(cfg.campaign.seed, "bootstrap", 0))
+    stages_out = []
+    for row, s in zip(state.summary_rows(), state.stages):
+        ci = None
+        if est is not None and s.closing is not None:
+            ci = list(est.p_ci95[s.stage])
+        stages_out.append({
+            "stage": s.stage, "lambda": s.lambda_k, "lambda_next": s.lambda_next,
+            "trials": row["trials"], "successes": row["successes"], "p": _finite(row["p"]),
+            "p_ci95": ci, "pilots": row["pilots"], "closed": row["closed"], "steps": row["steps"],
+        })
+    out: dict[str, Any] = {
+        "campaign": cfg.campaign.name,
+        "store": str(store_path),
+        "complete": state.complete,
+        "stalled": state.stalled,
+        "time_unit": time_unit,
+        "length_unit": units.get("length", "?"),
+        "basin": {"runs": len(state.runs), "steps": state.basin_steps, "time": basin_time,
+                  "crossings": state.n_crossings, "reached_b": sum(r.reached_b for r in state.runs)},
+        "stages": stages_out,
+    }
+    if est is not None:
+        out.update({
+            "flux": {"value": est.flux, "ci95": list(est.flux_ci95), "unit": f"1/{time_unit}",
+                     "crossings": est.n_crossings, "basin_time": basin_time},
+            "rate": est.rate, "rate_ci95": [_finite(x) for x in est.rate_ci95],
+            "rate_ci95_bootstrap": None if est.rate_ci95_bootstrap is None else list(est.rate_ci95_bootstrap),
+            "mfpt": _finite(est.mfpt), "mfpt_ci95": [_finite(x) for x in est.mfpt_ci95],
+            "mfpt_ci95_bootstrap": None if est.mfpt_ci95_bootstrap is None else [_finite(x) for x in est.mfpt_ci95_bootstrap],
+            "rate_unit": f"1/{time_unit}",
+        })
+        if not state.complete:
+            out["note"] = ("campaign incomplete: rate and MFPT use the closed stages only "
+                           "(a partial product, i.e. the rate of reaching the last closed milestone)")
+    else:
+        out.update({"flux": None, "rate": None, "rate_ci95": None, "mfpt": None, "mfpt_ci95": None})
+    exact = info.get("exact_mfpt")
+    if exact is not None:
+        out["exact_mfpt"] = exact
+        if est is not None and state.complete:
+            lo, hi = est.mfpt_ci95
+            out["exact_within_ci95"] = bool(lo <= exact <= hi)
+    return out
