@@ -1,0 +1,218 @@
+"""Export stored configurations as an H5MD 1.1 trajectory (one frame per configuration).
+
+The file follows H5MD 1.1 (https://www.nongnu.org/h5md/h5md.html) and loads in MDAnalysis
+without a topology: ``MDAnalysis.Universe("out.h5md")``. MDAnalysis builds its minimal
+topology from ``/particles/trajectory`` (a fixed name in its H5MD reader), so that name is a
+hard link to ``/particles/all``; both name the same group. Positions are exported exactly as
+stored (unwrapped, LAMMPS ``x``); H5MD boxes have no origin, so each frame's box ``lo`` is the
+observable ``box_origin``. Units are written in H5MD notation (``Angstrom``, ``fs``,
+``Angstrom fs-1``); reduced (LJ) units have no H5MD spelling, so their ``unit`` attribute is
+left out and MDAnalysis must be told ``convert_units=False``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+import h5py
+import numpy as np
+
+from .. import __version__
+from ..errors import UsageError
+from ..state import Snapshot
+from .durable import publish, temp_path
+from .store import CampaignStore
+
+PathLike = Union[str, "os.PathLike[str]"]
+_LENGTH = {"angstrom": "Angstrom", "a": "Angstrom", "nm": "nm", "pm": "pm", "fm": "fm",
+           "m": "m"}
+_TIME = {"fs": "fs", "ps": "ps", "ns": "ns", "s": "s"}
+
+
+def h5md_unit(unit: str) -> Optional[str]:
+    """H5MD spelling of a store unit name, or None when H5MD has none (reduced units)."""
+    u = unit.strip().lower()
+    if u in _LENGTH:
+        return _LENGTH[u]
+    if u in _TIME:
+        return _TIME[u]
+    if "/" in u:
+        num, den = u.split("/", 1)
+        if num in _LENGTH and den in _TIME:
+            return f"{_LENGTH[num]} {_TIME[den]}-1"
+    return None
+
+
+def _set_unit(ds: h5py.Dataset, unit: str) -> None:
+    spelled = h5md_unit(unit)
+    if spelled is not None:
+        ds.attrs["unit"] = spelled
+    ds.attrs["jffs_unit"] = unit  # the store's own name, also for units H5MD cannot spell
+
+
+def _element(parent: h5py.Group, name: str, shape: tuple, dtype: Any, unit: Optional[str],
+             clock: h5py.Group, compression: Optional[str]) -> h5py.Dataset:
+    """A time-dependent H5MD element whose step/time are hard links to ``clock``'s."""
+    group = parent.create_group(name)
+    group["step"] = clock["step"]
+    group["time"] = clock["time"]
+    chunks = (1,) + shape[1:] if len(shape) > 1 and shape[0] else None
+    value = group.create_dataset("value", shape=shape, dtype=dtype, chunks=chunks,
+                                 compression=compression if chunks else None)
+    if unit is not None:
+        _set_unit(value, unit)
+    return value
+
+
+def _select(store: CampaignStore, config_ids: Optional[Sequence[int]],
+            stage: Optional[int]) -> list[int]:
+    if config_ids is not None and stage is not None:
+        raise UsageError("give config_ids or stage, not both")
+    if stage is not None:
+        ids = store.stage_pool(stage).tolist()
+        return list(dict.fromkeys(ids))  # a parent reused by several successes: one frame
+    if config_ids is None:
+        return list(range(store.n_configs))
+    return [int(i) for i in config_ids]
+
+
+def _edges(box: np.ndarray, triclinic: bool) -> np.ndarray:
+    lo, hi, (xy, xz, yz) = box
+    lx, ly, lz = hi - lo
+    if not triclinic:
+        return np.array([lx, ly, lz])
+    # Rows are the edge vectors a, b, c (LAMMPS convention for a restricted triclinic box).
+    return np.array([[lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]])
+
+
+def export_h5md(store_path: Union[PathLike, CampaignStore], out_path: PathLike,
+                config_ids: Optional[Sequence[int]] = None, *, stage: Optional[int] = None,
+                boundary: Optional[Sequence[str]] = None, author: str = "jffs_driver",
+                compression: Optional[str] = "gzip") -> int:
+    """Write configurations of a store as H5MD 1.1 frames.
+
+    Parameters
+    ----------
+    store_path
+        Store directory (opened read-only; works while a campaign writes it) or an open store.
+    out_path
+        H5MD file to write (replaced atomically).
+    config_ids
+        Configurations to export, in frame order (default: all, by id).
+    stage
+        Instead of ``config_ids``: the pool at milestone ``stage`` (see
+        :meth:`CampaignStore.stage_pool`), each configuration once.
+    boundary
+        H5MD boundary per dimension (``'periodic'`` or ``'none'``); default: the header's
+        ``info["boundary"]`` if present, else ``("periodic", "periodic", "none")`` (the
+        membrane slab: periodic in x and y, walls in z).
+    author
+        Name stored in ``/h5md/author``.
+    compression
+        Filter of the per-frame chunks (``'gzip'``: readable everywhere).
+
+    Returns
+    -------
+    int
+        Number of frames written.
+
+    Raises
+    ------
+    UsageError
+        Empty selection, or configurations with different numbers of atoms (one H5MD
+        particle group needs a fixed atom count).
+    """
+    store = store_path if isinstance(store_path, CampaignStore) else CampaignStore.open(
+        store_path, "r")
+    try:
+        return _export(store, Path(out_path), _select(store, config_ids, stage), boundary,
+                       author, compression)
+    finally:
+        if store is not store_path:
+            store.close()
+
+
+def _export(store: CampaignStore, out: Path, ids: list[int], boundary: Optional[Sequence[str]],
+            author: str, compression: Optional[str]) -> int:
+    if not ids:
+        raise UsageError("no configurations selected for export")
+    index = store.config_index()
+    if min(ids) < 0 or max(ids) >= index.size:
+        raise UsageError(f"config ids must be in 0..{index.size - 1}")
+    rows = index[ids]
+    natoms = np.unique(rows["natoms"])
+    if natoms.size != 1:
+        raise UsageError(f"selected configurations have different atom counts {natoms.tolist()}"
+                         "; export them separately")
+    units: Mapping[str, str] = store.header.units
+    bounds = list(boundary or store.header.info.get("boundary")
+                  or ("periodic", "periodic", "none"))
+    if len(bounds) != 3 or any(b not in ("periodic", "none") for b in bounds):
+        raise UsageError(f"boundary must be 3 of 'periodic'/'none', got {bounds}")
+    n, t = int(natoms[0]), len(ids)
+    snaps = (store.snapshot(i) for i in ids)
+    tmp = temp_path(out)
+    try:
+        with h5py.File(tmp, "w") as f:
+            _write(f, store, rows, snaps, n, t, units, bounds, author, compression)
+        publish(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return t
+
+
+def _write(f: h5py.File, store: CampaignStore, rows: np.ndarray, snaps: Iterable[Snapshot],
+           n: int, t: int, units: Mapping[str, str], bounds: list[str], author: str,
+           compression: Optional[str]) -> None:
+    h5md = f.create_group("h5md")
+    h5md.attrs["version"] = np.array([1, 1], dtype=np.int32)
+    h5md.create_group("author").attrs["name"] = author
+    creator = h5md.create_group("creator")
+    creator.attrs["name"] = "jffs_driver"
+    creator.attrs["version"] = __version__
+
+    part = f.create_group("particles/all")
+    position = part.create_group("position")
+    position.create_dataset("step", data=rows["step"].astype(np.int64))
+    _set_unit(position.create_dataset("time", data=rows["time"].astype(np.float64)),
+              units["time"])
+    clock = position
+    pos = position.create_dataset("value", shape=(t, n, 3), dtype=np.float64,
+                                  chunks=(1, n, 3) if n else None,
+                                  compression=compression if n else None)
+    _set_unit(pos, units["length"])
+    vel = _element(part, "velocity", (t, n, 3), np.float64, units["velocity"], clock,
+                   compression)
+    img = _element(part, "image", (t, n, 3), np.int32, None, clock, compression)
+    box = part.create_group("box")
+    box.attrs["dimension"] = np.int32(3)
+    box.attrs["boundary"] = np.array(bounds, dtype="S8")
+    obs = f.create_group("observables")
+    cid = _element(obs, "config_id", (t,), np.int64, None, clock, None)
+    lam = _element(obs, "lambda", (t,), np.float64, units["length"], clock, None)
+    keys = obs.create_group("key")
+    origin = _element(keys, "origin", (t,), "S32", None, clock, None)
+    key_a = _element(keys, "a", (t,), np.int64, None, clock, None)
+    key_b = _element(keys, "b", (t,), np.int64, None, clock, None)
+    lo = _element(obs, "box_origin", (t, 3), np.float64, units["length"], clock, None)
+
+    cid[:], lam[:], key_a[:], key_b[:] = rows["id"], rows["lambda"], rows["a"], rows["b"]
+    origin[:] = np.char.encode(rows["origin"], "ascii")
+    boxes = []
+    for i, snap in enumerate(snaps):
+        pos[i], vel[i], img[i] = snap.positions, snap.velocities, snap.images
+        lo[i] = snap.box[0]
+        boxes.append(snap.box)
+    triclinic = any(np.any(b[2] != 0.0) for b in boxes)
+    edges = np.stack([_edges(b, triclinic) for b in boxes])
+    ev = _element(box, "edges", edges.shape, np.float64, units["length"], clock, None)
+    ev[...] = edges
+
+    params = f.create_group("parameters/jffs_driver")
+    params.attrs["store"] = str(store.path)
+    params.attrs["config_hash"] = store.header.config_hash
+    # MDAnalysis's reader builds its minimal topology from this fixed group name.
+    f["particles/trajectory"] = part

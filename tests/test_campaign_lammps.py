@@ -1,0 +1,198 @@
+"""End-to-end jFFS campaigns on the exactly solvable LAMMPS Brownian model.
+
+These run real LAMMPS (``fix brownian``) through the CLI and the library: the estimate is
+checked against the exact MFPT from quadrature, restarts after ``kill -9`` must reproduce the
+uninterrupted campaign record by record, and a second writer is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jffs_driver.config import load_config
+from jffs_driver.models.brownian import exact_mfpt
+from jffs_driver.models.expression import Expression
+from jffs_driver.store import CampaignStore
+
+DATA = Path(__file__).parent / "data"
+SMALL = DATA / "brownian_small.toml"
+
+
+def _copy_campaign(tmp_path: Path, name: str = "c.toml", seed: int | None = None) -> Path:
+    text = SMALL.read_text()
+    if seed is not None:
+        text = text.replace("seed = 11", f"seed = {seed}")
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def _run(cmd: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, **kw)
+
+
+@pytest.mark.lammps
+def test_exact_mfpt_quadrature_matches_independent_grid_sum() -> None:
+    """The adaptive-quadrature MFPT agrees with a plain double sum on a fine grid."""
+    u = Expression("6*((z/2)^2-1)^2")
+    ref = exact_mfpt(u, 1.0, -2.0, 1.0)
+    z = np.linspace(-9.0, 1.0, 400001)
+    h = z[1] - z[0]
+    inner = np.cumsum(np.exp(-u(z))) * h - 0.5 * h * (np.exp(-u(z)) + np.exp(-u(z[0])))
+    mask = z >= -2.0
+    outer = np.exp(u(z[mask])) * inner[mask]
+    grid = float(np.trapezoid(outer, z[mask]))
+    assert abs(grid / ref - 1) < 1e-5
+
+
+@pytest.mark.lammps
+def test_campaign_estimate_contains_exact_mfpt(tmp_path: Path, jffs_cmd: list[str], subprocess_env) -> None:
+    toml = _copy_campaign(tmp_path)
+    proc = _run([*jffs_cmd, "run", str(toml), "--quiet"], subprocess_env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = _run([*jffs_cmd, "results", str(tmp_path / "small.jffs"), "--json"], subprocess_env)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    for key in ("flux", "stages", "rate", "rate_ci95", "mfpt", "mfpt_ci95", "time_unit", "exact_mfpt"):
+        assert key in data
+    assert data["time_unit"] == "tau" and data["flux"]["unit"] == "1/tau"
+    for s in data["stages"]:
+        assert {"lambda", "trials", "successes", "p", "p_ci95"} <= set(s)
+    lo, hi = data["mfpt_ci95"]
+    assert lo <= data["exact_mfpt"] <= hi, data
+    assert data["complete"] and data["exact_within_ci95"]
+    # A finished campaign is a no-op when run again.
+    again = _run([*jffs_cmd, "run", str(toml), "--quiet"], subprocess_env, timeout=120)
+    assert again.returncode == 0
+    assert json.loads(_run([*jffs_cmd, "results", str(tmp_path / "small.jffs"), "--json"],
+                           subprocess_env).stdout)["stages"] == data["stages"]
+
+
+def _journal(store_path: Path) -> dict:
+    with CampaignStore.open(store_path, mode="r") as st:
+        trials = {(t.stage, t.kind, t.index): t for t in st.trials()}
+        basin = {(b.run, b.segment): b for b in st.basin_segments()}
+        stages = {s.stage: s for s in st.stages()}
+        idx = st.config_index()
+        keys = {}
+        for row in idx:
+            origin = row["origin"].decode() if isinstance(row["origin"], bytes) else str(row["origin"])
+            keys[(origin, int(row["a"]), int(row["b"]))] = st.snapshot(int(row["id"]))
+    return {"trials": trials, "basin": basin, "stages": stages, "configs": keys}
+
+
+def _assert_same_campaign(a: dict, b: dict) -> None:
+    assert a["trials"].keys() == b["trials"].keys()
+    for k, ta in a["trials"].items():
+        tb = b["trials"][k]
+        for f in ("parent_key", "seed", "outcome", "steps", "lambda_end", "lambda_max", "attempts"):
+            assert getattr(ta, f) == getattr(tb, f), (k, f)
+        assert np.array_equal(ta.trace, tb.trace), k
+    assert a["basin"].keys() == b["basin"].keys()
+    for k, sa in a["basin"].items():
+        sb = b["basin"][k]
+        for f in ("seed", "start_key", "steps", "event", "armed_start", "armed_end", "lambda_end"):
+            assert getattr(sa, f) == getattr(sb, f), (k, f)
+    assert a["stages"].keys() == b["stages"].keys()
+    for k in a["stages"]:
+        assert a["stages"][k].lambda_next == b["stages"][k].lambda_next
+    assert a["configs"].keys() == b["configs"].keys()
+    for k in a["configs"]:
+        assert a["configs"][k].same_as(b["configs"][k]) or (
+            np.array_equal(a["configs"][k].positions, b["configs"][k].positions)
+            and np.array_equal(a["configs"][k].velocities, b["configs"][k].velocities)), k
+
+
+@pytest.mark.lammps
+@pytest.mark.slow
+def test_kill_9_and_resume_gives_identical_campaign(tmp_path: Path, jffs_cmd: list[str], subprocess_env) -> None:
+    ref_dir = tmp_path / "ref"
+    ref_dir.mkdir()
+    toml_ref = _copy_campaign(ref_dir)
+    assert _run([*jffs_cmd, "run", str(toml_ref), "--quiet"], subprocess_env, timeout=600).returncode == 0
+
+    work = tmp_path / "killed"
+    work.mkdir()
+    toml = _copy_campaign(work)
+    rng = random.Random(5)
+    kills = 0
+    for attempt in range(40):
+        proc = subprocess.Popen([*jffs_cmd, "run", str(toml), "--quiet"], env=subprocess_env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if kills < 4:
+            time.sleep(rng.uniform(1.5, 4.0))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                kills += 1
+                continue
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+        break
+    assert kills >= 3, "the campaign finished before it could be killed several times"
+    _assert_same_campaign(_journal(ref_dir / "small.jffs"), _journal(work / "small.jffs"))
+
+
+@pytest.mark.lammps
+def test_second_writer_is_refused(tmp_path: Path, jffs_cmd: list[str], subprocess_env) -> None:
+    toml = _copy_campaign(tmp_path)
+    first = subprocess.Popen([*jffs_cmd, "run", str(toml), "--quiet"], env=subprocess_env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (tmp_path / "small.jffs" / "campaign.h5").exists():
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert first.poll() is None, "first run ended too early for this test"
+        second = _run([*jffs_cmd, "run", str(toml), "--quiet"], subprocess_env, timeout=60)
+        assert second.returncode == 4, second.stderr
+        assert str(first.pid) in second.stderr
+        # status and results still work while the writer is active
+        st = _run([*jffs_cmd, "status", str(tmp_path / "small.jffs")], subprocess_env, timeout=60)
+        assert st.returncode == 0, st.stderr
+    finally:
+        first.kill()
+        first.wait()
+
+
+@pytest.mark.lammps
+def test_changed_config_is_refused_with_differences(tmp_path: Path, jffs_cmd: list[str], subprocess_env) -> None:
+    toml = _copy_campaign(tmp_path)
+    r = _run([*jffs_cmd, "run", str(toml), "--quiet", "--max-work", "3"], subprocess_env, timeout=120)
+    assert r.returncode == 75, r.stderr
+    toml.write_text(toml.read_text().replace("target_successes = 40", "target_successes = 41"))
+    r2 = _run([*jffs_cmd, "run", str(toml), "--quiet"], subprocess_env, timeout=120)
+    assert r2.returncode == 2
+    assert "stages.target_successes" in r2.stderr
+
+
+@pytest.mark.lammps
+def test_export_is_readable_by_mdanalysis(tmp_path: Path, jffs_cmd: list[str], subprocess_env) -> None:
+    import MDAnalysis as mda
+
+    toml = _copy_campaign(tmp_path)
+    r = _run([*jffs_cmd, "run", str(toml), "--quiet", "--max-work", "40"], subprocess_env, timeout=300)
+    assert r.returncode in (0, 75), r.stderr
+    store = tmp_path / "small.jffs"
+    out = tmp_path / "basin.h5md"
+    r = _run([*jffs_cmd, "export", str(store), str(out)], subprocess_env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    # lj units (sigma, tau) are not MDAnalysis units: read without conversion.
+    u = mda.Universe(str(out), n_atoms=1, convert_units=False)
+    with CampaignStore.open(store, mode="r") as st:
+        ids = [int(i) for i in st.config_index()["id"]]
+        assert len(u.trajectory) == len(ids)
+        for ts, cid in zip(u.trajectory, ids):
+            snap = st.snapshot(cid)
+            assert np.allclose(ts.positions, snap.positions, atol=1e-5)
