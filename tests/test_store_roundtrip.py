@@ -359,6 +359,9 @@ def test_builders_from_results(tmp_path):
     fail = TrialResult(task, Outcome.FAILURE, 40, -0.1, 1.2, None, None, 20, 0.3)
     rec, cfg = trial_records(fail, parent_config=7, landing_config=ConfigRef(0))
     assert cfg is None and rec.landing_config == -1 and rec.check_interval == 0
+    jump = TrialResult(task, Outcome.IMMEDIATE, 0, 1.0, 1.0, None, None, 20, 0.0)
+    rec, cfg = trial_records(jump, parent_config=7, landing_config=7)  # lands on its parent
+    assert cfg is None and rec.landing_config == 7 and rec.outcome.succeeded
     btask = BasinTask(run=1, segment=4, start=snap, start_key=("basin", 1, 3), seed=5,
                       redraw=False, armed=True, lambda_a=0.0, lambda_0=0.5, lambda_b=3.0,
                       max_steps=100)

@@ -55,8 +55,18 @@ class LazyGroup(click.Group):
 
 
 def _available(name: str) -> bool:
-    module = COMMANDS[name][0]
-    return importlib.util.find_spec(module) is not None
+    # A command is offered only when its module exists and defines it; checking the source
+    # text keeps --help free of heavy imports.
+    module, attr, _doc = COMMANDS[name]
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return False
+    try:
+        with open(spec.origin, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return False
+    return f"def {attr}(" in text
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -312,6 +312,10 @@ class CommitInfo:
     config_ids: tuple[int, ...]
 
 
+def _keep(ref: ConfigId, config: Optional[ConfigRecord]) -> ConfigId:
+    return -1 if config is None and isinstance(ref, ConfigRef) else ref
+
+
 def trial_records(
     result: TrialResult,
     parent_config: ConfigId,
@@ -327,8 +331,11 @@ def trial_records(
     parent_config
         Config id of the parent (``TrialTask.parent`` is a pool position, not an id).
     landing_config
-        Id or :class:`ConfigRef` the landing configuration will have (pass ``ConfigRef(i)``
-        when the returned ConfigRecord is the i-th config of the same commit).
+        Id or :class:`ConfigRef` of the landing configuration: ``ConfigRef(i)`` when the
+        returned ConfigRecord will be the i-th config of the same commit, or an existing id
+        (e.g. the parent's for an immediate success, which has no landing state of its own).
+        A ConfigRef is dropped (-1) when the result has no landing state, since it would
+        point at nothing.
     landing_origin
         Origin of the landing key; defaults to the trial kind, giving
         ``(kind, stage, index)``.
@@ -347,7 +354,7 @@ def trial_records(
         stage=task.stage, index=task.index, kind=task.kind, parent_config=parent_config,
         parent_key=task.parent_key, seed=task.seed, outcome=result.outcome, steps=result.steps,
         lambda_end=result.lambda_end, lambda_max=result.lambda_max,
-        landing_config=landing_config if config is not None else -1, wall_s=result.wall_s,
+        landing_config=_keep(landing_config, config), wall_s=result.wall_s,
         attempts=result.attempts, trace=result.trace,
         check_interval=result.check_interval if result.trace is not None else 0,
     )
@@ -364,7 +371,8 @@ def basin_records(
     result
         The engine's result.
     end_config
-        Id or :class:`ConfigRef` the end configuration will have.
+        Id or :class:`ConfigRef` of the end configuration (a ConfigRef is dropped, -1, when
+        no ConfigRecord is returned).
     keep_end
         Whether to return a ConfigRecord for the end state (key ``('basin', run, segment)``);
         default: only for :attr:`BasinEvent.CROSSING`.
@@ -380,6 +388,6 @@ def basin_records(
         run=task.run, segment=task.segment, seed=task.seed, start_key=task.start_key,
         steps=result.steps, event=result.event, armed_start=task.armed,
         armed_end=result.armed, lambda_end=result.lambda_end,
-        end_config=end_config if keep else -1, wall_s=result.wall_s,
+        end_config=_keep(end_config, config), wall_s=result.wall_s,
     )
     return record, config

@@ -1,0 +1,230 @@
+"""``jffs correction``, ``jffs advise-box`` and ``jffs extrapolate``: thin commands over
+:mod:`jffs_driver.correction`.
+
+Lengths in nm, energies in kT, times in ns, temperatures in K. Heavy imports (numpy, scipy,
+matplotlib) happen inside the commands so that ``jffs --help`` stays instant. Bad input raises
+:class:`~jffs_driver.errors.UsageError` or :class:`~jffs_driver.errors.ConfigError`, which the
+``jffs`` entry point turns into exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from typing import Any
+
+import click
+
+from ..errors import UsageError
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN: undefined numbers (e.g. a free slope over identical barriers) -> null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def _emit_json(payload: dict[str, Any]) -> None:
+    click.echo(json.dumps(_finite_or_none(payload), indent=2, allow_nan=False))
+
+
+def _parse_heights(text: str) -> list[float]:
+    values: list[float] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise UsageError(
+                f"--z: {item!r} is not a number; give heights in nm separated by commas, e.g. --z 0.5,0.8,1.1",
+                option="--z",
+            ) from None
+    if not values:
+        raise UsageError("--z is empty; give heights in nm separated by commas, e.g. --z 0.5,0.8", option="--z")
+    return values
+
+
+@click.command("correction")
+@click.option("--lx", "lx", type=float, required=True, help="Box edge along x, nm.")
+@click.option("--ly", "ly", type=float, required=True, help="Box edge along y, nm.")
+@click.option("--z0", "z0", type=float, required=True,
+              help="Height (nm) above the conductor surface where the ion is fully detached (-z_c).")
+@click.option("--z", "z", type=str, required=True, help="Heights above the conductor surface, nm, comma separated.")
+@click.option("--variant", default="reversible-work", show_default=True,
+              help="reversible-work (V3, default), paper (V2, reproduces Table 3) or as-printed (V1, typo).")
+@click.option("--temperature", type=float, default=300.0, show_default=True, help="Temperature, K.")
+@click.option("--valence", type=float, default=1.0, show_default=True, help="Ion valence Z (enters as Z^2).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def correction(lx: float, ly: float, z0: float, z: str, variant: str, temperature: float, valence: float,
+               as_json: bool) -> None:
+    """Finite-size correction dF_corr(z)/kT of the ideal conductor model (paper Eq. 5)."""
+    from ..correction import AsPrintedVariantWarning, free_energy_correction, normalize_variant  # noqa: PLC0415
+
+    name = normalize_variant(variant)
+    heights = _parse_heights(z)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AsPrintedVariantWarning)
+        profile = free_energy_correction(lx, ly, z0, heights, variant=name, temperature_K=temperature,
+                                         valence=valence)
+    for w in caught:
+        click.echo(f"jffs: warning: {w.message}", err=True)
+    if as_json:
+        _emit_json({
+            "z": [float(v) for v in profile.z_nm],
+            "dF_kT": [float(v) for v in profile.dF_kT],
+            "variant": profile.variant,
+            "lx_nm": profile.lx_nm,
+            "ly_nm": profile.ly_nm,
+            "z0_nm": profile.z0_nm,
+            "temperature_K": profile.temperature_K,
+            "valence": profile.valence,
+            "units": {"z": "nm", "z0": "nm", "lx": "nm", "ly": "nm", "dF_kT": "kT", "temperature": "K"},
+        })
+        return
+    click.echo(f"# ideal conductor correction, variant {profile.variant}: box {lx} x {ly} nm, z0 = {z0} nm, "
+               f"T = {temperature} K, Z = {valence:g}")
+    click.echo(f"{'z [nm]':>12} {'dF_corr [kT]':>14}")
+    for zi, fi in zip(profile.z_nm, profile.dF_kT):
+        click.echo(f"{zi:12.4f} {fi:14.6f}")
+
+
+@click.command("advise-box")
+@click.option("--max-correction", type=float, required=True, help="Acceptable correction at the barrier top, kT.")
+@click.option("--membrane-thickness", type=float, required=True, help="Membrane thickness l_m, nm.")
+@click.option("--eps-r", type=float, default=1.0, show_default=True, help="Normal relative permittivity <eps_r>.")
+@click.option("--valence", type=float, default=1.0, show_default=True, help="Ion valence Z.")
+@click.option("--temperature", type=float, default=300.0, show_default=True, help="Temperature, K.")
+@click.option("--z0", type=float, default=None,
+              help="Conductor surface to pore entrance, nm, for the full model [default: 0.434, Table 2 mean].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def advise_box(max_correction: float, membrane_thickness: float, eps_r: float, valence: float, temperature: float,
+               z0: float | None, as_json: bool) -> None:
+    """Smallest square box keeping the barrier-top correction below a threshold (Eq. 7 and full model)."""
+    from ..correction import advise_box as advise  # noqa: PLC0415
+    from ..correction.advisor import DEFAULT_Z0_NM  # noqa: PLC0415
+
+    advice = advise(max_correction, membrane_thickness, z0_nm=DEFAULT_Z0_NM if z0 is None else z0, eps_r=eps_r,
+                    valence=valence, temperature_K=temperature)
+    if as_json:
+        _emit_json({
+            "max_correction_kT": advice.max_correction_kT,
+            "membrane_thickness_nm": advice.membrane_thickness_nm,
+            "z0_nm": advice.z0_nm,
+            "eps_r": advice.eps_r,
+            "valence": advice.valence,
+            "temperature_K": advice.temperature_K,
+            "box_eq7_nm": advice.box_eq7_nm,
+            "box_full_model_nm": advice.box_full_model_nm,
+            "correction_at_eq7_box_kT": advice.correction_at_eq7_box_kT,
+            "units": dict(advice.units),
+        })
+        return
+    click.echo(f"barrier-top correction <= {advice.max_correction_kT:g} kT for l_m = {advice.membrane_thickness_nm:g} nm, "
+               f"eps_r = {advice.eps_r:g}, Z = {advice.valence:g}, T = {advice.temperature_K:g} K:")
+    click.echo(f"  Eq. 7 bound (uniform induced charge):   L >= {advice.box_eq7_nm:.3f} nm "
+               f"(area {advice.box_eq7_nm ** 2:.1f} nm^2)")
+    click.echo(f"  full model (reversible work, z0 = {advice.z0_nm:g} nm, barrier at z0 + l_m): "
+               f"L >= {advice.box_full_model_nm:.3f} nm (area {advice.box_full_model_nm ** 2:.1f} nm^2)")
+    click.echo(f"  (in the Eq. 7 box the full-model correction is {advice.correction_at_eq7_box_kT:.3g} kT)")
+
+
+def _pair(values: tuple[float, float]) -> list[float]:
+    return [float(values[0]), float(values[1])]
+
+
+@click.command("extrapolate")
+@click.argument("table", type=click.Path(dir_okay=False))
+@click.option("--barrier-inf", type=float, required=True,
+              help="Barrier of the thermodynamic-limit (corrected) profile, kT.")
+@click.option("--barrier-inf-ci95", type=float, default=0.0, show_default=True,
+              help="Half-width of the 95% CI of --barrier-inf, kT.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write a figure like the paper's Fig. 6B (png/pdf/svg).")
+def extrapolate(table: str, barrier_inf: float, barrier_inf_ci95: float, as_json: bool, plot_path: str | None) -> None:
+    """Passage time in the thermodynamic limit: Eq. 6 per size and an Eyring-type fit over sizes.
+
+    TABLE is a CSV with columns lx_nm, ly_nm, tau_ns, tau_ci95_lo, tau_ci95_hi, barrier_kT,
+    barrier_ci95_lo, barrier_ci95_hi (optional: barrier_inf_kT, barrier_inf_ci95_lo,
+    barrier_inf_ci95_hi per size; area_nm2), one row per box size.
+    """
+    from ..correction import read_size_table, thermodynamic_limit  # noqa: PLC0415
+
+    if not math.isfinite(barrier_inf):
+        raise UsageError("--barrier-inf must be a finite number of kT", option="--barrier-inf")
+    if not (math.isfinite(barrier_inf_ci95) and barrier_inf_ci95 >= 0.0):
+        raise UsageError("--barrier-inf-ci95 must be a half-width >= 0 in kT", option="--barrier-inf-ci95")
+    records = read_size_table(table)
+    if len(records) < 2:
+        raise UsageError(f"{table} has {len(records)} row(s): the Eyring-type fit needs at least two box sizes "
+                         "(add rows, one per size)", option="TABLE")
+    result = thermodynamic_limit(records, barrier_inf, barrier_inf_ci95)
+    written = None
+    if plot_path is not None:
+        from ..correction.plot import plot_eyring  # noqa: PLC0415
+
+        written = str(plot_eyring(result, plot_path))
+    fit = result.fit
+    if as_json:
+        _emit_json({
+            "tau_inf_ns": result.tau_inf_ns,
+            "tau_inf_ci95_ns": _pair(result.tau_inf_ci95_ns),
+            "log10_tau_inf_ns": math.log10(result.tau_inf_ns),
+            "barrier_inf_kT": result.barrier_inf_kT,
+            "barrier_inf_ci95_halfwidth_kT": result.barrier_inf_ci95_halfwidth_kT,
+            "fit": {
+                "model": "ln(tau/ns) = ln(A/ns) + barrier/kT (slope fixed to 1)",
+                "n_sizes": fit.n_sizes,
+                "ln_prefactor": fit.ln_prefactor,
+                "ln_prefactor_se": fit.ln_prefactor_se,
+                "prefactor_ns": fit.prefactor_ns,
+                "residual_sd": fit.residual_sd,
+                "r_squared": fit.r_squared,
+                "free_slope": fit.free_slope,
+                "free_intercept": fit.free_intercept,
+                "free_r_squared": fit.free_r_squared,
+            },
+            "per_size": [
+                {
+                    "lx_nm": s.record.lx_nm,
+                    "ly_nm": s.record.ly_nm,
+                    "tau_ns": s.record.tau_ns,
+                    "tau_ci95_ns": _pair(s.record.tau_ci95_ns),
+                    "barrier_kT": s.record.barrier_kT,
+                    "barrier_ci95_kT": _pair(s.record.barrier_ci95_kT),
+                    "barrier_inf_kT": s.barrier_inf_kT,
+                    "barrier_inf_ci95_halfwidth_kT": s.barrier_inf_ci95_halfwidth_kT,
+                    "tau_inf_ns": s.tau_inf_ns,
+                    "tau_inf_ci95_ns": _pair(s.tau_inf_ci95_ns),
+                }
+                for s in result.per_size
+            ],
+            "plot": written,
+            "units": {"tau": "ns", "barrier": "kT", "lx": "nm", "ly": "nm"},
+        })
+        return
+    click.echo("Eq. 6 per size: tau_inf = tau_f exp(barrier_inf - barrier_f)")
+    click.echo(f"{'Lx [nm]':>8} {'Ly [nm]':>8} {'tau_f [ns]':>11} {'dF*_f [kT]':>10} {'dF*_inf [kT]':>12} "
+               f"{'tau_inf [ns]':>12}  95% CI [ns]")
+    for s in result.per_size:
+        r = s.record
+        lo, hi = s.tau_inf_ci95_ns
+        click.echo(f"{r.lx_nm:8.3f} {r.ly_nm:8.3f} {r.tau_ns:11.4g} {r.barrier_kT:10.2f} {s.barrier_inf_kT:12.2f} "
+                   f"{s.tau_inf_ns:12.4g}  [{lo:.4g}, {hi:.4g}]")
+    click.echo(f"Eyring-type fit over {fit.n_sizes} sizes (slope 1): ln(A/ns) = {fit.ln_prefactor:.3f} "
+               f"(s = {fit.residual_sd:.3f}), R^2 = {fit.r_squared:.4f}; free slope {fit.free_slope:.3f}, "
+               f"R^2 = {fit.free_r_squared:.4f}")
+    lo, hi = result.tau_inf_ci95_ns
+    click.echo(f"thermodynamic limit at dF*_inf = {result.barrier_inf_kT:g} +- {result.barrier_inf_ci95_halfwidth_kT:g} kT: "
+               f"tau_inf = {result.tau_inf_ns:.4g} ns, 95% CI [{lo:.4g}, {hi:.4g}] ns "
+               f"(log10 tau/ns = {math.log10(result.tau_inf_ns):.3f})")
+    if written:
+        click.echo(f"figure written to {written}")
