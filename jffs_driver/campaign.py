@@ -11,11 +11,12 @@ campaign again does nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
-import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -23,16 +24,19 @@ from typing import Any, Optional
 from . import __version__
 from .campaign_state import CampaignState
 from .config import CampaignConfig, describe_differences
-from .errors import ConfigError, ConfigProblem
+from .errors import ConfigError, ConfigProblem, JffsError
 from .models import ModelSetup, make_model
 from .parallel.executor import Executor, SerialExecutor
+from .parallel.signals import EXIT_RESUBMIT, Deadline, StopFlag, StopSignals, WallClockGuard
 from .progress import Progress
 from .scheduler import Scheduler
 from .units import UNIT_SYSTEMS
 
-#: Exit code of ``jffs run`` when it stopped early on request (signal or time budget):
-#: the campaign is incomplete and can be resumed by running the same command again.
-EXIT_RESUBMIT = 75
+__all__ = ["EXIT_RESUBMIT", "FAILURE_JOURNAL", "RunOutcome", "StopFlag", "run_campaign",
+           "run_campaign_mpi"]
+
+#: File in the store directory where the coordinator journals failed tasks (JSON lines).
+FAILURE_JOURNAL = "failures.jsonl"
 
 
 @dataclass(frozen=True)
@@ -44,34 +48,33 @@ class RunOutcome:
     interrupted: bool
     work_done: int
     store: Path
+    stop_reason: Optional[str] = None
+    abandoned: int = 0
 
 
-class StopFlag:
-    """Set by SIGTERM / SIGUSR1 (or a time budget): finish the current task, commit, stop."""
+def versions(comm: Any = None) -> dict[str, str]:
+    """Versions of the software that produced a store.
 
-    def __init__(self) -> None:
-        self.reason: Optional[str] = None
-
-    def __bool__(self) -> bool:
-        return self.reason is not None
-
-    def set(self, reason: str) -> None:
-        self.reason = self.reason or reason
-
-
-def versions() -> dict[str, str]:
-    """Versions of the software that produced a store."""
+    ``comm``: communicator for the short-lived LAMMPS instance that reports its version
+    (``None``: serial; an MPI coordinator passes a one-rank communicator).
+    """
     import h5py  # noqa: PLC0415
     import numpy  # noqa: PLC0415
 
-    from .engine.lammps_backend import lammps_version  # noqa: PLC0415
+    from .engine.lammps_backend import LammpsHandle  # noqa: PLC0415
 
-    return {"jffs_driver": __version__, "lammps": lammps_version(), "h5py": h5py.__version__,
+    handle = LammpsHandle(comm=comm)
+    try:
+        lammps = handle.version_string
+    finally:
+        handle.close()
+    return {"jffs_driver": __version__, "lammps": lammps, "h5py": h5py.__version__,
             "hdf5": h5py.version.hdf5_version, "numpy": numpy.__version__,
             "python": platform.python_version()}
 
 
-def open_store(config: CampaignConfig, config_text: str, path: Path, model: ModelSetup) -> Any:
+def open_store(config: CampaignConfig, config_text: str, path: Path, model: ModelSetup,
+               lammps_comm: Any = None) -> Any:
     """Create the store, or open an existing one after checking it holds the same campaign."""
     from .store import CampaignStore  # noqa: PLC0415
 
@@ -90,7 +93,7 @@ def open_store(config: CampaignConfig, config_text: str, path: Path, model: Mode
     units = UNIT_SYSTEMS[model.units]
     return CampaignStore.create(
         path, config_toml=config_text, config=dict(config.resolved), config_hash=config.hash,
-        versions=versions(),
+        versions=versions(lammps_comm),
         units={"length": units.length, "time": units.time, "velocity": units.velocity,
                "energy": units.energy, "lammps_units": units.name},
         info={"model": dict(model.description), "exact_mfpt": model.exact_mfpt,
@@ -125,44 +128,144 @@ def run_campaign(
     install_signal_handlers
         Whether SIGTERM and SIGUSR1 set the stop flag (main thread only).
     executor
-        Where tasks run (default: one serial in-process engine).
+        Where tasks run (default: one serial in-process engine). An executor with a
+        ``local_comm`` attribute (the MPI coordinator) gets the LAMMPS instance that reports
+        the version on that communicator.
+
+    Notes
+    -----
+    Graceful stop (``docs/parallel.md``): once ``stop`` is set (signal, ``[parallel]
+    wall_time_budget_s`` minus ``stop_margin_s``), nothing new is dispatched; results that
+    arrive within ``drain_s`` are committed, later ones are abandoned (``abandoned`` in the
+    outcome; they are re-run with the same seeds on resume). A task failure that carries a
+    stage/trial context is appended to ``STORE/failures.jsonl`` before the error propagates.
     """
     path = config.store_path(store_path)
     stop = stop if stop is not None else StopFlag()
     progress = progress or Progress()
+    par = config.parallel
+    guard = WallClockGuard(par.wall_time_budget_s, par.stop_margin_s)
+    drain = Deadline(par.drain_s)
     exists = (path / "campaign.h5").exists()
     model = make_model(config.model, config.interfaces, config.engine, with_exact=not exists)
-    store = open_store(config, config_text, path, model)
-    old_handlers: dict[int, Any] = {}
-    if install_signal_handlers:
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
-            old_handlers[sig] = signal.signal(sig, lambda s, f: stop.set(signal.Signals(s).name))
+    store = open_store(config, config_text, path, model, lammps_comm=getattr(executor, "local_comm", None))
+    signals = StopSignals(stop, enabled=install_signal_handlers)
     if executor is None:
         executor = SerialExecutor(model.make_engine, config.engine.retries)
     work = 0
+    abandoned = 0
+    sched: Optional[Scheduler] = None
     try:
+        signals.__enter__()
         sched = Scheduler(config, store, model, progress)
         while True:
+            guard.check(stop)
             budget_left = max_work is None or work + executor.in_flight() < max_work
             if not stop and budget_left:
                 for task in sched.ready(executor.free_slots()):
                     executor.submit(task)
             if executor.in_flight() == 0:
                 break
-            # A stop request abandons nothing that finishes: results still arriving are
-            # committed; only new dispatches stop.
+            if stop:
+                if not drain.started:
+                    progress.message(f"stopping ({stop.reason}): no new tasks; waiting up to "
+                                     f"{par.drain_s:g} s for {executor.in_flight()} running task(s)")
+                if drain.expired():
+                    abandoned = executor.in_flight()
+                    progress.message(f"abandoning {abandoned} running task(s); they re-run on resume")
+                    break
+            # A stop request abandons nothing that finishes in time: results still arriving
+            # are committed; only new dispatches stop.
             for result in executor.poll():
                 sched.complete(result)
                 work += 1
+        sched.flush()
         if sched.message:
             progress.message(sched.message)
         state = CampaignState.from_store(store, config)
+    except JffsError as exc:
+        _journal_failure(path, exc)
+        raise
     finally:
-        executor.close()
-        store.close()
-        for sig, handler in old_handlers.items():
-            signal.signal(sig, handler)
-        progress.close()
+        try:
+            if sched is not None:
+                sched.flush()  # finished work queued for a batched commit is never dropped
+            executor.close()
+        finally:
+            store.close()
+            signals.__exit__(None, None, None)
+            progress.close()
     interrupted = bool(stop) or (max_work is not None and work >= max_work and not state.complete)
     return RunOutcome(complete=state.complete, stalled=state.stalled, interrupted=interrupted,
-                      work_done=work, store=path)
+                      work_done=work, store=path, stop_reason=stop.reason, abandoned=abandoned)
+
+
+def _journal_failure(path: Path, exc: JffsError) -> None:
+    """Append a failed task (one that names a stage) to the store's failure journal."""
+    ctx = {k: v for k, v in exc.context.items() if k != "log_tail"}
+    if "stage" not in ctx or not (path / "campaign.h5").exists():
+        return
+    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "error": type(exc).__name__,
+             "exit_code": exc.exit_code, "message": exc.message, "host": socket.gethostname(),
+             "pid": os.getpid(), **{k: v if isinstance(v, (int, float, str, bool)) else str(v)
+                                    for k, v in ctx.items()}}
+    try:
+        with open(path / FAILURE_JOURNAL, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:  # the journal is a diagnostic: never hide the original error
+        pass
+
+
+def run_campaign_mpi(
+    config: CampaignConfig,
+    config_text: str,
+    store_path: Optional[Path] = None,
+    progress: Optional[Progress] = None,
+    max_work: Optional[int] = None,
+) -> Optional[RunOutcome]:
+    """Entry point of every rank of an MPI launch (``mpiexec -n N jffs run ...``).
+
+    The world is split once (:mod:`jffs_driver.parallel.mpi`): world rank 0 runs
+    :func:`run_campaign` with an :class:`~jffs_driver.parallel.mpi.MPIExecutor` and returns
+    its outcome; every other rank serves tasks in its engine group and returns ``None``
+    when the campaign ends. An error anywhere ends every rank with the error's exit code;
+    tasks abandoned at a graceful stop end the job with :data:`EXIT_RESUBMIT`.
+    """
+    from .parallel.mpi import MPIExecutor, MPIWorld, serve  # noqa: PLC0415
+
+    try:
+        world = MPIWorld.split(config.parallel.ranks_per_trial)
+    except JffsError as exc:
+        if exc.context.get("rank", 0) != 0:  # every rank finds the same problem; rank 0 says it
+            sys.exit(exc.exit_code)
+        raise
+    if not world.is_coordinator:
+        def make_engine(comm: Any) -> Any:
+            model = make_model(config.model, config.interfaces, config.engine, with_exact=False)
+            return model.make_engine(comm)
+
+        serve(world, make_engine, config.engine.retries)
+        return None
+    stop = StopFlag()
+    executor = MPIExecutor(world, prefetch=config.parallel.prefetch, stop=stop)
+    try:
+        outcome = run_campaign(config, config_text, store_path=store_path, progress=progress,
+                               stop=stop, max_work=max_work, executor=executor)
+    except BaseException as exc:  # noqa: BLE001 - every rank must end, never hang
+        code = exc.exit_code if isinstance(exc, JffsError) else _exit_code(exc)
+        world.abort(code, f"jffs: error: {exc}")
+    if executor.abandoned:
+        world.abort(EXIT_RESUBMIT, f"campaign stopped before completion ({outcome.stop_reason}); "
+                                   f"{executor.abandoned} running task(s) abandoned; run the same "
+                                   f"command again to resume (exit code {EXIT_RESUBMIT})")
+    return outcome
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else 1
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    return 1

@@ -93,7 +93,7 @@ class CampaignState:
         """Read the journal of ``store`` and organise it (no state arrays are read)."""
         idx = store.config_index()
         lambdas = {int(i): float(lam) for i, lam in zip(idx["id"], idx["lambda"])}
-        return cls.from_records(config, store.basin_segments(), store.trials(), store.stages(), lambdas)
+        return cls.from_records(config, store.basin_segments(), store.trials(traces=False), store.stages(), lambdas)
 
     @classmethod
     def from_records(cls, config: CampaignConfig, segments: Any, trials: Any, stage_recs: Any,

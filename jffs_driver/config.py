@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -65,6 +65,8 @@ ENGINE_FIELDS = {
     "check_interval": Field(int, 10, positive, doc="steps between order-parameter checks (fix halt)"),
     "record_trace": Field(bool, True, doc="store lambda at every check step of every trial"),
     "retries": Field(int, 1, non_negative, doc="re-runs with the same seed after an engine error"),
+    "commit_interval_s": Field(float, 0.0, non_negative,
+                               doc="seconds between store commits (0: commit every result; a kill loses at most this much finished work)"),
 }
 
 RESULTS_FIELDS = {
@@ -81,7 +83,25 @@ BROWNIAN_FIELDS = {
 }
 BROWNIAN_FIELDS["start_z"] = Field((float, type(None)), None, doc=BROWNIAN_FIELDS["start_z"].doc)
 
-MODEL_FIELDS: dict[str, dict[str, Field]] = {"brownian": BROWNIAN_FIELDS}
+TOY_CHAIN_FIELDS = {
+    "type": Field(str, REQUIRED, one_of("toy-chain"), doc="model type"),
+    "potential": Field(str, REQUIRED, doc="U(z)/kT on integer sites z (expression in z)"),
+    "n_sites": Field(int, REQUIRED, at_least(3), doc="number of sites (lambda = site index)"),
+    "start_site": Field(int, 0, non_negative, doc="site where basin runs start"),
+}
+
+MODEL_FIELDS: dict[str, dict[str, Field]] = {"brownian": BROWNIAN_FIELDS, "toy-chain": TOY_CHAIN_FIELDS}
+
+# How a run executes, not what it computes: these keys are left out of the resolved
+# configuration and its hash, so a campaign can be continued with another number of ranks or
+# another time budget (results do not depend on them; see docs/parallel.md).
+PARALLEL_FIELDS = {
+    "ranks_per_trial": Field(int, 1, at_least(1), doc="MPI ranks per engine group (one LAMMPS instance each)"),
+    "prefetch": Field(int, 1, at_least(1), doc="tasks queued per engine group (more: faster dispatch of tiny tasks)"),
+    "wall_time_budget_s": Field(float, 0.0, non_negative, doc="wall-clock budget of one 'jffs run' (s; 0: none)"),
+    "stop_margin_s": Field(float, 120.0, non_negative, doc="stop dispatching this long before the budget ends (s)"),
+    "drain_s": Field(float, 60.0, non_negative, doc="after a stop, wait this long for running tasks, then abandon them (s)"),
+}
 
 SECTIONS: dict[str, dict[str, Field]] = {
     "campaign": CAMPAIGN_FIELDS,
@@ -90,8 +110,11 @@ SECTIONS: dict[str, dict[str, Field]] = {
     "stages": STAGE_FIELDS,
     "engine": ENGINE_FIELDS,
     "results": RESULTS_FIELDS,
+    "parallel": PARALLEL_FIELDS,
 }
-OPTIONAL_SECTIONS = {"engine", "results", "stages"}
+OPTIONAL_SECTIONS = {"engine", "results", "stages", "parallel"}
+#: Sections that describe how a campaign runs, not what it is: not part of ``resolved``/hash.
+RUNTIME_SECTIONS = {"parallel"}
 
 
 @dataclass(frozen=True)
@@ -134,11 +157,23 @@ class EngineSettings:
     check_interval: int
     record_trace: bool
     retries: int
+    commit_interval_s: float
 
 
 @dataclass(frozen=True)
 class ResultsSettings:
     bootstrap: int
+
+
+@dataclass(frozen=True)
+class ParallelSettings:
+    """``[parallel]``: MPI layout and graceful-stop timing (not part of the campaign hash)."""
+
+    ranks_per_trial: int = 1
+    prefetch: int = 1
+    wall_time_budget_s: float = 0.0
+    stop_margin_s: float = 120.0
+    drain_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -162,6 +197,7 @@ class CampaignConfig:
     results: ResultsSettings
     resolved: Mapping[str, Any]
     source: Optional[str] = None
+    parallel: ParallelSettings = field(default_factory=ParallelSettings)
 
     @property
     def hash(self) -> str:
@@ -228,6 +264,7 @@ def parse_config(data: Mapping[str, Any], source: str | None = None) -> Campaign
             model.update(_check_model(mtype, model, problems))
     _cross_checks(values, problems)
     raise_if(problems, source)
+    runtime = {name: values.pop(name) for name in RUNTIME_SECTIONS}
     ifc = values["interfaces"]
     resolved = {**values, "model": model}
     resolved["interfaces"] = {**ifc, "milestones": [float(x) for x in ifc["milestones"]]}
@@ -241,10 +278,19 @@ def parse_config(data: Mapping[str, Any], source: str | None = None) -> Campaign
         results=ResultsSettings(**values["results"]),
         resolved=resolved,
         source=source,
+        parallel=ParallelSettings(**runtime["parallel"]),
     )
 
 
 def _check_model(mtype: str, model: dict[str, Any], problems: list[ConfigProblem]) -> dict[str, Any]:
+    if mtype == "toy-chain" and "potential" in model:
+        from .models.expression import Expression, ExpressionError  # noqa: PLC0415
+
+        try:
+            Expression(model["potential"])
+        except ExpressionError as exc:
+            problems.append(ConfigProblem("model.potential", model["potential"], str(exc)))
+        return {}
     if mtype == "brownian":
         from .models.expression import Expression, ExpressionError  # noqa: PLC0415
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
+from collections import OrderedDict
 from typing import Any, Optional
 
 from .campaign_state import CampaignState, StageState
@@ -50,7 +52,8 @@ class Scheduler:
         Progress reporter.
     """
 
-    def __init__(self, config: CampaignConfig, store: Any, model: ModelSetup, progress: Progress) -> None:
+    def __init__(self, config: CampaignConfig, store: Any, model: ModelSetup, progress: Progress,
+                 commit_interval_s: float | None = None) -> None:
         self.config = config
         self.store = store
         self.model = model
@@ -63,7 +66,7 @@ class Scheduler:
         self.lambdas = {int(i): float(lam) for i, lam in zip(idx["id"], idx["lambda"])}
         self.keys = {int(r["id"]): (_text(r["origin"]), int(r["a"]), int(r["b"])) for r in idx}
         self.segments = list(store.basin_segments())
-        self.trials = list(store.trials())
+        self.trials = list(store.trials(traces=False))  # traces are not needed for decisions
         self.stage_recs = list(store.stages())
         self._state: Optional[CampaignState] = None
         self.inflight_runs: set[int] = set()
@@ -72,6 +75,15 @@ class Scheduler:
         self.dispatched: dict[tuple[int, str], int] = {}
         self.message: Optional[str] = None
         self.completed = 0
+        # Records wait here until the next flush; config ids are predicted (the store assigns
+        # them sequentially and this is its only writer), so decisions never wait for disk.
+        self.commit_interval_s = (float(config.engine.commit_interval_s) if commit_interval_s is None
+                                  else float(commit_interval_s))
+        self.pending: dict[str, list[Any]] = {"trials": [], "basin": [], "stages": [], "configs": []}
+        self.next_id = int(store.n_configs)
+        self._last_flush = time.monotonic()
+        self._snapshots: OrderedDict[int, Snapshot] = OrderedDict()
+        self._snapshot_bytes = 0
 
     # ------------------------------------------------------------------ state
     @property
@@ -154,7 +166,7 @@ class Scheduler:
         parent = choose_parent(seed, stage.stage, kind, index, len(stage.pool_ids))
         parent_id = stage.pool_ids[parent]
         parent_lam = stage.pool_lambdas[parent]
-        start = _EMPTY if parent_lam >= target else self.store.snapshot(parent_id)
+        start = _EMPTY if parent_lam >= target else self.snapshot(parent_id)
         return TrialTask(
             stage=stage.stage, index=index, kind=kind, parent=parent, parent_key=self.keys[parent_id],
             start=start, parent_lambda=parent_lam, seed=trial_seed(seed, stage.stage, kind, index),
@@ -171,7 +183,7 @@ class Scheduler:
             replica = run.run % len(self.model.initial_states)
             start, start_key, armed = self.model.initial_states[replica], ("initial", replica, 0), False
         else:
-            start = self.store.snapshot(run.last_end_config)
+            start = self.snapshot(run.last_end_config)
             start_key, armed = ("basin", run.run, run.last_segment), run.armed
         return BasinTask(
             run=run.run, segment=segment, start=start, start_key=start_key,
@@ -221,35 +233,80 @@ class Scheduler:
                 return
 
     def _commit(self, trials: Any = (), basin: Any = (), stages: Any = (), configs: Any = ()) -> None:
+        """Queue records for the store and apply them to the in-memory state at once."""
         from .store.records import ConfigRef  # noqa: PLC0415
 
-        info = self.store.commit(trials=trials, basin=basin, stages=stages, configs=configs)
-        for cid, conf in zip(info.config_ids, configs):
-            self.lambdas[int(cid)] = float(conf.lam)
-            self.keys[int(cid)] = tuple(conf.key)  # type: ignore[assignment]
+        ids = list(range(self.next_id, self.next_id + len(configs)))
+        self.next_id += len(configs)
+        for cid, conf in zip(ids, configs):
+            self.lambdas[cid] = float(conf.lam)
+            self.keys[cid] = tuple(conf.key)  # type: ignore[assignment]
+            self._remember(cid, conf.snapshot)
 
         def resolve(rec: Any, name: str) -> Any:
             ref = getattr(rec, name)
             if isinstance(ref, ConfigRef):
-                return dataclasses.replace(rec, **{name: info.config_ids[ref.index]})
+                return dataclasses.replace(rec, **{name: ids[ref.index]})
             return rec
 
         new_trials = [resolve(t, "landing_config") for t in trials]
+        new_basin = [resolve(b, "end_config") for b in basin]
+        self.pending["trials"] += new_trials
+        self.pending["basin"] += new_basin
+        self.pending["stages"] += list(stages)
+        self.pending["configs"] += list(configs)
         self.trials += new_trials
-        self.segments += [resolve(b, "end_config") for b in basin]
+        self.segments += new_basin
         self.stage_recs += list(stages)
         if basin or stages or self._state is None or not self._state.stages:
             self._state = None
-            return
-        stage = self._state.stages[-1]
-        for t in new_trials:
-            (stage.pilots if t.kind == "pilot" else stage.trials).append(t)
-        if stage.lambda_next is not None and any(t.kind == "trial" for t in new_trials):
-            st = self.config.stages
-            stage.closing = stage_closing_count([t.outcome.succeeded for t in stage.trials],
-                                                st.target_successes, st.min_trials, st.max_trials)
-            if stage.closing is not None:
-                self._state = None
+        else:
+            stage = self._state.stages[-1]
+            for t in new_trials:
+                (stage.pilots if t.kind == "pilot" else stage.trials).append(t)
+            if stage.lambda_next is not None and any(t.kind == "trial" for t in new_trials):
+                st = self.config.stages
+                stage.closing = stage_closing_count([t.outcome.succeeded for t in stage.trials],
+                                                    st.target_successes, st.min_trials, st.max_trials)
+                if stage.closing is not None:
+                    self._state = None
+        if time.monotonic() - self._last_flush >= self.commit_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every queued record to the store in one atomic commit."""
+        pending = self.pending
+        if any(pending.values()):
+            expected = self.next_id - len(pending["configs"])
+            info = self.store.commit(**pending)
+            if info.config_ids and info.config_ids[0] != expected:  # pragma: no cover - single writer
+                raise RuntimeError(f"store assigned config id {info.config_ids[0]}, expected {expected}")
+            self.pending = {"trials": [], "basin": [], "stages": [], "configs": []}
+        self._last_flush = time.monotonic()
+
+    #: Bytes of configuration states kept in memory for re-use as trial parents.
+    SNAPSHOT_CACHE_BYTES = 256 * 2**20
+
+    def snapshot(self, config_id: int) -> Snapshot:
+        """The state of a configuration (from memory if recent or queued, else the store)."""
+        snap = self._snapshots.get(config_id)
+        if snap is not None:
+            self._snapshots.move_to_end(config_id)
+            return snap
+        snap = self.store.snapshot(config_id)
+        self._remember(config_id, snap)
+        return snap
+
+    def _remember(self, config_id: int, snap: Snapshot) -> None:
+        self._snapshots[config_id] = snap
+        self._snapshot_bytes += _nbytes(snap)
+        pending_ids = set(range(self.next_id - len(self.pending["configs"]), self.next_id))
+        while self._snapshot_bytes > self.SNAPSHOT_CACHE_BYTES and len(self._snapshots) > 1:
+            old_id = next(iter(self._snapshots))
+            if old_id in pending_ids:  # never evict a state that is not on disk yet
+                break
+            old = self._snapshots.pop(old_id)
+            self._snapshot_bytes -= _nbytes(old)
 
     # --------------------------------------------------------------- progress
     def _report(self, stage: StageState, kind: str) -> None:
@@ -276,6 +333,10 @@ class Scheduler:
         for s in state.stages[:-1]:
             rate *= s.successes / max(len(s.counted), 1)
         return rate * successes / done
+
+
+def _nbytes(snap: Snapshot) -> int:
+    return int(snap.positions.nbytes + snap.velocities.nbytes + snap.images.nbytes)
 
 
 def _text(value: Any) -> str:

@@ -95,5 +95,16 @@ UNIT_SYSTEMS: Mapping[str, UnitSystem] = MappingProxyType(
             temperature="epsilon/kB",
             force="epsilon/sigma",
         ),
+        # The numpy toy chain engine (jffs_driver.engine.toy): sites and steps, kT = 1.
+        "toy": UnitSystem(
+            name="toy",
+            length="site",
+            time="step",
+            energy="kT",
+            velocity="site/step",
+            mass="1",
+            temperature="kT",
+            force="kT/site",
+        ),
     }
 )

@@ -22,18 +22,30 @@ from ..errors import UsageError
 def run(campaign: Path, store: Optional[Path], max_work: Optional[int], quiet: bool) -> None:
     """Start or continue the campaign described by CAMPAIGN (a TOML file).
 
+    Under MPI (``mpiexec -n N jffs run CAMPAIGN``) rank 0 coordinates and writes the store
+    and the other ranks run trials in engine groups of ``[parallel] ranks_per_trial`` ranks
+    (see docs/parallel.md).
+
     Exit codes: 0 complete, 2 bad configuration, 4 store locked or unreadable,
     5 engine failure, 75 stopped early on request (resubmit to continue), 1 stalled.
     """
-    from ..campaign import EXIT_RESUBMIT, run_campaign  # noqa: PLC0415
+    from ..campaign import EXIT_RESUBMIT, run_campaign, run_campaign_mpi  # noqa: PLC0415
     from ..config import load_config  # noqa: PLC0415
+    from ..parallel.mpi import mpi_launch_detected  # noqa: PLC0415 - cheap: no mpi4py import
     from ..progress import Progress  # noqa: PLC0415
 
     if not campaign.is_file():
         raise UsageError(f"campaign file {campaign} not found; pass the path of a campaign TOML file")
     config, text = load_config(campaign)
-    outcome = run_campaign(config, text, store_path=store, progress=Progress(enabled=not quiet),
-                           max_work=max_work)
+    if mpi_launch_detected():
+        mpi_outcome = run_campaign_mpi(config, text, store_path=store,
+                                       progress=Progress(enabled=not quiet), max_work=max_work)
+        if mpi_outcome is None:  # a worker rank: the coordinator reports
+            sys.exit(0)
+        outcome = mpi_outcome
+    else:
+        outcome = run_campaign(config, text, store_path=store, progress=Progress(enabled=not quiet),
+                               max_work=max_work)
     if outcome.complete:
         click.echo(f"campaign complete; results: jffs results {outcome.store}")
         return
@@ -41,7 +53,8 @@ def run(campaign: Path, store: Optional[Path], max_work: Optional[int], quiet: b
         click.echo("campaign stalled: a stage ended without any success (see jffs status)", err=True)
         sys.exit(1)
     if outcome.interrupted:
-        click.echo(f"campaign stopped before completion; run the same command again to resume "
+        why = f" ({outcome.stop_reason})" if outcome.stop_reason else ""
+        click.echo(f"campaign stopped before completion{why}; run the same command again to resume "
                    f"(exit code {EXIT_RESUBMIT})", err=True)
         sys.exit(EXIT_RESUBMIT)
 

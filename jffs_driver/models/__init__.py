@@ -45,4 +45,8 @@ def make_model(model: Mapping[str, Any], interfaces: Any, engine_settings: Any,
         from .brownian import setup_brownian  # noqa: PLC0415
 
         return setup_brownian(model, interfaces, engine_settings, with_exact=with_exact)
+    if model["type"] == "toy-chain":
+        from .toy_chain import setup_toy_chain  # noqa: PLC0415
+
+        return setup_toy_chain(model, interfaces, engine_settings, with_exact=with_exact)
     raise ValueError(f"unknown model type {model['type']!r}")  # validated earlier
