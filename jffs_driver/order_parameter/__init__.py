@@ -1,0 +1,1 @@
+"""Order parameters: the curved directed distance of the leading ion through a pore."""
