@@ -164,3 +164,36 @@ def test_export_is_readable_by_mdanalysis(tmp_path: Path, jffs_cmd: list[str], s
         for ts, cid in zip(u.trajectory, ids):
             snap = st.snapshot(cid)
             assert np.allclose(ts.positions, snap.positions, atol=1e-5)
+
+
+@pytest.mark.lammps
+def test_consecutive_equal_length_trials_get_their_own_traces() -> None:
+    """Regression: LAMMPS caches vector variables per timestep; two trials ending on the same
+    step number must still return their own lambda traces."""
+    import math
+
+    from jffs_driver.engine.lammps_engine import LammpsEngine
+    from jffs_driver.ffs.tasks import TrialTask
+    from jffs_driver.models.brownian import BrownianModel
+    from jffs_driver.models.expression import Expression
+    from jffs_driver.state import Snapshot
+
+    model = BrownianModel(Expression("6*((z/2)^2-1)^2"), 1.0, 1e-3, (-8.0, 8.0))
+    eng = LammpsEngine(model.spec(10, -1.6))
+    try:
+        base = model.initial_state(-1.6)
+        results = []
+        for z0 in (-1.5, -1.0):
+            pos = base.positions.copy()
+            pos[0, 2] = z0
+            start = Snapshot(pos, base.velocities, base.images, base.box)
+            task = TrialTask(0, len(results), "trial", 0, ("basin", 0, 0), start, z0, 5, -math.inf, math.inf, 200)
+            results.append(eng.run_trial(task))
+        for z0, res in zip((-1.5, -1.0), results):
+            assert res.steps == 200
+            assert res.trace[0] == pytest.approx(z0)
+            assert res.trace[-1] == pytest.approx(res.lambda_end)
+            assert res.lambda_max == pytest.approx(max(res.trace.max(), z0))
+            assert res.end is None
+    finally:
+        eng.close()

@@ -103,6 +103,7 @@ class LammpsEngine(Engine):
         self._dynamics_defined = False
         self._needs_setup = True
         self._ran_since_load = False
+        self._start_step = 0
         self._set_dynamics(seed=1)
 
     # ------------------------------------------------------------ primitives
@@ -120,7 +121,10 @@ class LammpsEngine(Engine):
         if not np.allclose(state.box, lmp.box(), rtol=0, atol=1e-9):
             raise EngineError("state box differs from the LAMMPS box; variable boxes are not supported")
         lmp.command("unfix jffs_trace")
-        lmp.command("reset_timestep 0")
+        # The timestep counter is never reset: LAMMPS caches vector-style variables per
+        # timestep, so a reset would let a trial that ends on the same step number as the
+        # previous one read the previous trial's trace. Steps are counted from _start_step.
+        self._start_step = lmp.step()
         lmp.scatter("x", state.positions)
         lmp.scatter("v", state.velocities)
         lmp.scatter("image", _pack_images(state.images))
@@ -197,7 +201,7 @@ class LammpsEngine(Engine):
 
     def snapshot(self) -> Snapshot:
         lmp = self._lmp
-        step = lmp.step()
+        step = lmp.step() - self._start_step
         return Snapshot(
             positions=lmp.gather("x", "double", 3),
             velocities=lmp.gather("v", "double", 3),
