@@ -1,0 +1,89 @@
+"""``jffs build`` and ``jffs equilibrate``: thin commands over :mod:`jffs_driver.system`.
+
+Heavy modules (numpy, scipy, LAMMPS) are imported inside the commands so ``jffs --help``
+stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+PRESETS = ("paper-12", "paper-26", "paper-33", "paper-52", "paper-103", "tiny")
+
+
+@click.command("build")
+@click.option("--preset", type=click.Choice(PRESETS), default=None, help="Built-in system (Table 1 of the paper, or tiny).")
+@click.option("--seed", type=int, default=None, help="Seed of the Packmol placement (default 1).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="TOML file overriding preset values (box, pore, fluid, pressure, md).")
+@click.option("--forcefield", type=str, default=None, help="Force-field TOML file or packaged name.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing build in the output folder.")
+def build(preset: str | None, seed: int | None, out_dir: Path, config: Path | None, forcefield: str | None, overwrite: bool) -> None:
+    """Build a porous graphitic membrane system with pistons, water and salt.
+
+    Writes OUT/system.data (LAMMPS), OUT/metadata.json, OUT/build.toml and OUT/forcefield.toml.
+    """
+    from ..system.builder import build_system  # noqa: PLC0415 - lazy on purpose
+
+    if preset is None and config is None:
+        raise click.UsageError("give --preset NAME or --config FILE.toml (or both)")
+    built = build_system(out_dir, preset=preset, seed=seed, config=config, forcefield=forcefield, overwrite=overwrite)
+    m = built.metadata
+    c, pore, box = m["counts"], m["pore"], m["box"]
+    click.echo(f"built {m['preset']} (seed {m['seed']}) in {built.seconds['total_s']:.1f} s -> {built.out_dir}")
+    click.echo(f"  box {box['lx_A'] / 10:.3f} x {box['ly_A'] / 10:.3f} x {box['zhi_A'] / 10:.3f} nm, {c['atoms']} atoms, net charge {c['net_charge_e']:+.1e} e")
+    click.echo(f"  water feed/filtrate {c['water_feed']}/{c['water_filtrate']}, ions {c['cations']} {m['species']['cation']} + {c['anions']} {m['species']['anion']}")
+    click.echo(
+        f"  pore: axis ({pore['axis_xy_A'][0]:.3f}, {pore['axis_xy_A'][1]:.3f}) A, radius {pore['radius_A']:.3f} A, "
+        f"{pore['layers'][0]['carbons_removed']} C removed and {pore['layers'][0]['hydrogens']} H per layer, z_in {pore['z_in_A']:.3f} A, z_out {pore['z_out_A']:.3f} A"
+    )
+    p = m["pistons"]
+    click.echo(
+        f"  pistons: {p['feed']['n_atoms']} atoms each, force per atom {p['feed']['force_per_atom_z_kcal_mol_A']:+.6g} (feed) "
+        f"{p['filtrate']['force_per_atom_z_kcal_mol_A']:+.6g} (filtrate) kcal/mol/A"
+    )
+
+
+@click.command("equilibrate")
+@click.argument("build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--replicas", type=int, default=1, show_default=True, help="Number of independent starting configurations.")
+@click.option("--first", type=int, default=0, show_default=True, help="Index of the first replica (to split the work over jobs).")
+@click.option("--fixed-ps", type=float, default=None, help="Stage 1 length with fixed pistons in ps (default from build: 10).")
+@click.option("--moving-ps", type=float, default=None, help="Stage 2 length with moving pistons in ps (default from build: 2000).")
+@click.option("--log-every-ps", type=float, default=None, help="Log interval in ps (default 1).")
+@click.option("--no-repack", is_flag=True, help="Start every replica from system.data (velocities differ only).")
+@click.option("--omp", type=int, default=0, help="Use LAMMPS OPENMP styles with this many threads (0: plain styles).")
+def equilibrate(
+    build_dir: Path,
+    replicas: int,
+    first: int,
+    fixed_ps: float | None,
+    moving_ps: float | None,
+    log_every_ps: float | None,
+    no_repack: bool,
+    omp: int,
+) -> None:
+    """Minimise and equilibrate BUILD_DIR into seeded replicas under BUILD_DIR/replicas/."""
+    from ..system.equilibrate import equilibrate as run  # noqa: PLC0415 - lazy on purpose
+
+    args = ["-sf", "omp", "-pk", "omp", str(omp)] if omp > 0 else []
+    results = run(
+        build_dir,
+        replicas=replicas,
+        first=first,
+        fixed_ps=fixed_ps,
+        moving_ps=moving_ps,
+        log_every_ps=log_every_ps,
+        repack_liquid=not no_repack,
+        lammps_args=args,
+    )
+    for r in results:
+        f = r.final
+        click.echo(
+            f"replica {r.index}: {r.simulated_ps:.1f} ps, T {f['temperature_K']:.1f} K, pistons z "
+            f"{f['z_piston_feed_A']:.2f} / {f['z_piston_filtrate_A']:.2f} A, water density feed/filtrate "
+            f"{f['rho_water_feed_g_cm3']:.3f} / {f['rho_water_filtrate_g_cm3']:.3f} g/cm3, "
+            f"{r.steps_per_s:.1f} steps/s -> {build_dir / r.data_file}"
+        )

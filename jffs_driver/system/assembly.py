@@ -1,0 +1,386 @@
+"""Assemble the membrane system: layers with aligned pores, pistons, z layout, topology.
+
+Convention (lengths in A): the membrane is perpendicular to z; the **feed is at lower z** and
+the pressure pushes liquid along **+z**. From the bottom: vacuum, feed piston, feed water +
+ions, membrane layers (the first at ``z_in``, the last at ``z_out``), filtrate water, filtrate
+piston, vacuum. Layers are AB stacked (ABA for three) with a common pore axis; the default axis
+sits at the box centre on the point where layer B is the mirror image of layer A, so all
+layers get congruent pores.
+
+Atom IDs are contiguous per group, in this order: membrane carbons (layer by layer), pore H
+(layer by layer), feed piston, filtrate piston, feed water (O, H, H per molecule), filtrate
+water, cations, anions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import gcd
+from typing import Any
+
+import numpy as np
+
+from ..errors import BuildError
+from ..units import AVOGADRO
+from .forcefield import ForceField, pair_table
+from .graphene import (
+    GrapheneSheet,
+    PoreCut,
+    cut_pore,
+    default_pore_center_A,
+    graphene_sheet,
+)
+from .lammps_data import LammpsTopology, wrap_xy
+from .packing import Compartment, PackedCompartment, pack_compartments
+from .presets import BuildParameters, FluidParams
+
+#: Volume given to each ion when sizing the feed compartment (A^3; about half a water).
+ION_VOLUME_A3 = 15.0
+#: Molar mass of water in g/mol.
+WATER_G_MOL = 18.01528
+#: Membrane, piston and water site names in type order; cation and anion follow.
+BASE_TYPES: tuple[str, ...] = ("C", "C_edge", "H_pore", "C_piston", "OW", "HW")
+
+
+@dataclass(frozen=True, eq=False)
+class Membrane:
+    """Porous multilayer membrane (A).
+
+    Attributes
+    ----------
+    carbon_xyz_A
+        (n_c, 3) carbons that remain, layer by layer.
+    carbon_is_edge
+        (n_c,) True for carbons carrying a passivating H.
+    carbon_layer
+        (n_c,) layer index of each carbon (0 = feed side).
+    h_xyz_A
+        (n_h, 3) passivating H, layer by layer.
+    h_layer
+        (n_h,) layer index of each H.
+    layer_z_A
+        z of every layer.
+    center_xy_A
+        Pore axis.
+    layers
+        Per-layer report (removed carbons, H count, lining radii).
+    """
+
+    carbon_xyz_A: np.ndarray
+    carbon_is_edge: np.ndarray
+    carbon_layer: np.ndarray
+    h_xyz_A: np.ndarray
+    h_layer: np.ndarray
+    layer_z_A: tuple[float, ...]
+    center_xy_A: np.ndarray
+    layers: tuple[dict[str, Any], ...]
+
+
+def build_membrane(params: BuildParameters, z_first_A: float) -> tuple[Membrane, np.ndarray]:
+    """Cut the pore in every layer and stack the layers from ``z_first_A`` upwards.
+
+    Returns
+    -------
+    membrane, lattice_shift_xy_A
+        The membrane and the in-plane shift of the A layers (pistons reuse it).
+    """
+    box, pore = params.box, params.pore
+    d = box.bond_length_A
+    lx, ly = box.lx_A, box.ly_A
+    if pore.center_xy_A is None:
+        center = np.array([lx / 2.0, ly / 2.0])
+        shift = center - default_pore_center_A(box.nx_cells, box.ny_cells, d)
+    else:
+        center = np.mod(np.asarray(pore.center_xy_A, dtype=float), [lx, ly])
+        shift = np.zeros(2)
+    cx, hx, hl, cl, edge_flags, reports, zs = [], [], [], [], [], [], []
+    for k in range(box.n_layers):
+        layer_shift = shift + (np.array([0.0, d]) if k % 2 else 0.0)
+        sheet = graphene_sheet(box.nx_cells, box.ny_cells, d, (float(layer_shift[0]), float(layer_shift[1])))
+        try:
+            cut = cut_pore(sheet, center, radius_A=pore.radius_A, n_removed=pore.n_removed)
+        except BuildError as exc:
+            raise BuildError(f"layer {k}: {exc.message}", layer=k) from exc
+        z = z_first_A + k * box.interlayer_A
+        zs.append(z)
+        kept = np.flatnonzero(~cut.removed)
+        is_edge = np.zeros(sheet.n_atoms, dtype=bool)
+        is_edge[cut.edge_carbons] = True
+        cx.append(np.column_stack([sheet.positions_A[kept], np.full(kept.size, z)]))
+        edge_flags.append(is_edge[kept])
+        cl.append(np.full(kept.size, k))
+        hx.append(np.column_stack([cut.h_positions_A, np.full(len(cut.h_positions_A), z)]))
+        hl.append(np.full(len(cut.h_positions_A), k))
+        reports.append(_layer_report(k, z, sheet, cut))
+    membrane = Membrane(
+        carbon_xyz_A=np.concatenate(cx),
+        carbon_is_edge=np.concatenate(edge_flags),
+        carbon_layer=np.concatenate(cl),
+        h_xyz_A=np.concatenate(hx),
+        h_layer=np.concatenate(hl),
+        layer_z_A=tuple(zs),
+        center_xy_A=center,
+        layers=tuple(reports),
+    )
+    return membrane, shift
+
+
+def _layer_report(k: int, z: float, sheet: GrapheneSheet, cut: PoreCut) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "layer": k,
+        "z_A": z,
+        "stacking": "B" if k % 2 else "A",
+        "carbons_removed": cut.n_removed,
+        "hydrogens": int(len(cut.edge_carbons)),
+        "cut_radius_A": cut.cut_radius_A,
+    }
+    report.update({f"lining_{key}": value for key, value in cut.radii_A(sheet).items()})
+    return report
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Positions along z (A) of pistons, compartments and membrane; see module docstring."""
+
+    z_piston_feed_A: float
+    feed_pack_A: tuple[float, float]
+    z_in_A: float
+    z_out_A: float
+    filtrate_pack_A: tuple[float, float]
+    z_piston_filtrate_A: float
+    z_hi_A: float
+    layer_z_A: tuple[float, ...] = field(default=())
+
+
+def ion_counts(fluid: FluidParams, ff: ForceField) -> tuple[int, int]:
+    """Numbers of cations and anions for ``fluid.salt_units`` neutral formula units."""
+    zc = round(ff.ions[fluid.cation].charge_e)
+    za = round(-ff.ions[fluid.anion].charge_e)
+    if zc <= 0 or za <= 0:
+        raise BuildError(f"{fluid.cation}/{fluid.anion} is not a cation/anion pair")
+    g = gcd(zc, za)
+    return fluid.salt_units * za // g, fluid.salt_units * zc // g
+
+
+def layout(params: BuildParameters, n_cations: int, n_anions: int) -> Layout:
+    """Heights of the compartments from the water counts and the target density.
+
+    Each compartment spans ``h + 2 * wall_gap_A`` between carbon planes, where ``h`` is the
+    thickness of bulk liquid at the target density; Packmol fills it leaving ``pack_gap_A``
+    free next to each carbon plane (so the packed liquid starts slightly denser).
+    """
+    b, f = params.box, params.fluid
+    area = b.lx_A * b.ly_A
+    v_water = WATER_G_MOL / (f.water_density_g_cm3 * AVOGADRO) * 1.0e24  # A^3 per molecule
+    h_feed = (f.water_feed * v_water + (n_cations + n_anions) * ION_VOLUME_A3) / area
+    h_filt = f.water_filtrate * v_water / area
+    gap, inset = b.wall_gap_A, b.pack_gap_A
+    z_pf = b.vacuum_A
+    z_in = z_pf + 2.0 * gap + h_feed
+    z_out = z_in + (b.n_layers - 1) * b.interlayer_A
+    z_pp = z_out + 2.0 * gap + h_filt
+    feed = (z_pf + inset, z_in - inset)
+    filt = (z_out + inset, z_pp - inset)
+    for name, (lo, hi), h in (("feed", feed, h_feed), ("filtrate", filt, h_filt)):
+        if hi - lo < 0.8 * h:
+            raise BuildError(
+                f"the {name} compartment is too thin to pack: {hi - lo:.2f} A of packing space for "
+                f"{h:.2f} A of liquid; lower box.pack_gap_A or raise the water count",
+            )
+    return Layout(
+        z_piston_feed_A=z_pf,
+        feed_pack_A=feed,
+        z_in_A=z_in,
+        z_out_A=z_out,
+        filtrate_pack_A=filt,
+        z_piston_filtrate_A=z_pp,
+        z_hi_A=z_pp + b.vacuum_A,
+        layer_z_A=tuple(z_in + k * b.interlayer_A for k in range(b.n_layers)),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Assembled:
+    """A complete system ready to be written, with the ID bookkeeping for metadata."""
+
+    topology: LammpsTopology
+    membrane: Membrane
+    layout: Layout
+    groups: dict[str, list[list[int]]]
+    pore_c_ids: list[int]
+    pore_h_ids: list[int]
+    type_names: tuple[str, ...]
+    counts: dict[str, int]
+    packmol_seconds: dict[str, float]
+
+
+def assemble(
+    params: BuildParameters, ff: ForceField, packing_seeds: tuple[int, int], workdir: str | None = None
+) -> Assembled:
+    """Build membrane and pistons, pack both compartments and number every atom.
+
+    Parameters
+    ----------
+    params
+        Resolved build parameters.
+    ff
+        Force field (sites, ions, water geometry).
+    packing_seeds
+        Packmol seeds for the feed and the filtrate.
+    workdir
+        Folder for Packmol files (kept); temporary if ``None``.
+    """
+    f = params.fluid
+    for ion in (f.cation, f.anion):
+        if ion not in ff.ions:
+            raise BuildError(f"ion {ion!r} is not in the force field {ff.name} (has {sorted(ff.ions)})")
+    n_cat, n_an = ion_counts(f, ff)
+    lay = layout(params, n_cat, n_an)
+    membrane, shift = build_membrane(params, lay.z_in_A)
+    b = params.box
+    piston = graphene_sheet(b.nx_cells, b.ny_cells, b.bond_length_A, (float(shift[0]), float(shift[1])))
+    comps = [
+        Compartment("feed", *lay.feed_pack_A, f.water_feed, ((f.cation, n_cat), (f.anion, n_an)), packing_seeds[0]),
+        Compartment("filtrate", *lay.filtrate_pack_A, f.water_filtrate, (), packing_seeds[1]),
+    ]
+    packed = pack_compartments(
+        comps, b.lx_A, b.ly_A, ff.water.r_oh_A, ff.water.angle_hoh_deg, f.packmol_tolerance_A, workdir
+    )
+    type_names = (*BASE_TYPES, f.cation, f.anion)
+    return _number_atoms(params, ff, membrane, piston, lay, packed, type_names, n_cat, n_an)
+
+
+def _number_atoms(
+    params: BuildParameters,
+    ff: ForceField,
+    membrane: Membrane,
+    piston: GrapheneSheet,
+    lay: Layout,
+    packed: dict[str, PackedCompartment],
+    type_names: tuple[str, ...],
+    n_cat: int,
+    n_an: int,
+) -> Assembled:
+    tid = {name: k for k, name in enumerate(type_names, start=1)}
+    pos: list[np.ndarray] = []
+    typ: list[np.ndarray] = []
+    mol: list[np.ndarray] = []
+    groups: dict[str, list[list[int]]] = {}
+    next_id = 1
+    next_mol = 1
+
+    def add(name: str, xyz: np.ndarray, types: np.ndarray, mols: np.ndarray) -> list[int]:
+        nonlocal next_id
+        pos.append(xyz)
+        typ.append(types)
+        mol.append(mols)
+        first, last = next_id, next_id + len(xyz) - 1
+        next_id = last + 1
+        if len(xyz):
+            groups[name] = [[first, last]]
+        else:
+            groups[name] = []
+        return list(range(first, last + 1))
+
+    nl = params.box.n_layers
+    c_types = np.where(membrane.carbon_is_edge, tid["C_edge"], tid["C"])
+    c_ids = add("membrane_carbon", membrane.carbon_xyz_A, c_types, membrane.carbon_layer + 1)
+    h_ids = add("pore_h", membrane.h_xyz_A, np.full(len(membrane.h_xyz_A), tid["H_pore"]), membrane.h_layer + 1)
+    pore_c_ids = [i for i, e in zip(c_ids, membrane.carbon_is_edge) if e]
+    next_mol = nl + 1
+    for name, z in (("piston_feed", lay.z_piston_feed_A), ("piston_filtrate", lay.z_piston_filtrate_A)):
+        xyz = np.column_stack([piston.positions_A, np.full(piston.n_atoms, z)])
+        add(name, xyz, np.full(piston.n_atoms, tid["C_piston"]), np.full(piston.n_atoms, next_mol))
+        next_mol += 1
+    water_first = next_id
+    for comp in ("feed", "filtrate"):
+        w = packed[comp].water
+        n = len(w)
+        types = np.tile([tid["OW"], tid["HW"], tid["HW"]], n)
+        mols = np.repeat(np.arange(next_mol, next_mol + n), 3)
+        add(f"water_{comp}", w.reshape(-1, 3), types, mols)
+        next_mol += n
+    water_last = next_id - 1
+    for ion, n in ((params.fluid.cation, n_cat), (params.fluid.anion, n_an)):
+        xyz = packed["feed"].ions.get(ion, np.zeros((0, 3)))
+        if len(xyz) != n:
+            raise BuildError(f"packing returned {len(xyz)} {ion}, expected {n}")
+        label = "cations" if ion == params.fluid.cation else "anions"
+        add(label, xyz, np.full(n, tid[ion]), np.arange(next_mol, next_mol + n))
+        next_mol += n
+    positions = np.concatenate(pos)
+    types_all = np.concatenate(typ).astype(np.int64)
+    mols_all = np.concatenate(mol).astype(np.int64)
+    charges = np.array([ff.site(type_names[t - 1]).charge_e for t in range(1, len(type_names) + 1)])[types_all - 1]
+    box = np.array([[0.0, params.box.lx_A], [0.0, params.box.ly_A], [0.0, lay.z_hi_A]])
+    wrapped, images = wrap_xy(positions, box)
+    o_ids = np.arange(water_first, water_last + 1, 3)
+    bonds = np.concatenate([np.column_stack([np.ones_like(o_ids), o_ids, o_ids + k]) for k in (1, 2)])
+    bonds = bonds[np.argsort(bonds[:, 1], kind="stable")]
+    angles = np.column_stack([np.ones_like(o_ids), o_ids + 1, o_ids, o_ids + 2])
+    w = ff.water
+    top = LammpsTopology(
+        box_A=box,
+        type_names=type_names,
+        masses_g_mol=tuple(ff.site(n).mass_g_mol for n in type_names),
+        pair_coeffs=tuple(pair_table(ff, list(type_names))),
+        bond_coeffs=((w.bond_k_kcal_mol_A2, w.r_oh_A),),
+        angle_coeffs=((w.angle_k_kcal_mol_rad2, w.angle_hoh_deg),),
+        positions_A=wrapped,
+        images=images,
+        types=types_all,
+        molecules=mols_all,
+        charges_e=charges,
+        bonds=bonds,
+        angles=angles,
+    )
+    q = top.net_charge_e()
+    if abs(q) > 1e-6:
+        raise BuildError(f"the assembled system is not neutral: net charge {q:+.6f} e")
+    _merge_groups(groups)
+    counts = {
+        "atoms": top.n_atoms,
+        "membrane_carbon": len(c_ids),
+        "pore_carbon": len(pore_c_ids),
+        "pore_hydrogen": len(h_ids),
+        "piston_atoms_each": piston.n_atoms,
+        "water_feed": len(packed["feed"].water),
+        "water_filtrate": len(packed["filtrate"].water),
+        "water_total": len(packed["feed"].water) + len(packed["filtrate"].water),
+        "cations": n_cat,
+        "anions": n_an,
+        "salt_units": params.fluid.salt_units,
+        "bonds": int(len(bonds)),
+        "angles": int(len(angles)),
+    }
+    return Assembled(
+        topology=top,
+        membrane=membrane,
+        layout=lay,
+        groups=groups,
+        pore_c_ids=pore_c_ids,
+        pore_h_ids=h_ids,
+        type_names=type_names,
+        counts=counts,
+        packmol_seconds={k: v.seconds for k, v in packed.items()},
+    )
+
+
+def _merge_groups(groups: dict[str, list[list[int]]]) -> None:
+    """Add the union groups (membrane, pistons, water, ions, mobile) as merged ID ranges."""
+
+    def union(*names: str) -> list[list[int]]:
+        ranges = sorted(r for n in names for r in groups.get(n, []))
+        merged: list[list[int]] = []
+        for lo, hi in ranges:
+            if merged and lo == merged[-1][1] + 1:
+                merged[-1][1] = hi
+            else:
+                merged.append([lo, hi])
+        return merged
+
+    groups["membrane"] = union("membrane_carbon", "pore_h")
+    groups["pistons"] = union("piston_feed", "piston_filtrate")
+    groups["water"] = union("water_feed", "water_filtrate")
+    groups["ions"] = union("cations", "anions")
+    groups["mobile"] = union("water", "ions")

@@ -1,0 +1,319 @@
+"""Equilibrate a built membrane system into independent, seeded starting configurations.
+
+Protocol (Shoemaker, Domingues, Haji-Akbari, JCTC 18, 7142 (2022), Sec. II.2), per replica:
+
+1. a fresh liquid placement (Packmol seeds derived from the build seed and the replica index;
+   replica 0 uses ``DIR/system.data`` itself), same membrane, pistons and atom IDs;
+2. energy minimisation (flexible water) with membrane and pistons held, then SHAKE;
+3. Maxwell-Boltzmann velocities at 300 K for water and ions (seed derived likewise);
+4. ``md.fixed_ps`` (10 ps) at ``md.fixed_dt_fs`` (0.5 fs) with the pistons held;
+5. ``md.moving_ps`` (2 ns) at ``md.moving_dt_fs`` (1 fs) with the pistons pushed by
+   ``fix aveforce`` (the NEMD dynamics of the trials).
+
+Outputs under ``DIR/replicas/rep_KKK/``: ``equilibrated.data`` (positions, image flags and
+velocities; the starting configuration of the basin runs), ``equilibration.log`` (a TSV of
+time in ps, temperature in K, piston positions in A, water counts and central water densities
+in g/cm^3 of feed and filtrate), ``lammps.log`` and ``replica.json``; ``metadata.json`` lists
+the finished replicas under ``"replicas"``. Units: LAMMPS ``real``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..engine.lammps_backend import LammpsHandle
+from ..errors import EngineError, UsageError
+from ..units import AVOGADRO
+from . import lammps_inputs as li
+from .assembly import WATER_G_MOL
+from .builder import SEED_KEY_VELOCITY, derive_seed, group_ids, load_metadata, repack, write_metadata
+
+#: Largest tolerated deviation of an O-H distance from the rigid value after a chunk (A).
+SHAKE_TOLERANCE_A = 1.0e-3
+LOG_COLUMNS = (
+    "stage",
+    "step",
+    "time_ps",
+    "temperature_K",
+    "z_piston_feed_A",
+    "z_piston_filtrate_A",
+    "n_water_feed",
+    "n_water_filtrate",
+    "rho_water_feed_g_cm3",
+    "rho_water_filtrate_g_cm3",
+)
+
+
+@dataclass(frozen=True)
+class ReplicaResult:
+    """Summary of one equilibrated replica (also stored as ``replica.json``).
+
+    Attributes
+    ----------
+    index
+        Replica number.
+    data_file
+        Path of ``equilibrated.data`` relative to the build folder.
+    packing_seeds, velocity_seed
+        Random seeds used.
+    steps
+        MD steps run (both stages).
+    simulated_ps
+        Simulated time in ps (both stages).
+    final
+        Last log row (temperature, piston positions, densities).
+    steps_per_s
+        MD speed of the moving-piston stage (or of stage 1 if stage 2 was empty).
+    wall_s
+        Wall time of the replica in s.
+    lammps_version
+        Version of the LAMMPS library that ran it.
+    """
+
+    index: int
+    data_file: str
+    packing_seeds: list[int]
+    velocity_seed: int
+    steps: int
+    simulated_ps: float
+    final: dict[str, float]
+    steps_per_s: float
+    wall_s: float
+    lammps_version: str = ""
+
+
+def equilibrate(
+    out_dir: str | Path,
+    replicas: int = 1,
+    first: int = 0,
+    fixed_ps: float | None = None,
+    moving_ps: float | None = None,
+    log_every_ps: float | None = None,
+    repack_liquid: bool = True,
+    lammps_args: Sequence[str] = (),
+    comm: Any | None = None,
+) -> list[ReplicaResult]:
+    """Equilibrate replicas ``first, ..., first + replicas - 1`` of the build in ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir
+        Build folder (``jffs build`` output).
+    replicas, first
+        How many replicas, starting at which index (split a large set over jobs).
+    fixed_ps, moving_ps, log_every_ps
+        Override the build's ``md`` durations (ps); ``None`` keeps them.
+    repack_liquid
+        Give every replica except 0 its own Packmol placement (as in the paper). With
+        ``False`` all replicas start from ``system.data`` and differ by their velocities.
+    lammps_args
+        Extra LAMMPS switches, e.g. ``['-sf', 'omp', '-pk', 'omp', '2']``.
+    comm
+        Optional mpi4py communicator for each LAMMPS instance (``None``: serial).
+    """
+    out = Path(out_dir)
+    meta = load_metadata(out)
+    if replicas < 1 or first < 0:
+        raise UsageError(f"need replicas >= 1 and first >= 0, got {replicas}, {first}")
+    md = dict(meta["md"])
+    for key, value in (("fixed_ps", fixed_ps), ("moving_ps", moving_ps), ("log_every_ps", log_every_ps)):
+        if value is not None:
+            if value < 0 or (key == "log_every_ps" and value == 0):
+                raise UsageError(f"{key} must be positive, got {value}")
+            md[key] = float(value)
+    results = []
+    for index in range(first, first + replicas):
+        results.append(run_replica(out, meta, md, index, repack_liquid, lammps_args, comm))
+    return results
+
+
+def run_replica(
+    out: Path,
+    meta: Mapping[str, Any],
+    md: Mapping[str, Any],
+    index: int,
+    repack_liquid: bool,
+    lammps_args: Sequence[str],
+    comm: Any | None,
+) -> ReplicaResult:
+    """Run the protocol of the module docstring for one replica."""
+    t_start = time.perf_counter()
+    root = comm is None or comm.Get_rank() == 0
+    rep_dir = out / "replicas" / f"rep_{index:03d}"
+    if root:
+        rep_dir.mkdir(parents=True, exist_ok=True)
+    start = out / "system.data"
+    seeds = list(meta.get("packing_seeds", []))
+    if repack_liquid and index > 0:
+        start = rep_dir / "start.data"
+        if root:
+            seeds = repack(out, index, start)["packing_seeds"]
+        if comm is not None:
+            seeds = comm.bcast(seeds, root=0)
+    v_seed = derive_seed(int(meta["seed"]), SEED_KEY_VELOCITY, index)
+    monitor = _Monitor(meta)
+    log_rows: list[dict[str, Any]] = []
+    log_path = rep_dir / "equilibration.log"
+
+    if root:
+        _start_log(log_path)
+
+    def record(row: dict[str, Any]) -> None:
+        log_rows.append(row)
+        if root:  # appended after every chunk so a long run can be followed (and survives a crash)
+            _append_log(log_path, row)
+
+    steps_total, sim_ps, speed = 0, 0.0, float("nan")
+    with LammpsHandle(comm=comm, log_path=rep_dir / "lammps.log", extra_args=list(lammps_args)) as lmp:
+        lmp.commands(li.setup_commands(meta, str(start), thermo_every=1000))
+        lmp.commands(li.minimize_commands())
+        lmp.commands(li.shake_commands(meta))
+        lmp.commands(li.velocity_commands(meta, v_seed))
+        stages = (
+            ("fixed", li.fixed_piston_commands(meta, md["fixed_dt_fs"]), li.FIXED_PISTON_FIX_IDS, md["fixed_dt_fs"], md["fixed_ps"]),
+            ("moving", li.nemd_commands(meta, md["moving_dt_fs"]), li.NEMD_FIX_IDS, md["moving_dt_fs"], md["moving_ps"]),
+        )
+        lmp.command("reset_timestep 0")
+        for name, commands, fix_ids, dt_fs, duration_ps in stages:
+            lmp.commands(commands)
+            n_steps = int(round(duration_ps * 1000.0 / dt_fs))
+            chunk = max(1, int(round(md["log_every_ps"] * 1000.0 / dt_fs)))
+            if not log_rows:
+                lmp.command("run 0")  # make the computes current; SHAKE acts from the first step
+            record(monitor.row(lmp, name, sim_ps, check_shake=bool(log_rows)))
+            done, first_run = 0, True
+            t0 = time.perf_counter()
+            while done < n_steps:
+                k = min(chunk, n_steps - done)
+                lmp.command(f"run {k}" if first_run else f"run {k} pre no post no")
+                first_run = False
+                done += k
+                record(monitor.row(lmp, name, sim_ps + done * dt_fs / 1000.0))
+            if n_steps:
+                speed = n_steps / (time.perf_counter() - t0)
+            steps_total += n_steps
+            sim_ps += n_steps * dt_fs / 1000.0
+            if name == "fixed":
+                lmp.commands(li.unfix_commands(fix_ids))
+        lmp.commands(li.write_data_commands(str(rep_dir / "equilibrated.data")))
+        version = lmp.version_string
+    result = ReplicaResult(
+        index=index,
+        data_file=str((rep_dir / "equilibrated.data").relative_to(out)),
+        packing_seeds=[int(s) for s in seeds],
+        velocity_seed=v_seed,
+        steps=steps_total,
+        simulated_ps=sim_ps,
+        final={k: v for k, v in log_rows[-1].items() if k != "stage"},
+        steps_per_s=speed,
+        wall_s=time.perf_counter() - t_start,
+        lammps_version=version,
+    )
+    if root:
+        (rep_dir / "replica.json").write_text(json.dumps(asdict(result), indent=1) + "\n")
+        _refresh_metadata(out)
+    return result
+
+
+class _Monitor:
+    """Temperature, piston positions, water counts and densities from a live instance."""
+
+    def __init__(self, meta: Mapping[str, Any]) -> None:
+        self.o_index = group_ids(meta, "water")[::3] - 1
+        self.z_in = float(meta["pore"]["z_in_A"])
+        self.z_out = float(meta["pore"]["z_out_A"])
+        self.area = float(meta["box"]["area_A2"])
+        self.box_xy = np.array([meta["box"]["lx_A"], meta["box"]["ly_A"]])
+        self.r_oh = float(meta["forcefield"]["water"]["r_oh_A"])
+
+    def row(self, lmp: LammpsHandle, stage: str, time_ps: float, check_shake: bool = True) -> dict[str, Any]:
+        temp = lmp.equal_variable("jffs_temp")
+        zf = lmp.equal_variable("jffs_z_piston_feed")
+        zp = lmp.equal_variable("jffs_z_piston_filtrate")
+        x = lmp.gather("x", "double", 3)
+        if not math.isfinite(temp) or not np.all(np.isfinite(x)):
+            raise EngineError("non-finite temperature or positions during equilibration", stage=stage, log_tail=lmp.log_tail())
+        if check_shake:
+            self.check_shake(x, stage, lmp)
+        z_o = x[self.o_index, 2]
+        return {
+            "stage": stage,
+            "step": lmp.step(),
+            "time_ps": time_ps,
+            "temperature_K": temp,
+            "z_piston_feed_A": zf,
+            "z_piston_filtrate_A": zp,
+            "n_water_feed": int(np.sum(z_o < self.z_in)),
+            "n_water_filtrate": int(np.sum(z_o > self.z_out)),
+            "rho_water_feed_g_cm3": self._density(z_o, zf, self.z_in),
+            "rho_water_filtrate_g_cm3": self._density(z_o, self.z_out, zp),
+        }
+
+    def _density(self, z_o: np.ndarray, lo: float, hi: float) -> float:
+        """Water mass density (g/cm^3) in the central half of the slab [lo, hi] (A)."""
+        width = hi - lo
+        a, b = lo + 0.25 * width, lo + 0.75 * width
+        n = np.sum((z_o >= a) & (z_o < b))
+        volume_cm3 = self.area * (b - a) * 1.0e-24
+        return float(n * WATER_G_MOL / AVOGADRO / volume_cm3)
+
+    def check_shake(self, x: np.ndarray, stage: str, lmp: LammpsHandle) -> None:
+        """Raise :class:`EngineError` if any O-H bond deviates from its rigid length."""
+        o = x[self.o_index]
+        worst = 0.0
+        for k in (1, 2):
+            d = x[self.o_index + k] - o
+            d[:, :2] -= self.box_xy * np.round(d[:, :2] / self.box_xy)
+            worst = max(worst, float(np.max(np.abs(np.linalg.norm(d, axis=1) - self.r_oh))))
+        if worst > SHAKE_TOLERANCE_A:
+            raise EngineError(f"SHAKE failure: an O-H bond deviates by {worst:.2e} A", stage=stage, log_tail=lmp.log_tail())
+
+
+def _start_log(path: Path) -> None:
+    with open(path, "w") as fh:
+        fh.write("# equilibration log (units: ps, K, A, g/cm^3); densities in the central half of each compartment\n")
+        fh.write("\t".join(LOG_COLUMNS) + "\n")
+
+
+def _append_log(path: Path, row: dict[str, Any]) -> None:
+    with open(path, "a") as fh:
+        fh.write("\t".join(_fmt(row[c]) for c in LOG_COLUMNS) + "\n")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    """Read an ``equilibration.log`` back into dicts (numbers as float/int)."""
+    lines = [ln for ln in Path(path).read_text().splitlines() if ln and not ln.startswith("#")]
+    header = lines[0].split("\t")
+    rows = []
+    for line in lines[1:]:
+        values = line.split("\t")
+        row: dict[str, Any] = {}
+        for key, value in zip(header, values):
+            row[key] = value if key == "stage" else (int(value) if key.startswith(("step", "n_")) else float(value))
+        rows.append(row)
+    return rows
+
+
+def _refresh_metadata(out: Path) -> None:
+    """Rebuild ``metadata.json["replicas"]`` from the ``replica.json`` files on disk."""
+    meta = load_metadata(out)
+    entries = []
+    for path in sorted((out / "replicas").glob("rep_*/replica.json")):
+        entry = json.loads(path.read_text())
+        entry["log_file"] = str((path.parent / "equilibration.log").relative_to(out))
+        entries.append(entry)
+    meta["replicas"] = entries
+    write_metadata(out, meta)

@@ -1,0 +1,387 @@
+"""Build parameters: presets, TOML overrides, validation in one place, TOML output.
+
+A build is described by a frozen :class:`BuildParameters` (box, pore, fluid, pressure and MD
+settings). Presets ``paper-12`` ... ``paper-103`` reproduce Table 1 of Shoemaker, Domingues,
+Haji-Akbari, JCTC 18, 7142 (2022): lateral box (in graphene cells of ``sqrt(3) d`` x ``3 d``
+with ``d = 1.418`` A, which gives the printed Lx and Ly exactly), water molecules in feed and
+filtrate and ion pairs. ``tiny`` has the same chemistry in a 2.2 x 2.1 nm box (about 2,600
+atoms) for tests. Every value can be overridden from a TOML file laid out like the
+``build.toml`` the builder writes (tables ``[box]``, ``[pore]``, ``[fluid]``, ``[pressure]``,
+``[md]``; top-level ``preset``, ``seed``, ``forcefield``). Unknown keys are errors, and all
+problems are reported together.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import ConfigError, ConfigProblem
+from .graphene import CC_BOND_A, INTERLAYER_A, cell_lengths_A
+
+
+@dataclass(frozen=True)
+class BoxParams:
+    """Lateral box and layer geometry (A).
+
+    Attributes
+    ----------
+    nx_cells, ny_cells
+        Graphene cells along x (``sqrt(3) d`` each) and y (``3 d`` each).
+    bond_length_A
+        C-C bond length ``d``.
+    interlayer_A
+        Distance between membrane layers (AB stacking).
+    n_layers
+        Number of graphene layers in the membrane.
+    wall_gap_A
+        Effective thickness (A) of the depleted layer between a carbon plane (membrane or
+        piston) and liquid of bulk density; sizes the compartments (1.8 A: measured drift of
+        the pistons of the tiny system, 300 K, TIP3P next to graphene).
+    pack_gap_A
+        Distance (A) between a carbon plane and the region Packmol fills (no atom closer).
+    vacuum_A
+        Empty space between each piston and the non-periodic box wall along z.
+    """
+
+    nx_cells: int
+    ny_cells: int
+    bond_length_A: float = CC_BOND_A
+    interlayer_A: float = INTERLAYER_A
+    n_layers: int = 3
+    wall_gap_A: float = 1.8
+    pack_gap_A: float = 2.4
+    vacuum_A: float = 12.0
+
+    @property
+    def lx_A(self) -> float:
+        """Box length along x in A."""
+        return self.nx_cells * cell_lengths_A(self.bond_length_A)[0]
+
+    @property
+    def ly_A(self) -> float:
+        """Box length along y in A."""
+        return self.ny_cells * cell_lengths_A(self.bond_length_A)[1]
+
+
+@dataclass(frozen=True)
+class PoreParams:
+    """Pore request (one of ``n_removed`` and ``radius_A``), per layer.
+
+    Attributes
+    ----------
+    n_removed
+        Carbons removed from each layer.
+    radius_A
+        Cut radius in A (carbons closer to the axis are removed; the cut grows until valid).
+    center_xy_A
+        Pore axis in A; ``None`` puts it at the box centre on the AB mirror point.
+    """
+
+    n_removed: int | None = 24
+    radius_A: float | None = None
+    center_xy_A: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class FluidParams:
+    """Compartment contents.
+
+    Attributes
+    ----------
+    water_feed, water_filtrate
+        Water molecules packed into the feed (low z) and the filtrate (high z).
+    salt_units
+        Formula units of salt in the feed (ion pairs for NaCl).
+    cation, anion
+        Ion names from the force field.
+    water_density_g_cm3
+        Density of the packed water (g/cm^3); the moving pistons then relax it.
+    packmol_tolerance_A
+        Packmol minimum distance between atoms of different molecules (A).
+    """
+
+    water_feed: int
+    water_filtrate: int
+    salt_units: int
+    cation: str = "Na+"
+    anion: str = "Cl-"
+    water_density_g_cm3: float = 0.997
+    packmol_tolerance_A: float = 2.0
+
+
+@dataclass(frozen=True)
+class PressureParams:
+    """Piston pressures (bar): feed piston ``p_ref + delta_p``, filtrate piston ``p_ref``."""
+
+    delta_p_bar: float = 196.6
+    p_ref_bar: float = 1.01325
+
+
+@dataclass(frozen=True)
+class MDParams:
+    """Force-field cut-offs and equilibration protocol (units in the names)."""
+
+    temperature_K: float = 300.0
+    tdamp_fs: float = 100.0
+    cutoff_A: float = 10.0
+    kspace_accuracy: float = 1.0e-4
+    slab_factor: float = 3.0
+    shake_tolerance: float = 1.0e-6
+    fixed_dt_fs: float = 0.5
+    fixed_ps: float = 10.0
+    moving_dt_fs: float = 1.0
+    moving_ps: float = 2000.0
+    log_every_ps: float = 1.0
+
+
+@dataclass(frozen=True)
+class BuildParameters:
+    """Everything a build needs; written back as ``build.toml``."""
+
+    preset: str
+    seed: int
+    box: BoxParams
+    pore: PoreParams
+    fluid: FluidParams
+    pressure: PressureParams = field(default_factory=PressureParams)
+    md: MDParams = field(default_factory=MDParams)
+    forcefield: str = "jffs_default.toml"
+
+
+#: Table 1 of the paper: (nx cells, ny cells, N_w feed, N_w filtrate, ion pairs); the cells
+#: give Lx x Ly = 3.684 x 3.403, 5.158 x 5.105, 6.386 x 5.105, 7.614 x 6.806, 10.070 x 10.210 nm.
+PAPER_TABLE1: Mapping[str, tuple[int, int, int, int, int]] = {
+    "paper-12": (15, 8, 1616, 1095, 45),
+    "paper-26": (21, 12, 3393, 2300, 95),
+    "paper-33": (26, 12, 4220, 2857, 118),
+    "paper-52": (31, 16, 6473, 4380, 180),
+    "paper-103": (41, 24, 13275, 8982, 371),
+}
+#: The same salt-to-water ratio as paper-12 in a 2.2 x 2.1 nm box (about 2,600 atoms).
+TINY: tuple[int, int, int, int, int] = (9, 5, 330, 230, 9)
+
+
+def preset_names() -> list[str]:
+    """Names of the built-in presets."""
+    return [*PAPER_TABLE1, "tiny"]
+
+
+def preset(name: str, seed: int = 1) -> BuildParameters:
+    """Return the parameters of a built-in preset."""
+    table = dict(PAPER_TABLE1, tiny=TINY)
+    if name not in table:
+        raise ConfigError([ConfigProblem("preset", name, "one of " + ", ".join(preset_names()))])
+    nx, ny, nf, nfi, ns = table[name]
+    return BuildParameters(
+        preset=name,
+        seed=seed,
+        box=BoxParams(nx_cells=nx, ny_cells=ny),
+        pore=PoreParams(),
+        fluid=FluidParams(water_feed=nf, water_filtrate=nfi, salt_units=ns),
+    )
+
+
+_SECTIONS = {"box": BoxParams, "pore": PoreParams, "fluid": FluidParams, "pressure": PressureParams, "md": MDParams}
+_TOP = {"preset", "seed", "forcefield", *_SECTIONS}
+
+
+def read_overrides(path: str | Path) -> dict[str, Any]:
+    """Read a build TOML file into a plain dict (validated later by :func:`resolve`)."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read build configuration: {exc}", source=str(path)) from exc
+
+
+def resolve(
+    preset_name: str | None,
+    overrides: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    forcefield: str | None = None,
+    source: str | None = None,
+) -> BuildParameters:
+    """Combine a preset, TOML overrides and command-line values; validate everything.
+
+    Precedence: explicit arguments (``seed``, ``forcefield``, ``preset_name``) over the
+    overrides over the preset. ``[box] lx_nm`` / ``ly_nm`` are accepted instead of cell counts
+    when they are commensurate with the graphene lattice.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem (key path, value, what is expected).
+    """
+    over = dict(overrides or {})
+    problems: list[ConfigProblem] = []
+    for key in over:
+        if key not in _TOP:
+            problems.append(ConfigProblem(key, over[key], "no such key; allowed: " + ", ".join(sorted(_TOP))))
+    name = preset_name or over.get("preset") or "tiny"
+    if name not in preset_names():
+        raise ConfigError([ConfigProblem("preset", name, "one of " + ", ".join(preset_names()))], source=source)
+    params = preset(str(name))
+    sections: dict[str, Any] = {}
+    for sec, cls in _SECTIONS.items():
+        current = getattr(params, sec)
+        table = over.get(sec, {})
+        if not isinstance(table, dict):
+            problems.append(ConfigProblem(sec, table, "a table"))
+            sections[sec] = current
+            continue
+        table = dict(table)
+        if sec == "box":
+            _lengths_to_cells(table, current, problems)
+        if sec == "pore" and ("radius_A" in table) != ("n_removed" in table):
+            table.setdefault("radius_A", None)
+            table.setdefault("n_removed", None)
+        sections[sec] = _apply(sec, cls, current, table, problems)
+    top_seed = seed if seed is not None else over.get("seed", params.seed)
+    top_ff = forcefield if forcefield is not None else over.get("forcefield", params.forcefield)
+    if not isinstance(top_seed, int) or isinstance(top_seed, bool) or not 0 <= top_seed < 2**31:
+        problems.append(ConfigProblem("seed", top_seed, "an integer in [0, 2^31)"))
+        top_seed = 1
+    if not isinstance(top_ff, str) or not top_ff:
+        problems.append(ConfigProblem("forcefield", top_ff, "a file path or packaged force-field name"))
+        top_ff = params.forcefield
+    result = BuildParameters(preset=str(name), seed=int(top_seed), forcefield=str(top_ff), **sections)
+    problems.extend(validate(result))
+    if problems:
+        raise ConfigError(problems, source=source)
+    return result
+
+
+def _lengths_to_cells(table: dict[str, Any], box: BoxParams, problems: list[ConfigProblem]) -> None:
+    bond = table.get("bond_length_A", box.bond_length_A)
+    a, b = cell_lengths_A(float(bond))
+    for key, cell_key, period in (("lx_nm", "nx_cells", a), ("ly_nm", "ny_cells", b)):
+        if key not in table:
+            continue
+        value = table.pop(key)
+        if not isinstance(value, (int, float)) or value <= 0:
+            problems.append(ConfigProblem(f"box.{key}", value, "a positive length in nm"))
+            continue
+        n = max(2, round(value * 10.0 / period))
+        if abs(n * period - value * 10.0) > 0.05:
+            near = ", ".join(f"{k * period / 10:.3f}" for k in (n - 1, n, n + 1))
+            problems.append(ConfigProblem(f"box.{key}", value, f"a multiple of {period / 10:.5f} nm (nearest: {near})"))
+            continue
+        if cell_key in table and table[cell_key] != n:
+            problems.append(ConfigProblem(f"box.{cell_key}", table[cell_key], f"consistent with {key} = {value} ({n} cells)"))
+        table[cell_key] = n
+
+
+def _apply(sec: str, cls: type, current: Any, table: dict[str, Any], problems: list[ConfigProblem]) -> Any:
+    names = {f.name: f for f in fields(cls)}
+    changes: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in names:
+            problems.append(ConfigProblem(f"{sec}.{key}", value, "no such key; allowed: " + ", ".join(sorted(names))))
+            continue
+        default = getattr(current, key)
+        ok, coerced = _coerce(value, default, key)
+        if not ok:
+            problems.append(ConfigProblem(f"{sec}.{key}", value, f"a value of the same kind as {default!r}"))
+            continue
+        changes[key] = coerced
+    return replace(current, **changes)
+
+
+def _coerce(value: Any, default: Any, key: str) -> tuple[bool, Any]:
+    if value is None:
+        return True, None
+    if key == "center_xy_A":
+        if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+            return True, (float(value[0]), float(value[1]))
+        return False, value
+    if key in ("n_removed",) or isinstance(default, bool):
+        return (isinstance(value, int) and not isinstance(value, bool)), value
+    if key == "radius_A" or isinstance(default, float):
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)), float(value) if isinstance(value, (int, float)) else value
+    if isinstance(default, int):
+        return (isinstance(value, int) and not isinstance(value, bool)), value
+    if isinstance(default, str):
+        return isinstance(value, str), value
+    return True, value
+
+
+def validate(p: BuildParameters) -> list[ConfigProblem]:
+    """Physical sanity checks of resolved parameters (the only place they live)."""
+    out: list[ConfigProblem] = []
+    b, f, m, pore = p.box, p.fluid, p.md, p.pore
+    if b.nx_cells < 2 or b.ny_cells < 2:
+        out.append(ConfigProblem("box.nx_cells", (b.nx_cells, b.ny_cells), "at least 2 x 2 cells"))
+    elif min(b.lx_A, b.ly_A) < 2.0 * m.cutoff_A:
+        out.append(ConfigProblem("box", (round(b.lx_A, 3), round(b.ly_A, 3)), f"lateral sides of at least twice the cutoff ({2 * m.cutoff_A} A)"))
+    for key in ("bond_length_A", "interlayer_A", "wall_gap_A", "pack_gap_A", "vacuum_A"):
+        if getattr(b, key) <= 0:
+            out.append(ConfigProblem(f"box.{key}", getattr(b, key), "a positive length in A"))
+    if b.n_layers < 1:
+        out.append(ConfigProblem("box.n_layers", b.n_layers, "at least one layer"))
+    if (pore.n_removed is None) == (pore.radius_A is None):
+        out.append(ConfigProblem("pore", asdict(pore), "exactly one of n_removed and radius_A"))
+    if pore.n_removed is not None and pore.n_removed < 2:
+        out.append(ConfigProblem("pore.n_removed", pore.n_removed, "an even number >= 2"))
+    if pore.radius_A is not None and pore.radius_A <= 0:
+        out.append(ConfigProblem("pore.radius_A", pore.radius_A, "a positive radius in A"))
+    for key in ("water_feed", "water_filtrate"):
+        if getattr(f, key) < 1:
+            out.append(ConfigProblem(f"fluid.{key}", getattr(f, key), "at least one water molecule"))
+    if f.salt_units < 0:
+        out.append(ConfigProblem("fluid.salt_units", f.salt_units, "a non-negative count"))
+    if not 0.5 <= f.water_density_g_cm3 <= 1.5:
+        out.append(ConfigProblem("fluid.water_density_g_cm3", f.water_density_g_cm3, "a liquid density in g/cm^3 (0.5-1.5)"))
+    if not 1.0 <= f.packmol_tolerance_A <= 3.0:
+        out.append(ConfigProblem("fluid.packmol_tolerance_A", f.packmol_tolerance_A, "a distance of 1-3 A"))
+    if p.pressure.p_ref_bar < 0:
+        out.append(ConfigProblem("pressure.p_ref_bar", p.pressure.p_ref_bar, "a non-negative pressure in bar"))
+    for key in ("temperature_K", "tdamp_fs", "cutoff_A", "kspace_accuracy", "slab_factor", "shake_tolerance", "fixed_dt_fs", "moving_dt_fs", "log_every_ps"):
+        if getattr(m, key) <= 0:
+            out.append(ConfigProblem(f"md.{key}", getattr(m, key), "a positive number"))
+    for key in ("fixed_ps", "moving_ps"):
+        if getattr(m, key) < 0:
+            out.append(ConfigProblem(f"md.{key}", getattr(m, key), "a non-negative duration in ps"))
+    if m.slab_factor < 2.0:
+        out.append(ConfigProblem("md.slab_factor", m.slab_factor, "at least 2.0 (LAMMPS recommends 3.0)"))
+    return out
+
+
+def to_toml(p: BuildParameters) -> str:
+    """Render resolved parameters as TOML (readable back by :func:`read_overrides`)."""
+    lines = [
+        "# Resolved build parameters (jffs_driver). Units are in the key names.",
+        f"# Box: {p.box.lx_A / 10:.3f} x {p.box.ly_A / 10:.3f} nm.",
+        f"preset = {json.dumps(p.preset)}",
+        f"seed = {p.seed}",
+        f"forcefield = {json.dumps(p.forcefield)}",
+    ]
+    for sec in _SECTIONS:
+        lines.append("")
+        lines.append(f"[{sec}]")
+        for key, value in asdict(getattr(p, sec)).items():
+            if value is None:
+                lines.append(f"# {key} not set")
+                continue
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value))
+
+
+def as_dict(p: BuildParameters) -> dict[str, Any]:
+    """Plain-dict form (JSON-ready) of the parameters."""
+    return asdict(p)
