@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import __version__
 from .campaign_state import CampaignState
@@ -224,6 +224,7 @@ def run_campaign_mpi(
     store_path: Optional[Path] = None,
     progress: Optional[Progress] = None,
     max_work: Optional[int] = None,
+    make_engine: Optional[Callable[[Any], Any]] = None,
 ) -> Optional[RunOutcome]:
     """Entry point of every rank of an MPI launch (``mpiexec -n N jffs run ...``).
 
@@ -232,35 +233,40 @@ def run_campaign_mpi(
     its outcome; every other rank serves tasks in its engine group and returns ``None``
     when the campaign ends. An error anywhere ends every rank with the error's exit code;
     tasks abandoned at a graceful stop end the job with :data:`EXIT_RESUBMIT`.
+
+    ``make_engine(comm)`` replaces the model's engine factory on the worker ranks (for
+    engine wrappers such as the fault-injecting one in ``tests/test_mpi_failures.py``).
     """
     from .parallel.mpi import MPIExecutor, MPIWorld, serve  # noqa: PLC0415
 
-    try:
-        world = MPIWorld.split(config.parallel.ranks_per_trial)
-    except JffsError as exc:
-        if exc.context.get("rank", 0) != 0:  # every rank finds the same problem; rank 0 says it
-            sys.exit(exc.exit_code)
-        raise
-    if not world.is_coordinator:
-        def make_engine(comm: Any) -> Any:
-            model = make_model(config.model, config.interfaces, config.engine, with_exact=False)
-            return model.make_engine(comm)
-
-        serve(world, make_engine, config.engine.retries)
-        return None
     stop = StopFlag()
-    executor = MPIExecutor(world, prefetch=config.parallel.prefetch, stop=stop)
-    try:
-        outcome = run_campaign(config, config_text, store_path=store_path, progress=progress,
-                               stop=stop, max_work=max_work, executor=executor)
-    except BaseException as exc:  # noqa: BLE001 - every rank must end, never hang
-        code = exc.exit_code if isinstance(exc, JffsError) else _exit_code(exc)
-        world.abort(code, f"jffs: error: {exc}")
-    if executor.abandoned:
-        world.abort(EXIT_RESUBMIT, f"campaign stopped before completion ({outcome.stop_reason}); "
-                                   f"{executor.abandoned} running task(s) abandoned; run the same "
-                                   f"command again to resume (exit code {EXIT_RESUBMIT})")
-    return outcome
+    # From the first moment on, SIGTERM/SIGUSR1 request a stop instead of killing a rank.
+    with StopSignals(stop):
+        try:
+            world = MPIWorld.split(config.parallel.ranks_per_trial)
+        except JffsError as exc:
+            if exc.context.get("rank", 0) != 0:  # every rank finds the same problem; rank 0 says it
+                sys.exit(exc.exit_code)
+            raise
+        if not world.is_coordinator:
+            def model_engine(comm: Any) -> Any:
+                model = make_model(config.model, config.interfaces, config.engine, with_exact=False)
+                return model.make_engine(comm)
+
+            serve(world, make_engine or model_engine, config.engine.retries, stop=stop)
+            return None
+        executor = MPIExecutor(world, prefetch=config.parallel.prefetch, stop=stop)
+        try:
+            outcome = run_campaign(config, config_text, store_path=store_path, progress=progress,
+                                   stop=stop, max_work=max_work, executor=executor)
+        except BaseException as exc:  # noqa: BLE001 - every rank must end, never hang
+            code = exc.exit_code if isinstance(exc, JffsError) else _exit_code(exc)
+            world.abort(code, f"jffs: error: {exc}")
+        if executor.abandoned:
+            world.abort(EXIT_RESUBMIT, f"campaign stopped before completion ({outcome.stop_reason}); "
+                                       f"{executor.abandoned} running task(s) abandoned; run the same "
+                                       f"command again to resume (exit code {EXIT_RESUBMIT})")
+        return outcome
 
 
 def _exit_code(exc: BaseException) -> int:

@@ -90,14 +90,24 @@ TOY_CHAIN_FIELDS = {
     "start_site": Field(int, 0, non_negative, doc="site where basin runs start"),
 }
 
-MODEL_FIELDS: dict[str, dict[str, Field]] = {"brownian": BROWNIAN_FIELDS, "toy-chain": TOY_CHAIN_FIELDS}
+MEMBRANE_FIELDS = {
+    "type": Field(str, REQUIRED, one_of("membrane"), doc="model type"),
+    "system": Field(str, REQUIRED, doc="folder of a built and equilibrated system ('jffs build', 'jffs equilibrate'), relative to this file's folder"),
+    "replicas": Field(int, 0, non_negative, doc="equilibrated replicas to start basin runs from (0: all); run r starts from replica r mod n"),
+    "temperature_K": Field((float, type(None)), None, doc="thermostat and velocity-redraw temperature (K); default: the build's md.temperature_K"),
+    "timestep_fs": Field((float, type(None)), None, doc="MD time step (fs); default: the build's md.moving_dt_fs (1 fs)"),
+    "lammps_args": Field(list, [], doc='extra LAMMPS switches, e.g. ["-sf", "omp", "-pk", "omp", "2"]'),
+}
+
+MODEL_FIELDS: dict[str, dict[str, Field]] = {"brownian": BROWNIAN_FIELDS, "toy-chain": TOY_CHAIN_FIELDS,
+                                             "membrane": MEMBRANE_FIELDS}
 
 # How a run executes, not what it computes: these keys are left out of the resolved
 # configuration and its hash, so a campaign can be continued with another number of ranks or
 # another time budget (results do not depend on them; see docs/parallel.md).
 PARALLEL_FIELDS = {
     "ranks_per_trial": Field(int, 1, at_least(1), doc="MPI ranks per engine group (one LAMMPS instance each)"),
-    "prefetch": Field(int, 1, at_least(1), doc="tasks queued per engine group (more: faster dispatch of tiny tasks)"),
+    "prefetch": Field(int, 0, non_negative, doc="tasks queued per engine group (0: automatic: 1 for tasks over 10 ms, deeper for tiny ones)"),
     "wall_time_budget_s": Field(float, 0.0, non_negative, doc="wall-clock budget of one 'jffs run' (s; 0: none)"),
     "stop_margin_s": Field(float, 120.0, non_negative, doc="stop dispatching this long before the budget ends (s)"),
     "drain_s": Field(float, 60.0, non_negative, doc="after a stop, wait this long for running tasks, then abandon them (s)"),
@@ -170,7 +180,7 @@ class ParallelSettings:
     """``[parallel]``: MPI layout and graceful-stop timing (not part of the campaign hash)."""
 
     ranks_per_trial: int = 1
-    prefetch: int = 1
+    prefetch: int = 0
     wall_time_budget_s: float = 0.0
     stop_margin_s: float = 120.0
     drain_s: float = 60.0
@@ -268,6 +278,8 @@ def parse_config(data: Mapping[str, Any], source: str | None = None) -> Campaign
     ifc = values["interfaces"]
     resolved = {**values, "model": model}
     resolved["interfaces"] = {**ifc, "milestones": [float(x) for x in ifc["milestones"]]}
+    if model.get("type") == "membrane":  # relative paths need the TOML's folder; not hashed
+        model = {**model, "base_dir": str(Path(source).resolve().parent) if source else ""}
     return CampaignConfig(
         campaign=CampaignSection(**values["campaign"]),
         model=model,
@@ -283,6 +295,11 @@ def parse_config(data: Mapping[str, Any], source: str | None = None) -> Campaign
 
 
 def _check_model(mtype: str, model: dict[str, Any], problems: list[ConfigProblem]) -> dict[str, Any]:
+    if mtype == "membrane":
+        from .models.membrane import check_model_values  # noqa: PLC0415
+
+        problems.extend(check_model_values(model))
+        return {}
     if mtype == "toy-chain" and "potential" in model:
         from .models.expression import Expression, ExpressionError  # noqa: PLC0415
 

@@ -1,7 +1,10 @@
-"""Record-by-record comparison of two campaign stores (restart and parallel equivalence tests)."""
+"""Helpers of the restart and parallel equivalence tests: record-by-record comparison of two
+campaign stores, campaign variants, and bounded runs of MPI jobs."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +47,57 @@ def assert_same_campaign(a: dict, b: dict) -> None:
         assert a["configs"][k].same_as(b["configs"][k]) or (
             np.array_equal(a["configs"][k].positions, b["configs"][k].positions)
             and np.array_equal(a["configs"][k].velocities, b["configs"][k].velocities)), k
+
+
+SMALL = Path(__file__).parent / "data" / "brownian_small.toml"
+
+#: brownian_small with 4 basin runs of 2 segments each (so up to 4 basin tasks run at once)
+#: and 25 successes per stage: about 10 s on 2 cores.
+PARALLEL_VARIANT = {
+    "runs = 2": "runs = 4",
+    "steps_per_run = 100000": "steps_per_run = 50000",
+    "segment_steps = 50000": "segment_steps = 25000",
+    "target_successes = 40": "target_successes = 25",
+}
+
+
+def write_campaign(directory: Path, changes: dict[str, str] | None = None, extra: str = "",
+                   name: str = "c.toml") -> Path:
+    """Write a variant of ``tests/data/brownian_small.toml`` (text replacements + appended TOML)."""
+    text = SMALL.read_text()
+    for old, new in (changes or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(text + extra)
+    return path
+
+
+def committed_trials(store_path: Path) -> int:
+    """Number of committed trial records (0 while the store does not exist yet)."""
+    if not (store_path / "campaign.h5").exists():
+        return 0
+    try:
+        with CampaignStore.open(store_path, mode="r") as st:
+            return len(st.trials(traces=False))
+    except OSError:  # the writer is creating it right now
+        return 0
+
+
+def run_bounded(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """Run ``cmd``; past ``timeout`` interrupt it (SIGINT makes ``mpiexec`` kill every rank; a
+    SIGTERM would only be forwarded to them as a graceful-stop request), then SIGKILL, and fail
+    with the output collected so far."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise AssertionError(f"{' '.join(cmd)} hung (stopped after {timeout:g} s)\n{out[-2000:]}\n{err[-3000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)

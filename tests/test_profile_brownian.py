@@ -34,7 +34,7 @@ DATA = Path(__file__).parent / "data"
 
 def _campaign(tmp_path: Path) -> Path:
     text = (DATA / "brownian_small.toml").read_text()
-    for old, new in (("target_successes = 40", "target_successes = 300"), ("check_interval = 10", "check_interval = 1"),
+    for old, new in (("target_successes = 40", "target_successes = 300"), ("check_interval = 10", "check_interval = 1\ncommit_interval_s = 1.0"),
                      ("bootstrap = 500", "bootstrap = 1000")):
         assert old in text
         text = text.replace(old, new)

@@ -92,6 +92,10 @@ class LammpsEngine(Engine):
         self.check_interval = int(spec.check_interval)
         if self.check_interval < 1:
             raise EngineError("check_interval must be a positive number of steps")
+        # Kept so that recover() rebuilds on the same communicator (under MPI a new instance
+        # on the world communicator would hang the group).
+        self._comm = comm
+        self._log_path = log_path
         self._lmp = LammpsHandle(comm=comm, log_path=log_path, extra_args=spec.lammps_args)
         self._build()
 
@@ -214,7 +218,7 @@ class LammpsEngine(Engine):
     def recover(self) -> None:
         """Rebuild the instance from scratch after a LAMMPS error."""
         self._lmp.close()
-        self._lmp = LammpsHandle(extra_args=self.spec.lammps_args)
+        self._lmp = LammpsHandle(comm=self._comm, log_path=self._log_path, extra_args=self.spec.lammps_args)
         self._build()
 
     def close(self) -> None:

@@ -1,0 +1,213 @@
+"""A real Slurm cluster on this machine: submit, signal, requeue, resume, finish.
+
+The fixture installs Debian's Slurm and munge (``apt-get``), starts munged (unless one is
+already running), slurmctld and slurmd with a temporary ``slurm.conf`` (own ports, state and
+logs under a temporary directory; settings from ``/work/shared/notes/slurm_local.md``), and
+stops what it started at the end. The test submits an MPI campaign with ``jffs submit``,
+sends USR1 to the batch shell mid-run (as ``--signal=B:USR1@N`` would before the time
+limit), and checks that the job stopped with exit code 75, requeued itself, resumed and
+completed, and that its store equals an uninterrupted serial run record by record.
+
+It needs root and apt-get (CI has both); elsewhere it is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from helpers_store import assert_same_campaign, committed_trials, journal, write_campaign
+
+pytestmark = [pytest.mark.slurm, pytest.mark.mpi, pytest.mark.lammps, pytest.mark.slow]
+
+PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
+STORE = "small.jffs"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _sh(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 120,
+        check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return proc
+
+
+def _munge_works() -> bool:
+    if shutil.which("munge") is None:
+        return False
+    enc = subprocess.run(["munge", "-n"], capture_output=True, timeout=10)
+    if enc.returncode != 0:
+        return False
+    return subprocess.run(["unmunge"], input=enc.stdout, capture_output=True, timeout=10).returncode == 0
+
+
+def _wait(predicate, timeout: float, what: str, interval: float = 0.3) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def _slurm_conf(root: Path) -> str:
+    host = socket.gethostname().split(".")[0]
+    mem_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    return "\n".join([
+        "ClusterName=jffstest",
+        f"SlurmctldHost={host}(127.0.0.1)",
+        f"SlurmctldPort={_free_port()}",
+        f"SlurmdPort={_free_port()}",
+        "SlurmUser=root",
+        "SlurmdUser=root",
+        "AuthType=auth/munge",
+        "AuthInfo=cred_expire=10",
+        f"StateSaveLocation={root}/state",
+        f"SlurmdSpoolDir={root}/spool",
+        f"SlurmctldPidFile={root}/slurmctld.pid",
+        f"SlurmdPidFile={root}/slurmd.pid",
+        f"SlurmctldLogFile={root}/slurmctld.log",
+        f"SlurmdLogFile={root}/slurmd.log",
+        "ProctrackType=proctrack/linuxproc",
+        "TaskPlugin=task/none",
+        "SelectType=select/cons_tres",
+        "SelectTypeParameters=CR_Core",
+        "MpiDefault=none",
+        "AccountingStorageType=accounting_storage/none",
+        "JobCompType=jobcomp/filetxt",
+        f"JobCompLoc={root}/jobcomp.txt",
+        "JobRequeue=1",
+        "ReturnToService=2",
+        "SchedulerParameters=bf_interval=1,sched_interval=2,sched_min_interval=0",
+        "MinJobAge=600",
+        f"NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={int(mem_mb * 0.9)} State=UNKNOWN",
+        f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP",
+        "",
+    ])
+
+
+def _stop_pid_file(path: Path) -> None:
+    try:
+        pid = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    end = time.monotonic() + 15
+    while time.monotonic() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A one-node Slurm cluster; yields the environment for its client commands."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip("the real Slurm test needs root and apt-get (it installs Slurm and munge)")
+    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _sh(["apt-get", "update"], env=apt_env, timeout=300)
+    _sh(["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES], env=apt_env, timeout=600)
+    root = tmp_path_factory.mktemp("slurm")
+    (root / "state").mkdir()
+    (root / "spool").mkdir()
+    conf = root / "slurm.conf"
+    conf.write_text(_slurm_conf(root))
+    env = {**os.environ, "SLURM_CONF": str(conf)}
+    started_munge = False
+    try:
+        if not _munge_works():
+            _sh(["install", "-d", "-o", "munge", "-g", "munge", "-m", "0755", "/run/munge"])
+            _sh(["runuser", "-u", "munge", "--", "munged"])
+            started_munge = True
+            _wait(_munge_works, 20, "munged")
+        _sh(["slurmctld", "-f", str(conf)], env=env)
+        _sh(["slurmd", "-f", str(conf)], env=env)
+
+        def idle() -> bool:
+            out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, env=env).stdout
+            return out.strip() == "idle"
+
+        _wait(idle, 60, "the node to become idle")
+        yield env
+    finally:
+        subprocess.run(["scancel", "--user=root"], capture_output=True, env=env)
+        _stop_pid_file(root / "slurmd.pid")
+        _stop_pid_file(root / "slurmctld.pid")
+        if started_munge:
+            _stop_pid_file(Path("/run/munge/munged.pid"))
+
+
+def _job_state(job: int, env: dict[str, str]) -> str:
+    out = subprocess.run(["squeue", "-h", "-j", str(job), "-o", "%T"], capture_output=True, text=True, env=env)
+    return out.stdout.strip()
+
+
+def test_signalled_job_requeues_resumes_and_matches_an_uninterrupted_run(
+        tmp_path: Path, slurm: dict[str, str]) -> None:
+    env = {**slurm, "PYTHONUNBUFFERED": "1"}
+    # The uninterrupted reference runs serially while the Slurm job runs.
+    ref_dir = tmp_path / "reference"
+    ref = subprocess.Popen([sys.executable, "-m", "jffs_driver", "run", str(write_campaign(ref_dir)), "--quiet"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    work = tmp_path / "job"
+    toml = write_campaign(work)
+    sub = _sh([sys.executable, "-m", "jffs_driver", "submit", str(toml), "--groups", "2", "--time", "5",
+               "--signal-lead", "90", "--overcommit", "--max-requeues", "3"], env=env)
+    job = int(re.search(r"submitted job (\d+)", sub.stdout).group(1))  # type: ignore[union-attr]
+    script = (work / "brownian-small.sbatch").read_text()
+    assert "#SBATCH --signal=B:USR1@90" in script and "#SBATCH --requeue" in script
+    assert "#SBATCH --open-mode=append" in script and "#SBATCH --ntasks=3" in script
+
+    # Mid-run: the same signal Slurm sends before the time limit, delivered now.
+    _wait(lambda: committed_trials(work / STORE) >= 40, 120, "the job to commit 40 trials")
+    assert _job_state(job, env) == "RUNNING", "the campaign finished before it could be signalled"
+    _sh(["scancel", "--batch", "--signal=USR1", str(job)], env=env)
+
+    states: list[str] = []
+
+    def gone() -> bool:
+        state = _job_state(job, env)
+        if state and (not states or states[-1] != state):
+            states.append(state)
+        return state == ""
+
+    _wait(gone, 150, "the job to requeue, resume and finish", interval=0.5)
+    info = _sh(["scontrol", "show", "job", str(job)], env=env).stdout
+    log = (work / f"brownian-small-{job}.out").read_text()
+    assert "JobState=COMPLETED" in info, (info, log)
+    assert "Restarts=1" in info and "ExitCode=0:0" in info, (info, log)
+    assert "PENDING" in states, states
+    for part in ("restart 0 started", "stopping (SIGUSR1", "launcher exited with code 75",
+                 f"requeueing job {job}", "restart 1 started", "campaign complete",
+                 "launcher exited with code 0"):
+        assert part in log, (part, log)
+    assert log.index("restart 0 started") < log.index("requeueing job") < log.index("restart 1 started")
+
+    out, err = ref.communicate(timeout=300)
+    assert ref.returncode == 0, err[-3000:]
+    assert_same_campaign(journal(ref_dir / STORE), journal(work / STORE))
