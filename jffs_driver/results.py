@@ -87,6 +87,10 @@ def compute_results(store_path: str | Path, n_bootstrap: int | None = None) -> d
                            "(a partial product, i.e. the rate of reaching the last closed milestone)")
     else:
         out.update({"flux": None, "rate": None, "rate_ci95": None, "mfpt": None, "mfpt_ci95": None})
+    if info.get("model", {}).get("type") == "membrane":  # leading ions, water passage, lambda check
+        from .analysis.membrane import membrane_block  # noqa: PLC0415
+
+        out["membrane"] = membrane_block(store_path, state, info["model"])
     exact = info.get("exact_mfpt")
     if exact is not None:
         out["exact_mfpt"] = exact

@@ -49,4 +49,8 @@ def make_model(model: Mapping[str, Any], interfaces: Any, engine_settings: Any,
         from .toy_chain import setup_toy_chain  # noqa: PLC0415
 
         return setup_toy_chain(model, interfaces, engine_settings, with_exact=with_exact)
+    if model["type"] == "membrane":
+        from .membrane import setup_membrane  # noqa: PLC0415
+
+        return setup_membrane(model, interfaces, engine_settings, with_exact=with_exact)
     raise ValueError(f"unknown model type {model['type']!r}")  # validated earlier

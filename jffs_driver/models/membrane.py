@@ -1,0 +1,343 @@
+"""The membrane model: jFFS of ion passage through a built and equilibrated membrane system.
+
+A ``[model] type = "membrane"`` section points at a folder made by ``jffs build`` and
+``jffs equilibrate`` (``system``, relative to the campaign TOML's folder). This module turns it
+into what a campaign needs (:class:`~jffs_driver.models.ModelSetup`):
+
+* the LAMMPS system (:class:`~jffs_driver.engine.lammps_engine.LammpsSystemSpec`): the build's
+  own templates rendered by :mod:`jffs_driver.system.lammps_inputs` (setup with groups
+  ``ions``, ``water``, ``mobile`` and ``atom_modify map array``, then SHAKE), followed by the
+  order parameter ``inputs/pore_lambda.lmp`` (curved directed distance of the leading ion,
+  :mod:`jffs_driver.order_parameter.pore`) with the pore geometry of ``metadata.json``;
+* per-trajectory dynamics: the NEMD block ``inputs/membrane_nemd.lmp`` (fix IDs
+  :data:`~jffs_driver.system.lammps_inputs.NEMD_FIX_IDS`: Nose-Hoover on water + ions, pistons
+  integrated with ``nve``, pushed by ``fix aveforce`` and held laterally), re-created at every
+  trajectory start so no thermostat state leaks between trials;
+* the velocity redraw of a trial (:class:`MembraneRedraw`): canonical rigid-body velocities
+  for every water molecule (exactly on the SHAKE manifold) and Maxwell-Boltzmann components
+  for the ions; the membrane (frozen) and the pistons keep their velocities, as in the paper;
+* the initial states of the basin runs: the equilibrated replicas
+  ``DIR/replicas/rep_KKK/equilibrated.data`` (run r starts from replica ``r mod n``), read
+  lazily without LAMMPS;
+* a JSON description (stored with the campaign) holding everything the post-hoc analyses of
+  :mod:`jffs_driver.analysis.membrane` need: pore geometry, filtrate boundary, ion and water
+  atom IDs, species, time step.
+
+Units: LAMMPS ``real`` throughout: lengths (lambda) in angstrom, time in fs, velocities in
+A/fs, temperature in K, masses in g/mol.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from ..errors import ConfigError, ConfigProblem
+from ..order_parameter.pore import PoreGeometry
+from ..resources import render_input
+from ..state import Snapshot
+
+#: Unit names reported in the description and by the analyses.
+UNITS_TEXT = "real (angstrom, fs, kcal/mol, K)"
+
+
+@dataclass(frozen=True)
+class MembraneSystem:
+    """A built membrane system folder and what the model uses from it.
+
+    Attributes
+    ----------
+    root
+        The build folder (absolute).
+    meta
+        Contents of ``metadata.json``.
+    replica_files
+        Equilibrated replica data files in use (absolute paths, by replica index).
+    """
+
+    root: Path
+    meta: Mapping[str, Any]
+    replica_files: tuple[Path, ...]
+
+    @classmethod
+    def open(cls, root: str | Path, replicas: int = 0) -> "MembraneSystem":
+        """Read ``root/metadata.json`` and find the first ``replicas`` equilibrated replicas.
+
+        ``replicas = 0`` takes every finished replica. Raises :class:`ConfigError` (naming
+        ``model.system`` / ``model.replicas``) when the folder is not a build or has too few
+        replicas.
+        """
+        from ..system.builder import load_metadata  # noqa: PLC0415
+
+        path = Path(root).resolve()
+        if not (path / "metadata.json").is_file():
+            raise ConfigError([ConfigProblem("model.system", str(root),
+                                             "a folder made by 'jffs build' (metadata.json not found there)")])
+        meta = load_metadata(path)
+        files = _replica_files(path, meta)
+        if not files:
+            raise ConfigError([ConfigProblem("model.system", str(root),
+                                             "an equilibrated system: no replicas/rep_KKK/equilibrated.data; "
+                                             f"run 'jffs equilibrate {root}' first")])
+        if replicas > len(files):
+            raise ConfigError([ConfigProblem("model.replicas", replicas,
+                                             f"at most the {len(files)} equilibrated replica(s) found in {path}")])
+        return cls(root=path, meta=meta, replica_files=tuple(files[:replicas] if replicas else files))
+
+    @property
+    def geometry(self) -> PoreGeometry:
+        """Pore geometry for the order parameter (A)."""
+        return PoreGeometry.from_metadata(self.meta)
+
+    def ids(self, group: str) -> np.ndarray:
+        """1-based atom IDs of a metadata group."""
+        from ..system.builder import group_ids  # noqa: PLC0415
+
+        return group_ids(self.meta, group)
+
+    def mobile_masses(self) -> np.ndarray:
+        """Per-atom masses (N,) in g/mol of water and ions (atom-ID order; 0 elsewhere, unused).
+
+        Water IDs are (O, H, H) per molecule; masses come from the build's force field.
+        """
+        sites = self.meta["forcefield"]["sites"]
+        species = self.meta["species"]
+        masses = np.zeros(int(self.meta["counts"]["atoms"]))
+        water = self.ids("water") - 1
+        masses[water[0::3]] = float(sites["OW"]["mass_g_mol"])
+        masses[water[1::3]] = float(sites["HW"]["mass_g_mol"])
+        masses[water[2::3]] = float(sites["HW"]["mass_g_mol"])
+        masses[self.ids("cations") - 1] = float(sites[species["cation"]]["mass_g_mol"])
+        masses[self.ids("anions") - 1] = float(sites[species["anion"]]["mass_g_mol"])
+        return masses
+
+
+@dataclass(frozen=True)
+class MembraneRedraw:
+    """Velocity redraw of a trial start: water and ions only (a picklable callable).
+
+    Water molecules get a canonical centre-of-mass plus rigid-body angular velocity (exactly
+    on the SHAKE constraint manifold), ions Maxwell-Boltzmann components, both at
+    ``temperature_K``; every other atom (frozen membrane, pistons) keeps its velocity.
+    Signature of :data:`~jffs_driver.engine.lammps_engine.VelocityRedraw`.
+    """
+
+    masses: np.ndarray
+    ions: np.ndarray
+    waters: np.ndarray
+    temperature_K: float
+
+    def __call__(self, rng: np.random.Generator, x: np.ndarray, v: np.ndarray, box: np.ndarray) -> np.ndarray:
+        from ..engine.velocities import redraw_velocities  # noqa: PLC0415
+
+        b = np.asarray(box, dtype=np.float64)
+        lengths = np.array([b[1, 0] - b[0, 0], b[1, 1] - b[0, 1], np.inf])  # periodic x, y only
+        return redraw_velocities(rng, v, x, self.masses, lengths, self.temperature_K,
+                                 free_atoms=self.ions, rigid_molecules=self.waters)
+
+
+class ReplicaStates(Sequence):  # type: ignore[type-arg]
+    """The equilibrated replicas as :class:`~jffs_driver.state.Snapshot` objects, read on first use.
+
+    Basin run r starts from ``states[r % len(states)]``. Files are parsed with numpy only
+    (no LAMMPS), so engine ranks of an MPI job that never start a basin run never read them.
+    """
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        self._files = tuple(Path(f) for f in files)
+        self._cache: dict[int, Snapshot] = {}
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = range(len(self._files))[index]
+        if i not in self._cache:
+            self._cache[i] = read_replica(self._files[i])
+        return self._cache[i]
+
+
+def read_replica(path: str | Path) -> Snapshot:
+    """A replica data file (LAMMPS ``write_data`` output) as a Snapshot (A, A/fs)."""
+    from ..system.lammps_data import read_data_atoms  # noqa: PLC0415
+
+    atoms = read_data_atoms(path)
+    if not np.array_equal(atoms.ids, np.arange(1, atoms.ids.size + 1)):
+        raise ConfigError([ConfigProblem("model.system", str(path), "atom IDs 1..N without gaps")])
+    if atoms.velocities_A_fs is None:
+        raise ConfigError([ConfigProblem("model.system", str(path), "a data file with a Velocities section (an equilibrated replica)")])
+    box = np.zeros((3, 3))
+    box[0], box[1] = atoms.box_A[:, 0], atoms.box_A[:, 1]
+    return Snapshot(positions=atoms.positions_A, velocities=atoms.velocities_A_fs,
+                    images=atoms.images.astype(np.int32), box=box)
+
+
+def _replica_files(root: Path, meta: Mapping[str, Any]) -> list[Path]:
+    """Finished replicas in index order: those listed in the metadata, else found on disk."""
+    listed = sorted(meta.get("replicas", []) or [], key=lambda r: int(r["index"]))
+    files = [root / r["data_file"] for r in listed if (root / r["data_file"]).is_file()]
+    if not files:
+        files = sorted((root / "replicas").glob("rep_*/equilibrated.data"))
+    return files
+
+
+def dynamics_values(meta: Mapping[str, Any], temperature_K: float, timestep_fs: float) -> dict[str, str]:
+    """Substitutions of ``inputs/membrane_nemd.lmp`` (the same values
+    :func:`jffs_driver.system.lammps_inputs.nemd_commands` uses; a test checks that both
+    render identically)."""
+    md, pistons = meta["md"], meta["pistons"]
+    return {
+        "dt_fs": repr(float(timestep_fs)),
+        "temperature_K": repr(float(temperature_K)),
+        "tdamp_fs": repr(float(md["tdamp_fs"])),
+        "force_feed_kcal_mol_A": repr(float(pistons["feed"]["force_per_atom_z_kcal_mol_A"])),
+        "force_filtrate_kcal_mol_A": repr(float(pistons["filtrate"]["force_per_atom_z_kcal_mol_A"])),
+    }
+
+
+@dataclass(frozen=True)
+class MembraneModel:
+    """A membrane campaign's system (see module docstring).
+
+    Attributes
+    ----------
+    system
+        The build folder and its replicas.
+    temperature_K
+        Thermostat and redraw temperature (K).
+    timestep_fs
+        MD time step of basin runs and trials (fs).
+    lammps_args
+        Extra LAMMPS switches (e.g. ``('-sf', 'omp', '-pk', 'omp', '2')``).
+    """
+
+    system: MembraneSystem
+    temperature_K: float
+    timestep_fs: float
+    lammps_args: tuple[str, ...] = field(default_factory=tuple)
+
+    def setup_commands(self) -> list[str]:
+        """System, groups, SHAKE and the order parameter (``jffs_lambda``, ``jffs_leader``)."""
+        from ..system import lammps_inputs as li  # noqa: PLC0415
+
+        meta = self.system.meta
+        data = str(self.system.replica_files[0])
+        # The closing "run 0" initialises the computes once: jffs_lambda reduces over an
+        # atom-style variable, and LAMMPS refuses to evaluate such a compute before the first
+        # run (the engine may read lambda before its first trajectory).
+        return [*li.setup_commands(meta, data, thermo_every=100000), *li.shake_commands(meta),
+                *render_input("pore_lambda.lmp", **self.system.geometry.lammps_values()), "run 0 post no"]
+
+    def redraw(self) -> MembraneRedraw:
+        """The trial velocity redraw (water + ions, 0-based atom indices)."""
+        ions = self.system.ids("ions") - 1
+        water = self.system.ids("water") - 1
+        if water.size % 3:
+            raise ConfigError([ConfigProblem("model.system", str(self.system.root), "3-site water (O, H, H per molecule)")])
+        return MembraneRedraw(masses=self.system.mobile_masses(), ions=ions, waters=water.reshape(-1, 3),
+                              temperature_K=float(self.temperature_K))
+
+    def spec(self, check_interval: int) -> Any:
+        """The :class:`~jffs_driver.engine.lammps_engine.LammpsSystemSpec` of this system."""
+        from ..engine.lammps_engine import LammpsSystemSpec  # noqa: PLC0415
+        from ..system.lammps_inputs import NEMD_FIX_IDS  # noqa: PLC0415
+
+        values = dynamics_values(self.system.meta, self.temperature_K, self.timestep_fs)
+        return LammpsSystemSpec(
+            units="real", timestep=float(self.timestep_fs), check_interval=int(check_interval),
+            setup=tuple(self.setup_commands()), dynamics_template="membrane_nemd.lmp",
+            dynamics_fix_ids=tuple(NEMD_FIX_IDS), dynamics_values=tuple(values.items()),
+            redraw=self.redraw(), lammps_args=tuple(self.lammps_args),
+        )
+
+    def description(self) -> dict[str, Any]:
+        """JSON facts stored with the campaign (what :mod:`jffs_driver.analysis.membrane` reads)."""
+        meta, g = self.system.meta, self.system.geometry
+        groups = {name: meta["groups"][name] for name in ("ions", "cations", "anions", "water", "mobile", "pistons")}
+        return {
+            "type": "membrane", "units": UNITS_TEXT, "timestep": float(self.timestep_fs),
+            "temperature_K": float(self.temperature_K), "system": str(self.system.root),
+            "preset": meta.get("preset"), "build_seed": meta.get("seed"), "natoms": int(meta["counts"]["atoms"]),
+            "replica_files": [str(p) for p in self.system.replica_files],
+            "pore": {"xc_A": g.xc, "yc_A": g.yc, "radius_A": g.radius, "z_in_A": g.z_in, "z_out_A": g.z_out,
+                     "lx_A": g.lx, "ly_A": g.ly, "length_A": g.length},
+            "filtrate_z_A": g.z_out, "feed_z_A": g.z_in,
+            "groups": groups,
+            "species": {"cation": meta["species"]["cation"], "anion": meta["species"]["anion"]},
+            "lammps_args": list(self.lammps_args),
+            "order_parameter": "curved directed distance of the leading ion (A), jffs_driver.order_parameter.pore",
+            "basins": "A = F00 (no ion with z > z_out); B = F01 U F10 (F_pq: p cations, q anions in the filtrate)",
+        }
+
+
+def model_from_config(model: Mapping[str, Any]) -> MembraneModel:
+    """The :class:`MembraneModel` of a validated ``[model]`` section (type = "membrane").
+
+    ``system`` is resolved against ``model['base_dir']`` (the campaign TOML's folder, set by
+    :func:`jffs_driver.config.parse_config` and not part of the hash), else the working directory.
+    """
+    base = Path(str(model.get("base_dir") or "."))
+    path = Path(str(model["system"]))
+    root = path if path.is_absolute() else base / path
+    system = MembraneSystem.open(root, int(model.get("replicas", 0)))
+    md = system.meta["md"]
+    temp = model.get("temperature_K")
+    dt = model.get("timestep_fs")
+    return MembraneModel(
+        system=system,
+        temperature_K=float(md["temperature_K"] if temp is None else temp),
+        timestep_fs=float(md["moving_dt_fs"] if dt is None else dt),
+        lammps_args=tuple(str(a) for a in model.get("lammps_args", [])),
+    )
+
+
+def setup_membrane(model: Mapping[str, Any], interfaces: object, engine_settings: object,
+                   with_exact: bool = True) -> Any:
+    """Model setup for a campaign (see :class:`jffs_driver.models.ModelSetup`)."""
+    from . import ModelSetup  # noqa: PLC0415
+
+    del interfaces, with_exact  # no exact answer for a membrane
+    mm = model_from_config(model)
+    spec = mm.spec(int(engine_settings.check_interval))  # type: ignore[attr-defined]
+    return ModelSetup(
+        units="real",
+        make_engine=_EngineFactory(spec),
+        initial_states=ReplicaStates(mm.system.replica_files),  # type: ignore[arg-type]
+        exact_mfpt=None,
+        description=mm.description(),
+    )
+
+
+@dataclass(frozen=True)
+class _EngineFactory:
+    """``make_engine(comm)`` of a membrane model (picklable)."""
+
+    spec: Any
+    log_path: Optional[str] = None
+
+    def __call__(self, comm: Any = None) -> Any:
+        from ..engine.lammps_engine import LammpsEngine  # noqa: PLC0415
+
+        return LammpsEngine(self.spec, comm=comm, log_path=self.log_path)
+
+
+def check_model_values(model: Mapping[str, Any]) -> list[ConfigProblem]:
+    """Value checks of a ``[model] type = "membrane"`` section that need no files (for config.py)."""
+    problems: list[ConfigProblem] = []
+    args = model.get("lammps_args", [])
+    if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
+        problems.append(ConfigProblem("model.lammps_args", args, 'an array of strings, e.g. ["-sf", "omp", "-pk", "omp", "2"]'))
+    for key in ("temperature_K", "timestep_fs"):
+        value = model.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            problems.append(ConfigProblem(f"model.{key}", value, "a positive number"))
+    if not str(model.get("system", "x")).strip():
+        problems.append(ConfigProblem("model.system", model.get("system"), "a non-empty path"))
+    return problems
