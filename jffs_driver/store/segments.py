@@ -255,11 +255,27 @@ def read_datafile(path: Path) -> DataFile:
     )
 
 
-def read_traces(path: Path) -> np.ndarray:
-    """The concatenated lambda traces of a data file."""
-    with _low_level(path) as fid:
+def read_traces(path: Path, fid: Optional[h5py.h5f.FileID] = None) -> np.ndarray:
+    """The concatenated lambda traces of a data file (``fid``: the file already open)."""
+    if fid is None:
+        with _low_level(path) as own:
+            traces = _read(own, L.TRACES, np.float64)
+    else:
         traces = _read(fid, L.TRACES, np.float64)
     return np.zeros(0) if traces is None else traces
+
+
+@contextlib.contextmanager
+def pinned(files: Sequence[DataFile]) -> Iterator[dict[Path, h5py.h5f.FileID]]:
+    """Open the loose segments among ``files`` up front, by path.
+
+    Packing unlinks segments once their pack is published; a segment that is already open
+    stays readable, so a long read that pins them first cannot lose them half-way (packs
+    themselves are never deleted). Raises FileNotFoundError if one is already gone.
+    """
+    with contextlib.ExitStack() as stack:
+        yield {d.path: stack.enter_context(_low_level(d.path))
+               for d in files if d.kind == "segment" and d.n_traces}
 
 
 def merge(files: Sequence[DataFile], path: Path, kind: str = "pack") -> DataFile:

@@ -36,12 +36,14 @@ from .records import (
     StoreHeader,
     TrialRecord,
 )
-from .segments import DataFile, build_segment, read_state, read_traces, write_pack
+from .segments import DataFile, build_segment, pinned, read_state, read_traces, write_pack
 
 PathLike = Union[str, "os.PathLike[str]"]
 _log = logging.getLogger(__name__)
 #: Default number of loose segments above which they are merged into a pack.
 PACK_THRESHOLD = 256
+# How often a read-only handle rescans and retries a read that raced with packing.
+READ_ATTEMPTS = 8
 
 
 class CampaignStore:
@@ -334,14 +336,20 @@ class CampaignStore:
             self._ids = None
 
     def _retry(self, fn):
-        """Run a read; a read-only handle rescans once if packing removed a file it knew."""
-        try:
-            return fn()
-        except FileNotFoundError:
-            if self._mode != "r":
-                raise
-            self.refresh()
-            return fn()
+        """Run a read; a read-only handle rescans if packing removed a file it knew.
+
+        A fast writer can pack again while the rescanned read runs, so a reader retries a
+        few times (each retry follows a fresh scan, so it can only fail on a new pack).
+        """
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return fn()
+            except FileNotFoundError:
+                if self._mode != "r" or attempt == READ_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.002 * attempt)
+                self.refresh()
+        raise AssertionError("unreachable")
 
     def trial_table(self) -> np.ndarray:
         """All trial journal rows as a structured array (cheap; dtype in docs/store.md)."""
@@ -368,20 +376,22 @@ class CampaignStore:
 
         def load() -> list[TrialRecord]:
             out: list[TrialRecord] = []
-            for d in self._catalog.files:
-                rows = d.trials
-                if stage is not None:
-                    rows = rows[rows["stage"] == stage]
-                if kind is not None:
-                    rows = rows[rows["kind"] == kind.encode()]
-                if not rows.size:
-                    continue
-                flat = None
-                if traces and d.n_traces and (rows["trace_length"] >= 0).any():
-                    flat = read_traces(d.path)
-                elif traces:
-                    flat = np.zeros(0)
-                out.extend(L.trials_from_rows(rows, flat))
+            files = self._catalog.files
+            with pinned(files if traces else ()) as open_segments:
+                for d in files:
+                    rows = d.trials
+                    if stage is not None:
+                        rows = rows[rows["stage"] == stage]
+                    if kind is not None:
+                        rows = rows[rows["kind"] == kind.encode()]
+                    if not rows.size:
+                        continue
+                    flat = None
+                    if traces and d.n_traces and (rows["trace_length"] >= 0).any():
+                        flat = read_traces(d.path, open_segments.get(d.path))
+                    elif traces:
+                        flat = np.zeros(0)
+                    out.extend(L.trials_from_rows(rows, flat))
             return out
         return self._retry(load)
 
