@@ -3,11 +3,9 @@ water-passage counting, confidence intervals, the [model] section and the veloci
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
