@@ -10,14 +10,11 @@ import pytest
 from jffs_driver.config import load_config, parse_config
 from jffs_driver.errors import ConfigError
 
+from helpers_config import MINIMAL
+
 pytestmark = pytest.mark.quick
 
-GOOD = {
-    "campaign": {"name": "t", "seed": 1},
-    "model": {"type": "brownian", "potential": "z^2"},
-    "interfaces": {"lambda_a": -1.0, "lambda_0": -0.5, "lambda_b": 1.0},
-    "basin": {"steps_per_run": 1000},
-}
+GOOD = MINIMAL
 
 
 def test_good_config_resolves_defaults_and_hash_is_stable() -> None:

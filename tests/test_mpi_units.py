@@ -23,14 +23,11 @@ from jffs_driver.parallel.signals import (
 )
 from jffs_driver.state import Snapshot
 
+from helpers_config import MINIMAL
+
 pytestmark = pytest.mark.quick
 
-GOOD = {
-    "campaign": {"name": "t", "seed": 1},
-    "model": {"type": "brownian", "potential": "z^2"},
-    "interfaces": {"lambda_a": -1.0, "lambda_0": -0.5, "lambda_b": 1.0},
-    "basin": {"steps_per_run": 1000},
-}
+GOOD = MINIMAL
 
 
 def _snap() -> Snapshot:

@@ -26,27 +26,14 @@ from typing import ClassVar, Mapping
 
 from scipy.optimize import brentq
 
-from ..errors import AnalysisError, UsageError
+from ..errors import AnalysisError
 from ..units import bjerrum_like_length_nm
 from .ideal_conductor import correction_bracket
+from ._checks import check_positive, check_valence
 
 #: Default distance (nm) between the conductor surface and the pore entrance: the mean of the
 #: paper's Table 2 values of -z_c (0.464, 0.430, 0.443, 0.421, 0.412 nm).
 DEFAULT_Z0_NM: float = 0.434
-
-
-def _positive(name: str, value: float) -> float:
-    v = float(value)
-    if not (math.isfinite(v) and v > 0.0):
-        raise UsageError(f"{name} must be positive and finite (got {value!r})")
-    return v
-
-
-def _valence(value: float) -> float:
-    v = float(value)
-    if not math.isfinite(v) or v == 0.0:
-        raise UsageError(f"valence must be a nonzero number such as 1, -1 or 2 (got {value!r})")
-    return v
 
 
 def eq7_upper_bound_kT(
@@ -73,9 +60,9 @@ def eq7_upper_bound_kT(
     temperature_K
         Temperature, K.
     """
-    alpha = _valence(valence) ** 2 * bjerrum_like_length_nm(_positive("temperature_K", temperature_K))
-    kappa = _positive("membrane_thickness_nm", membrane_thickness_nm) / (
-        _positive("lx_nm", lx_nm) * _positive("ly_nm", ly_nm) * _positive("eps_r", eps_r)
+    alpha = check_valence(valence) ** 2 * bjerrum_like_length_nm(check_positive("temperature_K", temperature_K))
+    kappa = check_positive("membrane_thickness_nm", membrane_thickness_nm) / (
+        check_positive("lx_nm", lx_nm) * check_positive("ly_nm", ly_nm) * check_positive("eps_r", eps_r)
     )
     return alpha * kappa
 
@@ -90,12 +77,12 @@ def full_model_barrier_correction_kT(
     temperature_K: float = 300.0,
 ) -> float:
     """Reversible-work correction (kT) at ``z = z0 + l_m`` in a square ``box_nm`` box, / eps_r."""
-    box = _positive("box_nm", box_nm)
-    z0 = _positive("z0_nm", z0_nm)
-    lm = _positive("membrane_thickness_nm", membrane_thickness_nm)
-    pref = _valence(valence) ** 2 * bjerrum_like_length_nm(_positive("temperature_K", temperature_K)) / (box * box)
+    box = check_positive("box_nm", box_nm)
+    z0 = check_positive("z0_nm", z0_nm)
+    lm = check_positive("membrane_thickness_nm", membrane_thickness_nm)
+    pref = check_valence(valence) ** 2 * bjerrum_like_length_nm(check_positive("temperature_K", temperature_K)) / (box * box)
     bracket = float(correction_bracket(box, box, z0, [z0 + lm], "reversible-work")[0])
-    return pref * bracket / _positive("eps_r", eps_r)
+    return pref * bracket / check_positive("eps_r", eps_r)
 
 
 @dataclass(frozen=True)
@@ -168,8 +155,8 @@ def advise_box(
         the full model is solved for by bracketing and Brent's method (the correction falls
         monotonically with the box edge).
     """
-    limit = _positive("max_correction_kT", max_correction_kT)
-    lm = _positive("membrane_thickness_nm", membrane_thickness_nm)
+    limit = check_positive("max_correction_kT", max_correction_kT)
+    lm = check_positive("membrane_thickness_nm", membrane_thickness_nm)
     kw = dict(eps_r=eps_r, valence=valence, temperature_K=temperature_K)
     box_eq7 = math.sqrt(eq7_upper_bound_kT(1.0, 1.0, lm, **kw) / limit)
 

@@ -17,13 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import UsageError
 from .lattice import DEFAULT_TOL, lattice_sum_cos
-
-
-def _check_valence(valence: float) -> float:
-    z = float(valence)
-    if not math.isfinite(z) or z == 0.0:
-        raise UsageError(f"valence must be a nonzero number such as -1 or 2 (got {valence!r})")
-    return z
+from ._checks import check_valence
 
 
 def _check_height(h_nm: float) -> float:
@@ -50,7 +44,7 @@ def induced_density_infinite(
     valence
         Signed valence of the ion that left (default -1, chloride).
     """
-    z = _check_valence(valence)
+    z = check_valence(valence)
     h = _check_height(h_nm)
     x = np.asarray(x_nm, dtype=np.float64)
     y = np.asarray(y_nm, dtype=np.float64)
@@ -85,7 +79,7 @@ def induced_density_periodic(
     tol
         Relative tolerance of the lattice sum (see :func:`~.lattice.lattice_sum_cos`).
     """
-    z = _check_valence(valence)
+    z = check_valence(valence)
     h = _check_height(h_nm)
     dimensionless = 1.0 + lattice_sum_cos(lx_nm, ly_nm, h, x_nm, y_nm, tol=tol)
     return -z * dimensionless / (float(lx_nm) * float(ly_nm))

@@ -49,6 +49,7 @@ from numpy.typing import ArrayLike, NDArray
 from ..errors import UsageError
 from ..units import bjerrum_like_length_nm
 from .lattice import DEFAULT_TOL, lattice_sum_exp, lattice_sum_inv_g
+from ._checks import check_positive, check_valence
 
 #: Accepted variant names, default first.
 VARIANTS: tuple[str, ...] = ("reversible-work", "paper", "as-printed")
@@ -71,20 +72,6 @@ def normalize_variant(variant: str) -> str:
             option="--variant",
         )
     return key
-
-
-def _positive(name: str, value: float) -> float:
-    v = float(value)
-    if not (math.isfinite(v) and v > 0.0):
-        raise UsageError(f"{name} must be positive and finite (got {value!r})")
-    return v
-
-
-def _valence(value: float) -> float:
-    v = float(value)
-    if not math.isfinite(v) or v == 0.0:
-        raise UsageError(f"valence must be a nonzero number such as 1, -1 or 2 (got {value!r})")
-    return v
 
 
 def _heights(z_nm: ArrayLike) -> NDArray[np.float64]:
@@ -175,8 +162,8 @@ def correction_bracket(
     1e-15 per sum; at ``z = z0`` exactly, where ``B = 0``, the error is then about 1e-15 times
     the sums). No warning is emitted here.
     """
-    lx, ly = _positive("lx_nm", lx_nm), _positive("ly_nm", ly_nm)
-    z0 = _positive("z0_nm", z0_nm)
+    lx, ly = check_positive("lx_nm", lx_nm), check_positive("ly_nm", ly_nm)
+    z0 = check_positive("z0_nm", z0_nm)
     z = _heights(z_nm)
     name = normalize_variant(variant)
     if not (0.0 < tol < 1.0):
@@ -259,9 +246,9 @@ def _profile(
     valence: float,
     tol: float,
 ) -> CorrectionProfile:
-    lx, ly = _positive("lx_nm", lx_nm), _positive("ly_nm", ly_nm)
-    temperature = _positive("temperature_K", temperature_K)
-    z_valence = _valence(valence)
+    lx, ly = check_positive("lx_nm", lx_nm), check_positive("ly_nm", ly_nm)
+    temperature = check_positive("temperature_K", temperature_K)
+    z_valence = check_valence(valence)
     z = _heights(z_nm)
     bracket = correction_bracket(lx, ly, z0_nm, z, name, tol)
     dF = _prefactor(lx, ly, temperature, z_valence) * bracket
@@ -303,8 +290,8 @@ def reversible_work_force_kT_per_nm(
     the extra (restoring) mean force on the ion in the periodic box, relative to an infinitely
     wide one, is minus this. It does not depend on ``z0``.
     """
-    lx, ly = _positive("lx_nm", lx_nm), _positive("ly_nm", ly_nm)
+    lx, ly = check_positive("lx_nm", lx_nm), check_positive("ly_nm", ly_nm)
     z = _heights(z_nm)
-    pref = _prefactor(lx, ly, _positive("temperature_K", temperature_K), _valence(valence))
+    pref = _prefactor(lx, ly, check_positive("temperature_K", temperature_K), check_valence(valence))
     area = lx * ly
     return pref * (1.0 - area / (8.0 * math.pi * z * z) + lattice_sum_exp(lx, ly, 2.0 * z, tol))
