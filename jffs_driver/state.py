@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -65,6 +65,12 @@ class Snapshot:
         object.__setattr__(self, "images", img)
         object.__setattr__(self, "box", box)
         object.__setattr__(self, "extras", MappingProxyType(dict(self.extras)))
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # The read-only extras view cannot be pickled as such: rebuild through __init__
+        # (states travel between MPI ranks as pickles).
+        return (Snapshot, (self.positions, self.velocities, self.images, self.box,
+                           self.step, self.time, dict(self.extras)))
 
     @property
     def natoms(self) -> int:

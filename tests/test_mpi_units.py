@@ -3,6 +3,7 @@ reports, fault-injection matching, stop flag / signals / wall-clock guard, [para
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -160,3 +161,17 @@ def test_parallel_section_is_validated_and_not_hashed() -> None:
         parse_config({**GOOD, "parallel": {"ranks": 2, "ranks_per_trial": 0, "drain_s": -1}})
     keys = {p.key for p in info.value.problems}
     assert keys == {"parallel.ranks", "parallel.ranks_per_trial", "parallel.drain_s"}
+
+
+def test_tasks_with_states_survive_pickling_bit_for_bit() -> None:
+    """Tasks and their start states travel between ranks as plain pickles."""
+    import pickle
+
+    rng = np.random.default_rng(3)
+    snap = Snapshot(rng.normal(size=(4, 3)), rng.normal(size=(4, 3)),
+                    rng.integers(-2, 3, size=(4, 3)), np.eye(3), step=7, time=0.35,
+                    extras={"piston_v": rng.normal(size=2)})
+    task = dataclasses.replace(_trial(), start=snap)
+    back = pickle.loads(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back.start.same_as(snap) and back.index == task.index and back.seed == task.seed
+    assert not back.start.positions.flags.writeable and dict(back.start.extras).keys() == {"piston_v"}

@@ -38,17 +38,13 @@ Fault injection (testing hook, documented in ``docs/parallel.md``): the environm
 
 from __future__ import annotations
 
-import copyreg
 import dataclasses
-import io
 import os
-import pickle
 import sys
 import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Callable, Mapping, NoReturn, Optional
 
 from .. import errors
@@ -207,7 +203,6 @@ class MPIWorld:
         from mpi4py import MPI  # noqa: PLC0415
 
         ensure_mpi_library()
-        _install_pickler(MPI)
         world = MPI.COMM_WORLD
         try:
             layout = make_layout(world.Get_size(), ranks_per_trial)
@@ -252,33 +247,6 @@ class MPIWorld:
         # (aborting a duplicate communicator can end with the SIGKILL of another rank).
         self.MPI.COMM_WORLD.Abort(int(code))
         os._exit(int(code))  # pragma: no cover - Abort does not return
-
-
-class _Pickler(pickle.Pickler):
-    # Snapshots keep their extras in a read-only MappingProxyType, which plain pickle refuses.
-    dispatch_table = copyreg.dispatch_table.copy()
-
-
-def _dumps(obj: Any, protocol: Optional[int] = None) -> bytes:
-    buffer = io.BytesIO()
-    _Pickler(buffer, protocol if protocol is not None else pickle.HIGHEST_PROTOCOL).dump(obj)
-    return buffer.getvalue()
-
-
-def _reduce_mappingproxy(proxy: MappingProxyType) -> tuple[Any, tuple[Any, ...]]:
-    return _mappingproxy, (dict(proxy),)
-
-
-def _mappingproxy(data: dict[str, Any]) -> MappingProxyType:
-    return MappingProxyType(data)
-
-
-_Pickler.dispatch_table[MappingProxyType] = _reduce_mappingproxy
-
-
-def _install_pickler(mpi: Any) -> None:
-    """Make mpi4py's lower-case (pickling) calls handle every task and result record."""
-    mpi.pickle.__init__(_dumps, pickle.loads)
 
 
 # -------------------------------------------------------------- task identity
