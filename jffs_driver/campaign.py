@@ -81,7 +81,7 @@ def open_store(config: CampaignConfig, config_text: str, path: Path, model: Mode
     if (path / "campaign.h5").exists():
         store = CampaignStore.open(path, mode="a")
         old = dict(store.header.config)
-        if store.header.config_hash != config.hash:
+        if store.header.config_hash != config.hash and not _same_with_new_defaults(old, config):
             diffs = describe_differences(old, dict(config.resolved))
             store.close()
             raise ConfigError(
@@ -99,6 +99,19 @@ def open_store(config: CampaignConfig, config_text: str, path: Path, model: Mode
         info={"model": dict(model.description), "exact_mfpt": model.exact_mfpt,
               "command": " ".join(sys.argv), "host": socket.gethostname(), "pid": os.getpid()},
     )
+
+
+def _same_with_new_defaults(stored: dict[str, Any], config: CampaignConfig) -> bool:
+    """Whether a store's configuration, written by an older jffs_driver, is ``config`` once the
+    keys added since then take their defaults (e.g. ``[basin] histogram_*``): such a campaign
+    continues; segments it adds record what the new keys ask for, the old ones keep what they
+    have (docs/profile.md says how the profile treats a mix)."""
+    from .config import parse_config  # noqa: PLC0415
+
+    try:
+        return parse_config(stored).hash == config.hash
+    except ConfigError:
+        return False
 
 
 def run_campaign(

@@ -28,6 +28,7 @@ class BasinRunState:
     crossings: int = 0
     reached_b: int = 0
     armed: bool = False
+    armed_max: float = float("nan")
     last_event: Optional[BasinEvent] = None
     last_end_config: int = -1
     last_segment: int = -1
@@ -93,7 +94,8 @@ class CampaignState:
         """Read the journal of ``store`` and organise it (no state arrays are read)."""
         idx = store.config_index()
         lambdas = {int(i): float(lam) for i, lam in zip(idx["id"], idx["lambda"])}
-        return cls.from_records(config, store.basin_segments(), store.trials(traces=False), store.stages(), lambdas)
+        return cls.from_records(config, store.basin_segments(histograms=False),
+                                 store.trials(traces=False), store.stages(), lambdas)
 
     @classmethod
     def from_records(cls, config: CampaignConfig, segments: Any, trials: Any, stage_recs: Any,
@@ -108,6 +110,7 @@ class CampaignState:
             st.steps += seg.steps
             st.segments += 1
             st.armed = seg.armed_end
+            st.armed_max = seg.armed_max
             st.last_event = seg.event
             st.last_end_config = int(seg.end_config)
             st.last_segment = seg.segment

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from .errors import ConfigError, ConfigProblem
+from .ffs.histogram import HistogramSpec
 from .schema import (
     REQUIRED, Field, at_least, non_negative, one_of, positive, probability, raise_if,
     validate_section,
@@ -48,10 +50,20 @@ INTERFACE_FIELDS = {
     "max_stages": Field(int, 50, at_least(1), doc="safety cap on the number of stages"),
 }
 
+#: Largest accepted ``[basin] histogram_bins`` (three int64 counts per bin and segment are stored).
+MAX_HISTOGRAM_BINS = 100_000
+
 BASIN_FIELDS = {
     "runs": Field(int, 2, at_least(2), doc="independent basin runs (at least 2)"),
     "steps_per_run": Field(int, REQUIRED, positive, doc="steps of each basin run"),
     "segment_steps": Field(int, 100_000, positive, doc="steps between basin checkpoints"),
+    "histogram_range": Field((list, type(None)), None,
+                             doc="[lo, hi] of the lambda histogram every basin segment records for the free-energy "
+                                 "profile below lambda_0 (length units; lo < lambda_a, hi >= lambda_0); default "
+                                 "[lambda_a - (lambda_b - lambda_a), lambda_0]"),
+    "histogram_bins": Field(int, 200, lambda v: None if 0 <= v <= MAX_HISTOGRAM_BINS
+                            else f"must be between 0 and {MAX_HISTOGRAM_BINS}",
+                            doc="equal-width bins of that histogram (0: record none; the profile then starts at lambda_0)"),
 }
 
 STAGE_FIELDS = {
@@ -152,6 +164,15 @@ class BasinSettings:
     runs: int
     steps_per_run: int
     segment_steps: int
+    histogram_range: tuple[float, float] = (0.0, 1.0)
+    histogram_bins: int = 0
+
+    @property
+    def histogram(self) -> Optional[HistogramSpec]:
+        """Bins of the lambda histogram of every basin segment (None: none recorded)."""
+        if self.histogram_bins <= 0:
+            return None
+        return HistogramSpec(self.histogram_range[0], self.histogram_range[1], self.histogram_bins)
 
 
 @dataclass(frozen=True)
@@ -284,7 +305,8 @@ def parse_config(data: Mapping[str, Any], source: str | None = None) -> Campaign
         campaign=CampaignSection(**values["campaign"]),
         model=model,
         interfaces=Interfaces(**{**ifc, "milestones": tuple(float(x) for x in ifc["milestones"])}),
-        basin=BasinSettings(**values["basin"]),
+        basin=BasinSettings(**{**values["basin"],
+                                  "histogram_range": tuple(values["basin"]["histogram_range"])}),
         stages=StageSettings(**values["stages"]),
         engine=EngineSettings(**values["engine"]),
         results=ResultsSettings(**values["results"]),
@@ -350,6 +372,30 @@ def _cross_checks(values: dict[str, dict[str, Any]], problems: list[ConfigProble
     b = values["basin"]
     if "segment_steps" in b and "steps_per_run" in b and b["segment_steps"] > b["steps_per_run"]:
         b["segment_steps"] = b["steps_per_run"]
+    _check_histogram(b, la, l0, lb, problems)
+
+
+def _check_histogram(b: dict[str, Any], la: Any, l0: Any, lb: Any, problems: list[ConfigProblem]) -> None:
+    """Resolve the default ``[basin] histogram_range`` from the interfaces and check a given one."""
+    if "histogram_range" not in b:  # wrong type: already reported
+        return
+    hr = b["histogram_range"]
+    known = None not in (la, l0, lb)
+    if hr is None:
+        b["histogram_range"] = [float(la - (lb - la)), float(l0)] if known else [0.0, 1.0]
+        return
+    if not (len(hr) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in hr)
+            and all(math.isfinite(v) for v in hr) and hr[0] < hr[1]):
+        problems.append(ConfigProblem("basin.histogram_range", hr,
+                                      "must be [lo, hi] with two finite numbers lo < hi (length units)"))
+        return
+    if known and not (hr[0] < la and hr[1] >= l0):
+        problems.append(ConfigProblem(
+            "basin.histogram_range", hr,
+            f"must reach from below lambda_a ({la}) up to at least lambda_0 ({l0}), so that the profile "
+            "covers basin A and joins the trial region"))
+        return
+    b["histogram_range"] = [float(hr[0]), float(hr[1])]
 
 
 def describe_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:

@@ -65,7 +65,7 @@ class Scheduler:
         idx = store.config_index()
         self.lambdas = {int(i): float(lam) for i, lam in zip(idx["id"], idx["lambda"])}
         self.keys = {int(r["id"]): (_text(r["origin"]), int(r["a"]), int(r["b"])) for r in idx}
-        self.segments = list(store.basin_segments())
+        self.segments = list(store.basin_segments(histograms=False))
         self.trials = list(store.trials(traces=False))  # traces are not needed for decisions
         self.stage_recs = list(store.stages())
         self._state: Optional[CampaignState] = None
@@ -182,14 +182,17 @@ class Scheduler:
         if restart:
             replica = run.run % len(self.model.initial_states)
             start, start_key, armed = self.model.initial_states[replica], ("initial", replica, 0), False
+            armed_max = -math.inf
         else:
             start = self.snapshot(run.last_end_config)
             start_key, armed = ("basin", run.run, run.last_segment), run.armed
+            armed_max = run.armed_max
         return BasinTask(
             run=run.run, segment=segment, start=start, start_key=start_key,
             seed=basin_seed(cfg.campaign.seed, run.run, segment), redraw=restart, armed=armed,
             lambda_a=cfg.interfaces.lambda_a, lambda_0=cfg.interfaces.lambda_0,
             lambda_b=cfg.interfaces.lambda_b, max_steps=min(cfg.basin.segment_steps, remaining),
+            histogram=cfg.basin.histogram, armed_max=armed_max,
         )
 
     # ----------------------------------------------------------------- commit

@@ -37,8 +37,11 @@ def assert_same_campaign(a: dict, b: dict) -> None:
     assert a["basin"].keys() == b["basin"].keys()
     for k, sa in a["basin"].items():
         sb = b["basin"][k]
-        for f in ("seed", "start_key", "steps", "event", "armed_start", "armed_end", "lambda_end"):
+        for f in ("seed", "start_key", "steps", "event", "armed_start", "armed_end", "lambda_end", "armed_steps"):
             assert getattr(sa, f) == getattr(sb, f), (k, f)
+        assert np.array_equal(sa.armed_max, sb.armed_max, equal_nan=True), k
+        assert (sa.histogram is None) == (sb.histogram is None), k
+        assert sa.histogram is None or sa.histogram.same_as(sb.histogram), k
     assert a["stages"].keys() == b["stages"].keys()
     for k in a["stages"]:
         assert a["stages"][k].lambda_next == b["stages"][k].lambda_next

@@ -19,7 +19,7 @@ CSV_COLUMNS = ["lambda", "beta_G", "beta_G_ci95_lo", "beta_G_ci95_hi", "tau", "t
                "D", "D_ci95_lo", "D_ci95_hi", "p_st"]
 JSON_KEYS = {"lambda", "beta_G", "beta_G_ci95", "tau", "tau_ci95", "D", "D_ci95", "p_st", "units", "complete",
              "partial", "note", "milestones", "barrier", "anchor", "discretization", "traces", "lambda_0",
-             "lambda_end", "lambda_b"}
+             "lambda_end", "lambda_b", "basin"}
 
 
 def _run(cmd: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
@@ -35,7 +35,9 @@ def _check_outputs(payload: dict, partial: bool) -> None:
         n = len(prof["lambda"])
         assert n > 10 and len(prof["beta_G"]) == len(prof["tau"]) == len(prof["D"]) == n
         assert all(len(ci) == 2 for ci in prof["beta_G_ci95"])
-        assert prof["beta_G"][0] == 0.0 and prof["lambda"][0] == prof["lambda_0"]
+        # The basin histograms carry the profile into A; beta G is zero at lambda_0.
+        assert prof["basin"]["extended"] and prof["lambda"][0] < prof["basin"]["lambda_a"] < prof["lambda_0"]
+        assert prof["beta_G"][prof["lambda"].index(prof["lambda_0"])] == 0.0
         assert {"height", "height_ci95", "location", "location_ci95"} <= set(prof["barrier"])
         assert "exact_beta_U" in prof and "exact_barrier" in prof  # Brownian model
         files = prof["files"]

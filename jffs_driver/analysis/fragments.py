@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import AnalysisError
 from ..ffs.sampler import choose_parent
+from .basin_fragments import BasinFragments
 
 #: Relative tolerance of the trace consistency checks (lambdas are stored bit-exact).
 TRACE_RTOL = 1e-9
@@ -46,18 +47,25 @@ class NodeGrid:
     milestones
         lambda_0 .. lambda_K (length units).
     nodes
-        All nodes, increasing; ``nodes[0] = lambda_0`` and ``nodes[-1] = lambda_K``.
+        All nodes, increasing; ``nodes[i0] = lambda_0`` and ``nodes[-1] = lambda_K``. Nodes
+        below lambda_0 (``i0 > 0``) are the basin bins' edges.
     node_stage
-        Stage whose trials give tau at each node (node 0: -1, the anchor).
+        Stage whose trials give tau at each node (-1 at and below lambda_0: the anchor and
+        the basin runs).
+    i0
+        Index of lambda_0.
     """
 
     milestones: np.ndarray
     nodes: np.ndarray
     node_stage: np.ndarray
+    i0: int = 0
 
     @classmethod
-    def build(cls, milestones: Sequence[float], n_target: int) -> "NodeGrid":
-        """About ``n_target`` intervals, shared between stages in proportion to their width."""
+    def build(cls, milestones: Sequence[float], n_target: int,
+              below: Optional[np.ndarray] = None) -> "NodeGrid":
+        """About ``n_target`` intervals, shared between stages in proportion to their width;
+        ``below``: increasing nodes under lambda_0 to put in front (the basin bins' edges)."""
         ms = np.asarray(milestones, dtype=np.float64)
         if ms.size < 2 or np.any(np.diff(ms) <= 0):
             raise AnalysisError("milestones must be at least two increasing values")
@@ -70,7 +78,12 @@ class NodeGrid:
             pts[-1] = ms[k + 1]
             nodes.append(pts)
             stage.append(np.full(pts.size, k))
-        return cls(milestones=ms, nodes=np.concatenate(nodes), node_stage=np.concatenate(stage))
+        low = np.zeros(0) if below is None else np.asarray(below, dtype=np.float64)
+        low = low[low < ms[0]]
+        if low.size and np.any(np.diff(low) <= 0):
+            raise AnalysisError("nodes below lambda_0 must be increasing")
+        return cls(milestones=ms, nodes=np.concatenate([low] + nodes),
+                   node_stage=np.concatenate([np.full(low.size, -1)] + stage), i0=int(low.size))
 
     @property
     def widths(self) -> np.ndarray:
@@ -99,7 +112,8 @@ class Fragments:
         (R, N): summed durations of those trials until they first reached the node, and of
         those that did not reach it (full lengths).
     hist
-        (R, K, N - 1): time spent in each bin by the trials of each stage.
+        (R, K, N - 1): time spent in each bin by the trials of each stage (bins below lambda_0
+        included: the time failing trials spend on their way back to A).
     overshoots
         Mean overshoot lambda_landing - lambda_k of the detected crossings of every milestone
         lambda_0 .. lambda_K (basin crossings for lambda_0, successful trials after), with
@@ -119,6 +133,7 @@ class Fragments:
     hist: np.ndarray
     overshoots: list[tuple[float, int]] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
+    basin: Optional[BasinFragments] = None
 
     @property
     def mean_overshoot(self) -> float:
@@ -192,7 +207,7 @@ def class_weights(keys: Sequence[tuple[Any, Any, int]],
 
 
 def collect(state: Any, traces: Mapping[tuple[int, int], Optional[np.ndarray]], lambdas: dict[int, float],
-            timestep: float, n_grid: int) -> Fragments:
+            timestep: float, n_grid: int, basin: Optional[BasinFragments] = None) -> Fragments:
     """Reduce the counted trials of the usable stages of ``state`` to per-root sums.
 
     Parameters
@@ -207,20 +222,23 @@ def collect(state: Any, traces: Mapping[tuple[int, int], Optional[np.ndarray]], 
         Integration time step (time units).
     n_grid
         Target number of grid intervals between lambda_0 and the last usable milestone.
+    basin
+        Basin-run histograms below lambda_0 (:mod:`.basin_fragments`); their bin edges become
+        the grid's nodes below lambda_0.
     """
     stages = usable_stages(state)
     if not stages:
         raise AnalysisError("no closed stage with successes yet: nothing to profile "
                             "(run the campaign further; see jffs status)")
     milestones = [stages[0].lambda_k] + [float(s.lambda_next) for s in stages]
-    grid = NodeGrid.build(milestones, n_grid)
+    grid = NodeGrid.build(milestones, n_grid, None if basin is None else basin.nodes)
     n_roots = len(stages[0].pool_ids)
     K, N = len(stages), grid.nodes.size
     out = Fragments(
         grid=grid, n_trials=np.zeros((n_roots, K)), n_success=np.zeros((n_roots, K)),
         trial_time=np.zeros((n_roots, K)), immediate=np.zeros((n_roots, N)),
         reached=np.zeros((n_roots, N)), time_success=np.zeros((n_roots, N)),
-        time_failure=np.zeros((n_roots, N)), hist=np.zeros((n_roots, K, N - 1)),
+        time_failure=np.zeros((n_roots, N)), hist=np.zeros((n_roots, K, N - 1)), basin=basin,
     )
     # Roots and consistency of every counted trial, stage by stage.
     seed = state.config.campaign.seed

@@ -1,7 +1,8 @@
 """Generalized free-energy profile of a jFFS campaign (FFS-MFPT, the paper's Sec. II.4).
 
-From a campaign store this computes, on a fine lambda grid from lambda_0 to the last closed
-milestone (lambda_B for a complete campaign):
+From a campaign store this computes, on a fine lambda grid from the bottom of basin A (from
+lambda_0 when the basin runs recorded no lambda histograms) to the last closed milestone
+(lambda_B for a complete campaign):
 
 * tau(lambda; A), the mean first-passage time from A, by the paper's Eq. 2 stage by stage,
   anchored at tau(lambda_0; A) = 1/Phi_0 - E[excursion] (the mean time between lambda_0
@@ -10,12 +11,15 @@ milestone (lambda_B for a complete campaign):
 * P_st(lambda), the steady-state density of the re-injected process, stitched from the trial
   fragments: P_st = sum_k Phi_k h_k(lambda), Phi_k = Phi_0 prod_{j<k} P_j the rate of first
   crossings of lambda_k and h_k the mean time per unit lambda a stage-k trial spends there;
+  below lambda_0 the armed basin time is added, shaped like the basin runs' armed histogram and
+  scaled to tau(lambda_0; A) per crossing (:mod:`.basin_fragments`), and tau(x; A) there is
+  tau(lambda_0; A) times the fraction of the armed time spent before x was first reached;
 * beta G(lambda) and D(lambda) by the kinetic reconstruction
   (:func:`~jffs_driver.analysis.reconstruction.reconstruct`),
 
 with 95 % confidence bands from a bootstrap over the trial tree (stage-0 configurations
-resampled with their subtrees, N_0 redrawn from a Poisson law). docs/profile.md states every
-formula and approximation.
+resampled with their subtrees, N_0 redrawn from a Poisson law) and the basin segments.
+docs/profile.md states every formula and approximation.
 
 Units: lambda in the store's length unit, tau in its time unit, beta G in kT (zero at
 lambda_0), D in length^2/time, P_st in 1/length (fraction of time per unit lambda).
@@ -33,7 +37,8 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import AnalysisError
-from .fragments import Fragments, collect
+from .basin_fragments import basin_fragments, basin_terms
+from .fragments import Fragments, collect, usable_stages
 from .reconstruction import eq2_tau, find_barrier, reconstruct, shift_tau
 
 #: Default number of grid intervals between lambda_0 and the end of the profile.
@@ -60,19 +65,22 @@ class Estimate:
     probabilities: np.ndarray
 
 
-def estimate(fr: Fragments, weights: np.ndarray, n0: np.ndarray, basin_time: float) -> Estimate:
+def estimate(fr: Fragments, weights: np.ndarray, n0: np.ndarray, basin_time: float,
+             basin_weights: Optional[np.ndarray] = None) -> Estimate:
     """tau, P_st, int_x^b P_st and the flux for root multiplicities ``weights`` (R, roots).
 
     Parameters
     ----------
     fr
-        Per-root sums.
+        Per-root sums (with ``fr.basin``: the basin runs below lambda_0).
     weights
         (R, n_roots) multiplicity of every root in each replicate (ones: the data as is).
     n0
         (R,) number of lambda_0 crossings of each replicate.
     basin_time
         Total basin-run time T (time units).
+    basin_weights
+        (R, n_segments) multiplicity of every basin segment (default: ones).
     """
     w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     n0 = np.asarray(n0, dtype=np.float64).reshape(-1)
@@ -91,7 +99,8 @@ def estimate(fr: Fragments, weights: np.ndarray, n0: np.ndarray, basin_time: flo
     imm, reach = w @ fr.immediate, w @ fr.reached
     ts, tf = w @ fr.time_success, w @ fr.time_failure
     tau = np.empty_like(imm)
-    tau[:, 0] = tau0
+    i0 = grid.i0
+    tau[:, i0] = tau0
     tau_k = tau0
     for k in range(n_st):
         sel = grid.node_stage == k
@@ -108,6 +117,14 @@ def estimate(fr: Fragments, weights: np.ndarray, n0: np.ndarray, basin_time: flo
     with np.errstate(divide="ignore", invalid="ignore"):
         phi_per_trial = np.where(n > 0, phi0[:, None] * cp[:, :n_st] / n, 0.0)
     time_bins = np.einsum("rk,rkb->rb", phi_per_trial, hist)  # fraction of time per bin
+    if fr.basin is not None and i0 > 0:
+        # Below lambda_0 the armed basin time adds to the trials' way back to A. Per lambda_0
+        # crossing it is tau(lambda_0; A), shaped like the armed histogram; tau(x; A) is the
+        # fraction of it spent before x was first reached (basin_fragments).
+        bw = np.ones((w.shape[0], fr.basin.n_segments)) if basin_weights is None else basin_weights
+        frac, before = basin_terms(fr.basin, bw)
+        time_bins[:, :i0] += (phi0 * tau0)[:, None] * frac
+        tau[:, :i0] = tau0[:, None] * before[:, :i0]
     widths = grid.widths
     p_bin = time_bins / widths
     c_above = np.concatenate([np.cumsum(time_bins[:, ::-1], axis=1)[:, ::-1],
@@ -115,6 +132,9 @@ def estimate(fr: Fragments, weights: np.ndarray, n0: np.ndarray, basin_time: flo
     p_nodes = np.empty_like(c_above)
     p_nodes[:, 1:-1] = (p_bin[:, 1:] * widths[:-1] + p_bin[:, :-1] * widths[1:]) / (widths[:-1] + widths[1:])
     ext0 = p_bin[:, 0] + (p_bin[:, 0] - p_bin[:, 1]) * widths[0] / (widths[0] + widths[1])
+    if i0 > 0:  # the profile starts on the far wall of A, where P_st falls about exponentially
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ext0 = p_bin[:, 0] * (p_bin[:, 0] / p_bin[:, 1]) ** (widths[0] / (widths[0] + widths[1]))
     p_nodes[:, 0] = np.where(ext0 > 0, ext0, p_bin[:, 0])
     p_nodes[:, -1] = p_bin[:, -1]
     return Estimate(tau=tau, p_st=p_nodes, c_above=c_above, flux=phi0 * cp[:, n_st], tau0=tau0,
@@ -134,6 +154,11 @@ class Profile:
         (N, 2) 95 % bootstrap intervals (NaN without bootstrap).
     barrier
         ``height`` (kT), ``height_ci95``, ``location`` (length), ``location_ci95``.
+    replicates
+        The bootstrap replicates behind the bands (not in the JSON): ``beta_g`` (R, N) at the
+        reported nodes and ``tau_end`` (R,), tau at the end of the profile (time units); None
+        without bootstrap. Analyses that propagate the profile's uncertainty (``jffs
+        correct``) can use them instead of repeating the bootstrap.
     """
 
     store: str
@@ -160,6 +185,7 @@ class Profile:
     traces: dict[str, int]
     exact_beta_u: Optional[np.ndarray] = None
     extra: dict[str, Any] = field(default_factory=dict)
+    replicates: Optional[dict[str, np.ndarray]] = None
 
     @property
     def name(self) -> str:
@@ -227,8 +253,13 @@ def _profile_row(fr: Fragments, est: Estimate, r: int, delta: float) -> tuple[np
     nodes = fr.grid.nodes
     tau_c = shift_tau(nodes, est.tau[r], delta)
     rec = reconstruct(nodes, tau_c, est.p_st[r], float(est.flux[r]), c_above=est.c_above[r],
-                      tau_b=float(est.tau[r, -1]), method="fd")
-    return rec.beta_g, rec.diffusion, est.tau[r]
+                      tau_b=float(est.tau[r, -1]), method="fd", ref=fr.grid.i0)
+    diffusion = rec.diffusion
+    if fr.basin is not None:
+        # Below lambda_A no trajectory starts its clock (A entries lie below lambda_A), tau' is
+        # not B/D there and D is not identifiable from first passages out of A.
+        diffusion = np.where(nodes < fr.basin.lambda_a, np.nan, diffusion)
+    return rec.beta_g, diffusion, est.tau[r]
 
 
 def boundary_layer(nodes: np.ndarray, diffusion: np.ndarray, check_time: float) -> tuple[float, np.ndarray]:
@@ -255,10 +286,13 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
                            delta: float = 0.0) -> tuple[Estimate, dict[str, Any]]:
     """Point estimate and bootstrap bands of beta G, tau and D at the reported nodes.
 
-    The reported nodes run from lambda_0 to one rms check step before the end of the profile
+    The reported nodes run from the first node (lambda_0, or the bottom of A when ``fr.basin``
+    holds the basin histograms) to one rms check step before the end of the profile
     (:func:`boundary_layer`); the barrier is searched over them in every replicate. ``delta``
     is the continuity correction (:func:`~.reconstruction.shift_tau`), kept fixed in the
-    bootstrap.
+    bootstrap. The bootstrap resamples the stage-0 configurations with their subtrees, redraws
+    N_0 from a Poisson law and, independently, resamples the basin segments for the shape of
+    the profile below lambda_0.
     """
     ones = np.ones((1, fr.n_roots))
     point = estimate(fr, ones, np.array([n_crossings]), basin_time)
@@ -269,6 +303,12 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
                             "lambda_0; the basin data and the trials do not describe the same process")
     g, d, t = _profile_row(fr, point, 0, delta)
     ell, keep = boundary_layer(fr.grid.nodes, d, check_time)
+    i0 = fr.grid.i0
+    if i0 > 0 and not np.isfinite(g[:i0]).all():
+        # Leading basin nodes with nothing measured below them: B = (mass left of x) / P_st
+        # vanishes there and beta G is undefined; the profile starts after the last such node.
+        bad = np.nonzero(~np.isfinite(g[:i0]))[0]
+        keep[: int(bad[-1]) + 1] = False
     x = fr.grid.nodes[keep]
     bar = find_barrier(x, g[keep])
     n = int(keep.sum())
@@ -276,18 +316,24 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
     out: dict[str, Any] = {"keep": keep, "rms_step": ell, "beta_g": g[keep], "diffusion": d[keep], "tau": t[keep],
                            "barrier": bar, "beta_g_ci95": nan2, "diffusion_ci95": nan2.copy(),
                            "tau_ci95": nan2.copy(), "height_ci95": np.full(2, np.nan),
-                           "location_ci95": np.full(2, np.nan), "replicates": 0}
+                           "location_ci95": np.full(2, np.nan), "replicates": 0,
+                           "replicate_beta_g": np.zeros((0, n)), "replicate_tau_end": np.zeros(0)}
     if n_bootstrap <= 0:
         return point, out
     rng = np.random.default_rng(seed)
     w = rng.multinomial(fr.n_roots, np.full(fr.n_roots, 1.0 / fr.n_roots), size=n_bootstrap)
     n0 = rng.poisson(n_crossings, size=n_bootstrap)
-    boot = estimate(fr, w, n0, basin_time)
+    bw = None
+    if fr.basin is not None:  # drawn after the trial tree, so the bands above lambda_0 stay as they were
+        n_seg = fr.basin.n_segments
+        bw = rng.multinomial(n_seg, np.full(n_seg, 1.0 / n_seg), size=n_bootstrap)
+    boot = estimate(fr, w, n0, basin_time, bw)
     gs: list[np.ndarray] = []
     ds: list[np.ndarray] = []
     ts: list[np.ndarray] = []
     hs: list[float] = []
     ls: list[float] = []
+    tau_end: list[float] = []
     for r in range(n_bootstrap):
         if not (np.isfinite(boot.flux[r]) and boot.flux[r] > 0 and boot.tau0[r] > 0):
             continue
@@ -298,6 +344,7 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
         ts.append(t_r[keep])
         hs.append(b_r.height)
         ls.append(b_r.location)
+        tau_end.append(float(boot.tau[r, -1]))
     if len(gs) < max(10, n_bootstrap // 2):
         raise AnalysisError(f"only {len(gs)} of {n_bootstrap} bootstrap replicates gave a profile "
                             "(too few trials per stage for the bootstrap)")
@@ -309,7 +356,7 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
 
     out.update(beta_g_ci95=band(gs), diffusion_ci95=band(ds), tau_ci95=band(ts),
                height_ci95=np.nanpercentile(hs, [2.5, 97.5]), location_ci95=np.nanpercentile(ls, [2.5, 97.5]),
-               replicates=len(gs))
+               replicates=len(gs), replicate_beta_g=np.array(gs), replicate_tau_end=np.array(tau_end))
     return point, out
 
 
@@ -342,6 +389,7 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
         state, header = load_state(store)
         idx = store.config_index()
         traces = {(t.stage, t.index): t.trace for t in store.trials(kind="trial")}
+        segments = [s for s in store.basin_segments() if s.run < state.config.basin.runs]
     lambdas = {int(i): float(lam) for i, lam in zip(idx["id"], idx["lambda"])}
     cfg = state.config
     info = dict(header.info)
@@ -350,7 +398,12 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
         raise AnalysisError("the store does not record the integration time step; cannot convert steps to time")
     if state.n_crossings == 0:
         raise AnalysisError("no lambda_0 crossing in the basin runs yet: nothing to profile")
-    fr = collect(state, traces, lambdas, dt, n_grid)
+    ifc = cfg.interfaces
+    stages = usable_stages(state)
+    end = float(stages[-1].lambda_next) if stages else float(ifc.lambda_b)
+    basin, basin_note = basin_fragments(segments, ifc.lambda_a, ifc.lambda_0, (end - ifc.lambda_0) / n_grid,
+                                        cfg.engine.check_interval)
+    fr = collect(state, traces, lambdas, dt, n_grid, basin)
     nb = cfg.results.bootstrap if n_bootstrap is None else int(n_bootstrap)
     seed = derive_seed(cfg.campaign.seed, "bootstrap", 1) if seed is None else int(seed)
     basin_time = state.basin_steps * dt
@@ -376,7 +429,10 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
     bar = res["barrier"]
     barrier = {"height": bar.height, "height_ci95": res["height_ci95"], "location": bar.location,
                "location_ci95": res["location_ci95"],
-               "measured_from": "lowest point of the profile before the maximum (the profile starts at lambda_0)"}
+               "measured_from": (f"lowest point of the profile before the maximum (the profile covers basin A "
+                                 f"from lambda = {float(lam[0]):.6g})" if fr.basin is not None else
+                                 "lowest point of the profile before the maximum (the profile starts at "
+                                 "lambda_0: a lower bound of the barrier above the bottom of A)")}
     p_nodes = point.p_st[0]
     d_med = float(np.nanmedian(res["diffusion"])) if np.isfinite(res["diffusion"]).any() else math.nan
     discretization = {
@@ -391,7 +447,18 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
                         "is Eq. 2 as measured. Nodes within rms_step of the end of the profile are not "
                         "reported (absorbing-boundary layer of the checked process)."),
     }
-    exact = _exact_beta_u(cfg.model, lam)
+    exact = _exact_beta_u(cfg.model, lam, float(ms[0]))
+    basin_info: dict[str, Any] = {"extended": fr.basin is not None, "note": basin_note}
+    if fr.basin is not None:
+        armed_time = float(fr.basin.armed_steps.sum()) * dt
+        basin_info.update(fr.basin.info, lambda_a=float(fr.basin.lambda_a),
+                          armed_time=armed_time, armed_time_per_crossing=armed_time / state.n_crossings,
+                          explanation=("below lambda_0 P_st adds the armed basin time (histogram shape, "
+                                       "scaled to tau(lambda_0; A) per crossing) to the trials' time on their "
+                                       "way back to A; tau(x) = tau(lambda_0) C(x)/A from the running maxima; "
+                                       "D is undefined below lambda_a (docs/profile.md). "
+                                       "armed_time_per_crossing is an independent estimate of "
+                                       "anchor.tau_lambda0."))
     prof = Profile(
         store=str(store_path), campaign=cfg.campaign.name, complete=complete, note=note, units=units,
         lambda_0=float(ms[0]), lambda_end=float(ms[-1]), lambda_b=lam_b, milestones=[float(m) for m in ms],
@@ -404,15 +471,18 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
         check_time=check_time, n_bootstrap=int(res["replicates"]), traces=fr.report,
         exact_beta_u=exact,
     )
+    if res["replicates"]:
+        prof.replicates = {"beta_g": res["replicate_beta_g"], "tau_end": res["replicate_tau_end"]}
     prof.extra["discretization"] = discretization
     prof.extra["grid_intervals"] = int(fr.grid.nodes.size - 1)
+    prof.extra["basin"] = basin_info
     if exact is not None:
         ebar = find_barrier(lam, exact)
         prof.extra["exact_barrier"] = {"height": ebar.height, "location": ebar.location}
     return prof
 
 
-def _exact_beta_u(model: Any, lam: np.ndarray) -> Optional[np.ndarray]:
+def _exact_beta_u(model: Any, lam: np.ndarray, lambda_0: float) -> Optional[np.ndarray]:
     """U(lambda)/kT - U(lambda_0)/kT for the Brownian model (lambda = z), else None."""
     if not isinstance(model, dict) and not hasattr(model, "get"):
         return None
@@ -420,5 +490,6 @@ def _exact_beta_u(model: Any, lam: np.ndarray) -> Optional[np.ndarray]:
         return None
     from ..models.expression import Expression  # noqa: PLC0415
 
-    u = np.asarray(Expression(str(model["potential"]))(np.asarray(lam, dtype=np.float64)), dtype=np.float64)
-    return u - u[0]
+    pot = Expression(str(model["potential"]))
+    u = np.asarray(pot(np.asarray(lam, dtype=np.float64)), dtype=np.float64)
+    return u - float(np.asarray(pot(np.array([lambda_0])), dtype=np.float64)[0])

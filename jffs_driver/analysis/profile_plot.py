@@ -2,7 +2,8 @@
 
 beta G(lambda) of every store with its 95 % bootstrap band, the store's milestones as ticks
 along the bottom, the barrier top marked, and, for the exactly solvable Brownian model, the
-exact U(lambda)/kT (shifted to zero at lambda_0). Drawn with matplotlib's Agg canvas directly
+exact U(lambda)/kT (shifted to zero at lambda_0), and a dotted line at lambda_0 when the
+profile reaches into basin A (basin-run histograms below it, trials above). Drawn with matplotlib's Agg canvas directly
 (no pyplot), so it never changes the caller's backend or global state.
 """
 
@@ -79,6 +80,10 @@ def plot_profiles(profiles: Sequence[Profile], path: str | Path, labels: Sequenc
     y_hi = min(max(g_hi, band_hi), g_hi + 0.25 * g_span)
     span = y_hi - y_lo
     ax.set_ylim(y_lo - 0.12 * span, y_hi + 0.08 * span)
+    extended = [p for p in profiles if p.lam.size and p.lam[0] < p.lambda_0]
+    if extended:  # where the profile switches from the basin runs to the trials
+        ax.axvline(extended[0].lambda_0, color="0.6", lw=0.8, ls=":",
+                   label="λ₀ (basin runs below, trials above)")
     tick = 0.05 * span
     for i, prof in enumerate(profiles):
         for m in prof.milestones:

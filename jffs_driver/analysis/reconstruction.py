@@ -124,24 +124,26 @@ def _derivative(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
     return np.gradient(y, x, edge_order=2 if x.size > 2 else 1)
 
 
-def _cumulative_from_left(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
+def _cumulative_from_left(x: np.ndarray, y: np.ndarray, method: str, ref: int = 0) -> np.ndarray:
     finite = np.isfinite(y)
     out = np.full_like(y, np.nan)
-    # Integrate over the leading finite run only: B is positive on [x0, b) in exact data,
-    # and noise can only spoil it next to b.
-    n = int(np.argmin(finite)) if not finite.all() else y.size
-    if n == 0:
+    # Integrate over the finite run that holds the reference node only: B is positive on
+    # [x0, b) in exact data; noise can spoil it next to b, and at the far left end of a
+    # profile that reaches into the bottom of A (where the mass left of x vanishes).
+    if not finite[ref]:
         return out
-    if n == 1:
-        out[0] = 0.0
+    a = ref - int(np.argmin(finite[ref::-1])) + 1 if not finite[: ref + 1].all() else 0
+    n = ref + int(np.argmin(finite[ref:])) if not finite[ref:].all() else y.size
+    if n - a == 1:
+        out[a] = 0.0
         return out
-    xs, ys = x[:n], y[:n]
-    if method == "spline" and n >= 4:
+    xs, ys = x[a:n], y[a:n]
+    if method == "spline" and n - a >= 4:
         anti = CubicSpline(xs, ys).antiderivative()
-        out[:n] = anti(xs) - anti(xs[0])
+        out[a:n] = anti(xs) - anti(xs[0])
     else:
         seg = 0.5 * (ys[1:] + ys[:-1]) * np.diff(xs)
-        out[:n] = np.concatenate([[0.0], np.cumsum(seg)])
+        out[a:n] = np.concatenate([[0.0], np.cumsum(seg)])
     return out
 
 
@@ -154,6 +156,7 @@ def reconstruct(
     c_above: Optional[np.ndarray] = None,
     tau_b: Optional[float] = None,
     method: str = "spline",
+    ref: int = 0,
 ) -> Reconstruction:
     """beta G(x) and D(x) from tau(x) and P_st(x) (see the module docstring).
 
@@ -179,11 +182,14 @@ def reconstruct(
     method
         ``'spline'`` (cubic splines: high order, for smooth exact data) or ``'fd'``
         (second-order finite differences and trapezoids: robust for noisy data).
+    ref
+        Node where beta G is zero; the integral of 1/B runs over the finite stretch of B
+        around it (NaN elsewhere).
 
     Returns
     -------
     Reconstruction
-        B, beta G (zero at x[0]), D and tau' at the nodes.
+        B, beta G (zero at x[ref]), D and tau' at the nodes.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -199,10 +205,10 @@ def reconstruct(
     bracket = flux * (t_b - tau) - c
     with np.errstate(divide="ignore", invalid="ignore"):
         b_fn = np.where((bracket > 0) & (p > 0), bracket / p, np.nan)
-    inv_int = _cumulative_from_left(x, 1.0 / b_fn, method)
+    inv_int = _cumulative_from_left(x, 1.0 / b_fn, method, ref)
     with np.errstate(divide="ignore", invalid="ignore"):
         beta_g = np.log(b_fn) - inv_int
-    beta_g = beta_g - beta_g[0]
+    beta_g = beta_g - beta_g[ref]
     dtau = _derivative(x, tau, method)
     with np.errstate(divide="ignore", invalid="ignore"):
         diffusion = np.where(dtau > 0, b_fn / dtau, np.nan)
@@ -216,7 +222,8 @@ def shift_tau(x: np.ndarray, tau: np.ndarray, delta: float) -> np.ndarray:
     first passage to x + delta, where delta is the mean overshoot of a detected crossing; hence
     tau_continuous(x) = tau_checked(x - delta). ln tau is interpolated linearly (tau grows
     about exponentially uphill) and extrapolated with the slope of the first interval for
-    x - delta < x[0].
+    x - delta < x[0]; where tau is zero (deep in A, in a profile that covers it: no
+    trajectory starts its clock there) the interpolation is linear.
 
     Parameters
     ----------
@@ -233,13 +240,15 @@ def shift_tau(x: np.ndarray, tau: np.ndarray, delta: float) -> np.ndarray:
         return tau.copy()
     if delta < 0:
         raise ValueError("delta must be >= 0")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ln_tau = np.log(tau)
     y = x - delta
     j = np.clip(np.searchsorted(x, y, side="right") - 1, 0, x.size - 2)
     frac = (y - x[j]) / (x[j + 1] - x[j])
-    out = ln_tau[..., j] + frac * (ln_tau[..., j + 1] - ln_tau[..., j])
-    return np.exp(out)
+    t0, t1 = tau[..., j], tau[..., j + 1]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_lin = np.exp(np.log(t0) + frac * (np.log(t1) - np.log(t0)))
+        linear = t0 + frac * (t1 - t0)
+    # tau vanishes deep in A (nobody starts there): interpolate linearly where it does.
+    return np.where((t0 > 0) & (t1 > 0), log_lin, linear)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,8 @@ def _fmt_ci(ci: Any, digits: int = 2) -> str:
               show_default=True, help="Folder for NAME_profile.csv/.json and the figure (created if needed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the profiles as JSON on stdout.")
 @click.option("--grid", "n_grid", type=int, default=None,
-              help="Grid intervals between lambda_0 and the end of the profile [default: 120].")
+              help="Grid intervals between lambda_0 and the end of the profile [default: 120]; below "
+                   "lambda_0 the basin histogram bins are merged to about the same spacing.")
 @click.option("--bootstrap", "n_bootstrap", type=int, default=None,
               help="Bootstrap replicates of the trial tree for the 95% bands [default: the campaign's "
                    "results.bootstrap; 0: no bands].")
@@ -57,8 +58,10 @@ def profile(stores: tuple[Path, ...], out_dir: Path, as_json: bool, n_grid: Opti
     """Free-energy profile beta*G(lambda), tau(lambda) and D(lambda) of each STORE (FFS-MFPT).
 
     Units: lambda in the store's length unit, tau in its time unit, beta*G in kT (zero at
-    lambda_0), D in length^2/time. A partial campaign gives the profile up to its last closed
-    milestone and says so. Several stores are overlaid in one figure.
+    lambda_0), D in length^2/time. The profile covers basin A from its bottom when the basin
+    runs recorded lambda histograms ([basin] histogram_bins), else it starts at lambda_0. A
+    partial campaign gives the profile up to its last closed milestone and says so. Several
+    stores are overlaid in one figure.
     """
     from ..analysis.profile import DEFAULT_GRID, compute_profile  # noqa: PLC0415
     from ..analysis.profile_plot import plot_profiles  # noqa: PLC0415
@@ -102,6 +105,14 @@ def profile(stores: tuple[Path, ...], out_dir: Path, as_json: bool, n_grid: Opti
         click.echo(f"  profile: lambda = {prof.lam[0]:.4g} .. {prof.lam[-1]:.4g} {u['lambda']} "
                    f"(lambda_0 = {prof.lambda_0:.4g}, last milestone {prof.lambda_end:.4g}, "
                    f"lambda_B = {prof.lambda_b:.4g})")
+        basin = data.get("basin", {})
+        if basin.get("extended"):
+            click.echo(f"  basin A: from lambda = {basin['lambda_lo']:.4g} {u['lambda']} (lambda histograms of "
+                       f"{basin['segments']} basin segments); armed time per crossing "
+                       f"{basin['armed_time_per_crossing']:.4g} {u['tau']} vs tau(lambda_0) = "
+                       f"{data['anchor']['tau_lambda0']:.4g} {u['tau']} from the flux and the trials")
+        elif basin.get("note"):
+            click.echo(f"  note: {basin['note']}")
         bar = data["barrier"]
         if bar["height"] is None:
             click.echo("  barrier: undefined (no finite profile)")
@@ -110,7 +121,7 @@ def profile(stores: tuple[Path, ...], out_dir: Path, as_json: bool, n_grid: Opti
             click.echo(f"  {kind}: beta*dG* = {bar['height']:.2f} kT (95% CI {_fmt_ci(bar['height_ci95'])}) "
                        f"at lambda* = {bar['location']:.4g} {u['lambda']} "
                        f"(95% CI {_fmt_ci(bar['location_ci95'], 3)}), measured from the lowest point of the "
-                       "profile before it")
+                       "profile before it" + ("" if basin.get("extended") else " (lambda_0: a lower bound)"))
         exact = data.get("exact_barrier")
         if exact:
             click.echo(f"  exact (Brownian model, same range): {exact['height']:.2f} kT at "

@@ -22,6 +22,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import EngineError, TrialFailedError
+from ..ffs.histogram import basin_histogram
 from ..ffs.tasks import (
     BasinEvent,
     BasinResult,
@@ -174,6 +175,11 @@ class Engine(ABC):
         step with lambda >= lambda_0: a crossing whose configuration is stored exactly as
         found. While disarmed it runs until lambda < lambda_A (re-arm) or lambda >= lambda_B
         (the run reached B and will restart from an initial configuration).
+
+        The steps spent armed are counted; when ``task.histogram`` is set, the lambda values
+        the engine already took at the check steps (its trace) are binned on the Python side
+        after the segment (:func:`~jffs_driver.ffs.histogram.basin_histogram`), which costs
+        one read of the trace per segment and nothing during the run.
         """
         t0 = time.perf_counter()
         self.load(task.start)
@@ -183,10 +189,14 @@ class Engine(ABC):
             self.reseed(task.seed)
         armed = task.armed
         remaining = int(task.max_steps)
-        steps = 0
+        steps = armed_steps = 0
         event = BasinEvent.BUDGET
         lam = self.order_parameter()
+        pieces: list[tuple[int, int, bool]] = []
+        entry = 0
+        aligned = True
         while remaining > 0:
+            was_armed = armed
             if armed:
                 adv = self.advance(-math.inf, task.lambda_0, remaining)
             else:
@@ -194,6 +204,12 @@ class Engine(ABC):
             steps += adv.steps
             remaining -= adv.steps
             lam = adv.lambda_end
+            intervals, rest = divmod(adv.steps, self.check_interval)
+            aligned = aligned and rest == 0
+            pieces.append((entry, entry + intervals, was_armed))
+            entry += intervals
+            if was_armed:
+                armed_steps += adv.steps
             if adv.stop == "hi":
                 event = BasinEvent.CROSSING if armed else BasinEvent.REACHED_B
                 armed = False
@@ -204,7 +220,17 @@ class Engine(ABC):
                 break
             if adv.steps == 0:  # pragma: no cover - defensive: an engine must make progress
                 raise EngineError("engine made no progress in a basin segment", run=task.run)
+        hist, armed_max = None, math.nan
+        if task.histogram is not None and aligned:
+            trace = self.trace()
+            if trace is not None and trace.size == entry + 1:
+                start_max = task.armed_max if task.armed else -math.inf
+                hist, armed_max = basin_histogram(task.histogram, trace, pieces, self.check_interval,
+                                                  start_max)
+        if not armed:
+            armed_max = math.nan
         return BasinResult(
             task=task, event=event, steps=steps, armed=armed, lambda_end=lam,
-            end=self.snapshot(), wall_s=time.perf_counter() - t0,
+            end=self.snapshot(), wall_s=time.perf_counter() - t0, armed_steps=armed_steps,
+            armed_max=armed_max, histogram=hist,
         )

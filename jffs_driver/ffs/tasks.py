@@ -12,12 +12,14 @@ times are ``steps * timestep`` in the engine's time unit.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from ..state import Snapshot
+from .histogram import BasinHistogram, HistogramSpec
 
 
 class Outcome(str, enum.Enum):
@@ -162,6 +164,11 @@ class BasinTask:
         Basin boundary, first milestone and B boundary (length units).
     max_steps
         Step budget of the segment.
+    histogram
+        Bins of the lambda histograms the segment records (``None``: none).
+    armed_max
+        When ``armed``: the running maximum of lambda since the trajectory entered A, carried
+        over from the previous segment (-inf or NaN when unknown).
     """
 
     run: int
@@ -175,6 +182,8 @@ class BasinTask:
     lambda_0: float
     lambda_b: float
     max_steps: int
+    histogram: Optional[HistogramSpec] = None
+    armed_max: float = -math.inf
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,6 +207,14 @@ class BasinResult:
         The state at the end (the crossing configuration for :attr:`BasinEvent.CROSSING`).
     wall_s
         Wall-clock seconds spent.
+    armed_steps
+        Steps integrated while armed (-1: not counted).
+    armed_max
+        Running maximum of lambda since the last A entry at the end, if the segment ends
+        armed (NaN otherwise); the next segment continues it.
+    histogram
+        Steps per lambda bin (all, armed, armed by running maximum), if the task asked for it
+        and the engine returned a consistent lambda trace.
     """
 
     task: BasinTask
@@ -207,3 +224,6 @@ class BasinResult:
     lambda_end: float
     end: Snapshot
     wall_s: float
+    armed_steps: int = -1
+    armed_max: float = math.nan
+    histogram: Optional[BasinHistogram] = None

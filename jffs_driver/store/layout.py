@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..ffs.histogram import BasinHistogram
 from ..ffs.tasks import BasinEvent, Outcome
 from .records import (
     BasinSegmentRecord,
@@ -47,6 +48,7 @@ COMMITS = "commits"
 TRIALS = "trials/table"
 TRACES = "trials/trace"
 BASIN = "basin/table"
+BASIN_HIST = "basin/hist"
 STAGES = "stages/table"
 PILOT_MAXIMA = "stages/pilot_maxima"
 STAGE_NOTES = "stages/note"
@@ -71,8 +73,15 @@ BASIN_DTYPE = np.dtype([
     ("commit", "<i8"), ("run", "<i8"), ("segment", "<i8"), ("seed", "<i8"),
     ("start_origin", _O), ("start_a", "<i8"), ("start_b", "<i8"), ("steps", "<i8"),
     ("event", _S), ("armed_start", "?"), ("armed_end", "?"), ("lambda_end", "<f8"),
-    ("end_config", "<i8"), ("wall_s", "<f8"),
+    ("end_config", "<i8"), ("wall_s", "<f8"), ("armed_steps", "<i8"), ("armed_max", "<f8"),
+    ("hist_lo", "<f8"), ("hist_hi", "<f8"), ("hist_bins", "<i8"), ("hist_offset", "<i8"),
 ])
+#: Values of the fields that data files written before they existed lack (the rest of a
+#: compound table is converted by name, so such files read back with these values).
+FIELD_DEFAULTS: Mapping[str, Mapping[str, object]] = {
+    BASIN: {"armed_steps": -1, "armed_max": np.nan, "hist_lo": np.nan, "hist_hi": np.nan,
+                    "hist_bins": 0, "hist_offset": -1},
+}
 STAGE_DTYPE = np.dtype([
     ("commit", "<i8"), ("stage", "<i8"), ("lambda_k", "<f8"), ("lambda_next", "<f8"),
     ("mode", _S), ("pilot_offset", "<i8"), ("pilot_length", "<i8"),
@@ -86,7 +95,8 @@ CONFIG_DTYPE = np.dtype([
 FIELD_UNITS: Mapping[str, Mapping[str, str]] = {
     COMMITS: {"time_unix": "s"},
     TRIALS: {"lambda_end": "length", "lambda_max": "length", "wall_s": "s"},
-    BASIN: {"lambda_end": "length", "wall_s": "s"},
+    BASIN: {"lambda_end": "length", "wall_s": "s", "armed_max": "length", "hist_lo": "length",
+            "hist_hi": "length"},
     STAGES: {"lambda_k": "length", "lambda_next": "length"},
     CONFIG_INDEX: {"lambda": "length", "time": "time"},
 }
@@ -190,32 +200,53 @@ def trials_from_rows(rows: np.ndarray, traces: Optional[np.ndarray]) -> list[Tri
     return out
 
 
-def basin_rows(records: Sequence[BasinSegmentRecord], commit: int, resolve: Resolve) -> np.ndarray:
-    """Table rows of basin segment records."""
+def basin_rows(records: Sequence[BasinSegmentRecord], commit: int, resolve: Resolve,
+               hist_base: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Table rows of basin segment records and their concatenated histograms.
+
+    A histogram is stored as its (3, bins) int64 counts (total, armed, armed by running
+    maximum), flattened, at ``hist_offset`` of ``/basin/hist``; ``hist_bins = 0``: none.
+    """
     rows = np.zeros(len(records), dtype=BASIN_DTYPE)
+    hists: list[np.ndarray] = []
+    offset = hist_base
     for i, r in enumerate(records):
         origin, a, b = r.start_key
+        h = r.histogram
+        lo, hi, bins, where = (np.nan, np.nan, 0, -1) if h is None else (h.lo, h.hi, h.bins, offset)
         rows[i] = (
             commit, r.run, r.segment, r.seed, ascii_label(origin, ORIGIN_LEN, "start origin"),
             a, b, r.steps, r.event.value.encode(), r.armed_start, r.armed_end, r.lambda_end,
-            resolve(r.end_config), r.wall_s,
+            resolve(r.end_config), r.wall_s, r.armed_steps, r.armed_max, lo, hi, bins, where,
         )
-    return rows
+        if h is not None:
+            hists.append(h.stacked().reshape(-1))
+            offset += 3 * h.bins
+    flat = np.concatenate(hists) if hists else np.zeros(0, dtype=np.int64)
+    return rows, flat
 
 
-def basin_from_rows(rows: np.ndarray) -> list[BasinSegmentRecord]:
-    """Records from basin table rows."""
-    return [
-        BasinSegmentRecord(
+def basin_from_rows(rows: np.ndarray, hists: Optional[np.ndarray] = None) -> list[BasinSegmentRecord]:
+    """Records from basin table rows; ``hists`` (the file's ``/basin/hist``) None leaves every
+    histogram out."""
+    out = []
+    for r in rows:
+        bins = int(r["hist_bins"])
+        hist = None
+        if hists is not None and bins > 0:
+            start = int(r["hist_offset"])
+            hist = BasinHistogram.from_stacked(float(r["hist_lo"]), float(r["hist_hi"]),
+                                               hists[start:start + 3 * bins])
+        out.append(BasinSegmentRecord(
             run=int(r["run"]), segment=int(r["segment"]), seed=int(r["seed"]),
             start_key=(_text(r["start_origin"]), int(r["start_a"]), int(r["start_b"])),
             steps=int(r["steps"]), event=BasinEvent(_text(r["event"])),
             armed_start=bool(r["armed_start"]), armed_end=bool(r["armed_end"]),
             lambda_end=float(r["lambda_end"]), end_config=int(r["end_config"]),
-            wall_s=float(r["wall_s"]),
-        )
-        for r in rows
-    ]
+            wall_s=float(r["wall_s"]), armed_steps=int(r["armed_steps"]),
+            armed_max=float(r["armed_max"]), histogram=hist,
+        ))
+    return out
 
 
 def stage_rows(

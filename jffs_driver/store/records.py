@@ -12,12 +12,14 @@ engine-neutral :class:`~jffs_driver.ffs.tasks.TrialResult` / ``BasinResult`` int
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
+from ..ffs.histogram import BasinHistogram
 from ..ffs.tasks import BasinEvent, BasinResult, Outcome, TrialResult
 from ..state import Snapshot
 
@@ -180,6 +182,13 @@ class BasinSegmentRecord:
         Config id of the end state (the crossing configuration), or -1.
     wall_s
         Wall-clock seconds.
+    armed_steps
+        Steps integrated while armed (-1: not recorded, stores written before it was).
+    armed_max
+        Running maximum of lambda since the last A entry at the end of a segment that ends
+        armed (length units; NaN otherwise or when not recorded).
+    histogram
+        Steps per lambda bin (all, armed, armed by running maximum), or None.
     """
 
     run: int
@@ -193,21 +202,35 @@ class BasinSegmentRecord:
     lambda_end: float
     end_config: ConfigId = -1
     wall_s: float = 0.0
+    armed_steps: int = -1
+    armed_max: float = math.nan
+    histogram: Optional[BasinHistogram] = None
 
     def __post_init__(self) -> None:
-        for name in ("run", "segment", "seed", "steps"):
+        for name in ("run", "segment", "seed", "steps", "armed_steps"):
             _set(self, name, int(getattr(self, name)))
-        _set(self, "lambda_end", float(self.lambda_end))
-        _set(self, "wall_s", float(self.wall_s))
+        for name in ("lambda_end", "wall_s", "armed_max"):
+            _set(self, name, float(getattr(self, name)))
         _set(self, "armed_start", bool(self.armed_start))
         _set(self, "armed_end", bool(self.armed_end))
         _set(self, "event", BasinEvent(self.event))
         _set(self, "start_key", _key(self.start_key, "BasinSegmentRecord.start_key"))
         _set(self, "end_config", _ref(self.end_config))
+        if self.histogram is not None and not isinstance(self.histogram, BasinHistogram):
+            raise TypeError(f"BasinSegmentRecord.histogram must be a BasinHistogram, got {type(self.histogram)}")
 
     def same_as(self, other: "BasinSegmentRecord") -> bool:
-        """True when every field is equal."""
-        return _same(self, other, ())
+        """True when every field is equal (NaN equals NaN, histograms compared count by count)."""
+        if not isinstance(other, BasinSegmentRecord):
+            return False
+        if (self.histogram is None) != (other.histogram is None):
+            return False
+        if self.histogram is not None and not self.histogram.same_as(other.histogram):
+            return False
+        a, b = self.armed_max, other.armed_max
+        if not (a == b or (math.isnan(a) and math.isnan(b))):
+            return False
+        return _same(self, other, (), skip=("histogram", "armed_max"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -251,10 +274,12 @@ class StageRecord:
         return _same(self, other, ("pilot_maxima",))
 
 
-def _same(a: Any, b: Any, array_fields: tuple[str, ...]) -> bool:
+def _same(a: Any, b: Any, array_fields: tuple[str, ...], skip: tuple[str, ...] = ()) -> bool:
     if type(a) is not type(b):
         return False
     for name in a.__dataclass_fields__:
+        if name in skip:
+            continue
         x, y = getattr(a, name), getattr(b, name)
         if name in array_fields:
             if (x is None) != (y is None):
@@ -389,5 +414,6 @@ def basin_records(
         steps=result.steps, event=result.event, armed_start=task.armed,
         armed_end=result.armed, lambda_end=result.lambda_end,
         end_config=_keep(end_config, config), wall_s=result.wall_s,
+        armed_steps=result.armed_steps, armed_max=result.armed_max, histogram=result.histogram,
     )
     return record, config

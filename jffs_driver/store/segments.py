@@ -50,6 +50,7 @@ class DataFile:
     notes: tuple[str, ...]
     configs: np.ndarray
     n_traces: int
+    n_hist: int = 0
 
     @property
     def n_configs(self) -> int:
@@ -122,7 +123,7 @@ def read_state(path: Path, config_id: int, step: int, time: float) -> Snapshot:
 
 
 def _write_tables(f: h5py.File, data: DataFile, traces: np.ndarray, units: Mapping[str, str],
-                  compression: Optional[str]) -> None:
+                  compression: Optional[str], hist: Optional[np.ndarray] = None) -> None:
     f.attrs["format"] = L.FORMAT_NAME
     f.attrs["schema_version"] = L.SCHEMA_VERSION
     f.attrs["kind"] = data.kind
@@ -137,6 +138,8 @@ def _write_tables(f: h5py.File, data: DataFile, traces: np.ndarray, units: Mappi
             f.create_dataset(name, data=rows).attrs["units"] = L.table_units(name, units)
     if traces.size:
         _array_dataset(f.require_group("trials"), "trace", traces, compression, units["length"])
+    if hist is not None and hist.size:
+        _array_dataset(f.require_group("basin"), "hist", hist, compression, "steps")
     if data.pilot_maxima.size:
         f.create_dataset(L.PILOT_MAXIMA, data=data.pilot_maxima).attrs["units"] = units["length"]
     if data.notes:
@@ -144,12 +147,13 @@ def _write_tables(f: h5py.File, data: DataFile, traces: np.ndarray, units: Mappi
 
 
 def build_segment(data: DataFile, traces: np.ndarray, snapshots: Sequence[Snapshot],
-                  units: Mapping[str, str], compression: Optional[str]) -> bytes:
+                  units: Mapping[str, str], compression: Optional[str],
+                  hist: Optional[np.ndarray] = None) -> bytes:
     """The complete HDF5 image of a segment file, built in memory."""
     # backing_store=False: nothing touches the disk until the caller writes the image.
     with h5py.File(f"segment-{uuid.uuid4().hex}.h5", "w", driver="core",
                    backing_store=False) as f:
-        _write_tables(f, data, traces, units, compression)
+        _write_tables(f, data, traces, units, compression, hist)
         if snapshots:
             states = f.create_group(L.STATE_GROUP)
             for i, snap in enumerate(snapshots):
@@ -196,12 +200,23 @@ def _memory_type(dtype: Any) -> Any:
 
 
 def _read(fid: h5py.h5f.FileID, name: str, dtype: Any) -> Optional[np.ndarray]:
-    """A whole dataset as ``dtype`` (HDF5 converts), or None when it does not exist."""
+    """A whole dataset as ``dtype`` (HDF5 converts), or None when it does not exist.
+
+    Compound members are converted by name; a member the file lacks (a column added to the
+    layout later) keeps its value from :data:`~.layout.FIELD_DEFAULTS` (HDF5 leaves members
+    missing from the source untouched).
+    """
     try:
         dsid = h5py.h5d.open(fid, name.encode())
     except KeyError:
         return None
-    out = np.empty(dsid.shape, dtype=dtype)
+    defaults = L.FIELD_DEFAULTS.get(name)
+    if defaults:
+        out = np.zeros(dsid.shape, dtype=dtype)
+        for field_name, value in defaults.items():
+            out[field_name] = value
+    else:
+        out = np.empty(dsid.shape, dtype=dtype)
     if out.size:
         dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, out, mtype=_memory_type(dtype))
     return out
@@ -240,10 +255,7 @@ def read_datafile(path: Path) -> DataFile:
             tables[name] = np.zeros(0, dtype) if rows is None else rows
         notes = _read(fid, L.STAGE_NOTES, h5py.string_dtype())
         pilot = _read(fid, L.PILOT_MAXIMA, np.float64)
-        try:
-            n_traces = int(h5py.h5d.open(fid, L.TRACES.encode()).shape[0])
-        except KeyError:
-            n_traces = 0
+        n_traces, n_hist = (_length(fid, name) for name in (L.TRACES, L.BASIN_HIST))
     return DataFile(
         path=path, kind=str(kind), first_commit=first_commit, last_commit=last_commit,
         first_config=first_config, commits=tables[L.COMMITS], trials=tables[L.TRIALS],
@@ -251,8 +263,26 @@ def read_datafile(path: Path) -> DataFile:
         pilot_maxima=np.zeros(0) if pilot is None else pilot,
         notes=() if notes is None else tuple(
             n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in notes),
-        configs=tables[L.CONFIG_INDEX], n_traces=n_traces,
+        configs=tables[L.CONFIG_INDEX], n_traces=n_traces, n_hist=n_hist,
     )
+
+
+def _length(fid: h5py.h5f.FileID, name: str) -> int:
+    """Length of a 1-D dataset, 0 when it does not exist."""
+    try:
+        return int(h5py.h5d.open(fid, name.encode()).shape[0])
+    except KeyError:
+        return 0
+
+
+def read_basin_hist(path: Path, fid: Optional[h5py.h5f.FileID] = None) -> np.ndarray:
+    """The concatenated basin histograms of a data file (int64 steps; ``fid``: already open)."""
+    if fid is None:
+        with _low_level(path) as own:
+            hist = _read(own, L.BASIN_HIST, np.int64)
+    else:
+        hist = _read(fid, L.BASIN_HIST, np.int64)
+    return np.zeros(0, dtype=np.int64) if hist is None else hist
 
 
 def read_traces(path: Path, fid: Optional[h5py.h5f.FileID] = None) -> np.ndarray:
@@ -275,13 +305,13 @@ def pinned(files: Sequence[DataFile]) -> Iterator[dict[Path, h5py.h5f.FileID]]:
     """
     with contextlib.ExitStack() as stack:
         yield {d.path: stack.enter_context(_low_level(d.path))
-               for d in files if d.kind == "segment" and d.n_traces}
+               for d in files if d.kind == "segment" and (d.n_traces or d.n_hist)}
 
 
 def merge(files: Sequence[DataFile], path: Path, kind: str = "pack") -> DataFile:
     """In-memory tables of the concatenation of ``files`` (trace/pilot offsets rebased)."""
-    trials, stages = [], []
-    trace_base = pilot_base = 0
+    trials, stages, basin = [], [], []
+    trace_base = pilot_base = hist_base = 0
     for d in files:
         t = d.trials.copy()
         t["trace_offset"] += trace_base
@@ -289,17 +319,21 @@ def merge(files: Sequence[DataFile], path: Path, kind: str = "pack") -> DataFile
         s = d.stages.copy()
         s["pilot_offset"] += pilot_base
         stages.append(s)
+        b = d.basin.copy()
+        b["hist_offset"] = np.where(b["hist_bins"] > 0, b["hist_offset"] + hist_base, -1)
+        basin.append(b)
         trace_base += d.n_traces
         pilot_base += d.pilot_maxima.size
+        hist_base += d.n_hist
     return DataFile(
         path=path, kind=kind, first_commit=files[0].first_commit,
         last_commit=files[-1].last_commit, first_config=files[0].first_config,
         commits=np.concatenate([d.commits for d in files]),
-        trials=np.concatenate(trials), basin=np.concatenate([d.basin for d in files]),
+        trials=np.concatenate(trials), basin=np.concatenate(basin),
         stages=np.concatenate(stages),
         pilot_maxima=np.concatenate([d.pilot_maxima for d in files]),
         notes=tuple(n for d in files for n in d.notes),
-        configs=np.concatenate([d.configs for d in files]), n_traces=trace_base,
+        configs=np.concatenate([d.configs for d in files]), n_traces=trace_base, n_hist=hist_base,
     )
 
 
@@ -312,11 +346,13 @@ def write_pack(files: Sequence[DataFile], final: Path, units: Mapping[str, str],
                              f"{b.first_commit}", path=str(final))
     merged = merge(files, final)
     traces = [read_traces(d.path) for d in files if d.n_traces]
+    hists = [read_basin_hist(d.path) for d in files if d.n_hist]
     tmp = temp_path(final)
     try:
         with h5py.File(tmp, "w", locking=False) as out:
             _write_tables(out, merged, np.concatenate(traces) if traces else np.zeros(0),
-                          units, compression)
+                          units, compression,
+                          np.concatenate(hists) if hists else np.zeros(0, dtype=np.int64))
             states = out.create_group(L.STATE_GROUP)
             for d in files:
                 if not d.n_configs:

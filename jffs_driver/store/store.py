@@ -36,7 +36,9 @@ from .records import (
     StoreHeader,
     TrialRecord,
 )
-from .segments import DataFile, build_segment, pinned, read_state, read_traces, write_pack
+from .segments import (
+    DataFile, build_segment, pinned, read_basin_hist, read_state, read_traces, write_pack,
+)
 
 PathLike = Union[str, "os.PathLike[str]"]
 _log = logging.getLogger(__name__)
@@ -270,6 +272,7 @@ class CampaignStore:
             units = self._header.units
             try:
                 trial_rows, traces = L.trial_rows(trials, number, resolve)
+                basin_rows, hists = L.basin_rows(basin, number, resolve)
                 stage_rows, maxima, notes = L.stage_rows(stages, number)
                 commit_row = np.array([(number, time.time(), len(trials), len(basin),
                                         len(stages), len(configs), first)], L.COMMIT_DTYPE)
@@ -277,12 +280,13 @@ class CampaignStore:
                     path=self._root / L.SEGMENT_DIR / L.segment_name(number), kind="segment",
                     first_commit=number, last_commit=number, first_config=first,
                     commits=commit_row, trials=trial_rows,
-                    basin=L.basin_rows(basin, number, resolve), stages=stage_rows,
+                    basin=basin_rows, stages=stage_rows,
                     pilot_maxima=maxima, notes=tuple(notes),
                     configs=L.config_rows(configs, first, number), n_traces=traces.size,
+                    n_hist=hists.size,
                 )
                 image = build_segment(data, traces, [c.snapshot for c in configs], units,
-                                      self._compression)
+                                      self._compression, hists)
             except (ValueError, OverflowError, TypeError) as exc:  # label too long, seed > int64
                 raise StoreError(f"cannot commit: {exc}", path=str(self._root)) from exc
             try:
@@ -395,10 +399,30 @@ class CampaignStore:
             return out
         return self._retry(load)
 
-    def basin_segments(self) -> list[BasinSegmentRecord]:
-        """Basin segment records in commit order."""
+    def basin_segments(self, *, histograms: bool = True) -> list[BasinSegmentRecord]:
+        """Basin segment records in commit order.
+
+        Parameters
+        ----------
+        histograms
+            Whether to load the lambda histograms (False leaves ``histogram`` None and reads
+            only the small tables).
+        """
         self._check_open()
-        return L.basin_from_rows(self._catalog.table("basin"))
+        if not histograms:
+            return L.basin_from_rows(self._catalog.table("basin"))
+
+        def load() -> list[BasinSegmentRecord]:
+            out: list[BasinSegmentRecord] = []
+            files = self._catalog.files
+            with pinned(files) as open_segments:
+                for d in files:
+                    if not d.basin.size:
+                        continue
+                    flat = read_basin_hist(d.path, open_segments.get(d.path)) if d.n_hist else None
+                    out.extend(L.basin_from_rows(d.basin, flat))
+            return out
+        return self._retry(load)
 
     def stages(self) -> list[StageRecord]:
         """Stage records in commit order."""

@@ -1,0 +1,83 @@
+"""Render ``docs/campaign.md``, the campaign configuration reference, from the declarations in
+:mod:`jffs_driver.config` (the one place where keys are declared).
+
+Regenerate after changing a key::
+
+    python -m jffs_driver.config_doc > docs/campaign.md
+
+``tests/test_config_doc.py`` fails when the file is out of date.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Mapping
+
+from .config import MODEL_FIELDS, SECTIONS
+from .schema import Field
+
+HEADER = """\
+# Campaign configuration reference
+
+Generated from `jffs_driver/config.py` (the one place where keys are declared) by
+`python -m jffs_driver.config_doc > docs/campaign.md`. Lengths are in the model's length unit
+(sigma for `brownian`, site for `toy-chain`, angstrom for `units real` systems), times in its
+time unit. Unknown keys are errors; every problem is reported at once (exit code 2).
+"""
+
+FOOTER = """\
+## Stop rule of a stage
+
+A stage closes at the smallest number of trials n with (successes among the first n >=
+`target_successes` and n >= `min_trials`) or n = `max_trials`. Trials beyond that prefix that
+were already running (parallel executors) are discarded, so the result does not depend on the
+number of workers.
+
+## Basin histograms
+
+Every basin segment bins the lambda values the engine already takes at its check steps
+(`[basin] histogram_range`, `histogram_bins`; three int64 counts per bin and segment are
+stored). They let `jffs profile` continue the free-energy profile below lambda_0 down to the
+bottom of basin A (docs/profile.md). The default range reaches as far below lambda_a as
+lambda_b lies above it; choose a range that covers the whole well, and bins a few times finer
+than the features of the profile there (`jffs profile` merges them to its grid spacing).
+`histogram_bins = 0` records none; the profile then starts at lambda_0.
+
+A store created by an earlier version, whose configuration lacks keys added since, is
+continued as long as the configuration differs from it only by those keys at their defaults.
+
+## Durability
+
+With `commit_interval_s = 0` (default) every finished task is committed before the next
+decision; a `kill -9` loses only the tasks in flight. A positive value batches commits (useful
+when trials take milliseconds, as in the Brownian example); a kill then loses at most that many
+seconds of finished work, which is redone identically on resume.
+"""
+
+
+def _type_name(kind: Any) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return "/".join(k.__name__ for k in kinds)
+
+
+def _table(fields: Mapping[str, Field]) -> list[str]:
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for key, f in fields.items():
+        default = "required" if f.required else repr(f.default)
+        lines.append(f"| `{key}` | {_type_name(f.kind)} | {default} | {f.doc} |")
+    return lines
+
+
+def render() -> str:
+    """The whole reference as Markdown."""
+    out = [HEADER]
+    for name, fields in SECTIONS.items():
+        out += [f"## [{name}]", "", *_table(fields), ""]
+    for mtype, fields in MODEL_FIELDS.items():
+        out += [f'## [model] with type = "{mtype}"', "", *_table(fields), ""]
+    out.append(FOOTER)
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised by the doc test through render()
+    sys.stdout.write(render())
