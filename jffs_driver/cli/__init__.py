@@ -28,8 +28,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "correction": ("jffs_driver.cli.correction_cmds", "correction", "Ideal-conductor correction."),
     "advise-box": ("jffs_driver.cli.correction_cmds", "advise_box", "Smallest safe box (Eq. 7)."),
     "extrapolate": ("jffs_driver.cli.correction_cmds", "extrapolate", "Thermodynamic limit."),
-    "correct": ("jffs_driver.cli.correction_cmds", "correct", "Correct a store's profile."),
+    "correct": ("jffs_driver.cli.correct_cmds", "correct", "Correct a store's profile (Fig. 6A, Eq. 6)."),
     "profile": ("jffs_driver.cli.profile_cmds", "profile", "Generalized free-energy profile."),
+    "induced-charge": ("jffs_driver.cli.charge_cmds", "induced_charge", "Induced charge and z_c (Table 2)."),
+    "restraint": ("jffs_driver.cli.charge_cmds", "restraint", "Restraining force on the leading ion."),
     "submit": ("jffs_driver.cli.slurm_cmds", "submit", "Render and submit a Slurm job."),
 }
 

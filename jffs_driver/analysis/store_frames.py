@@ -1,0 +1,228 @@
+"""Configurations of a membrane campaign as analysis frames: milestone pools, basin-A frames, Universes.
+
+* :func:`milestone_pools`: the stored configurations at each milestone (stage k: the pool at
+  lambda_k, i.e. the basin crossings of lambda_0 for k = 0 and the successful landings of stage
+  k-1 after that; for a closed last stage also its landings, at lambda_{N}), exactly the pools
+  the campaign sampled from (same rules as ``jffs results``).
+* :class:`SystemTopology`: per-atom charges, types, masses and molecules of the built system
+  (``system.data`` and ``metadata.json``), which the store does not hold.
+* :func:`basin_a_frames`: frames of the unbiased steady state in basin A (the equilibrated
+  replicas and the time-sampled end states of the basin-run segments, both kept only when no
+  ion is in the filtrate (F00) and the leading ion is below lambda_A); see docs/induced_charge.md
+  for why these and not the crossing configurations.
+* :func:`frames_universe`: an in-memory MDAnalysis Universe (MemoryReader) of snapshots with
+  the system's topology and each snapshot's own box.
+
+Units: A, fs, e, g/mol (LAMMPS ``real``). Nothing here starts LAMMPS or modifies the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..errors import AnalysisError
+from ..state import Snapshot
+from .membrane import MembraneInfo, StateLabel, classify_state
+
+__all__ = ["Frame", "MilestonePool", "SystemTopology", "basin_a_frames", "frames_universe",
+           "milestone_pools", "resolve_system"]
+
+
+@dataclass(frozen=True)
+class MilestonePool:
+    """Configurations stored at one milestone.
+
+    Attributes
+    ----------
+    stage
+        k: the pool at lambda_k (trials of stage k start from it).
+    lambda_A
+        lambda_k (A).
+    config_ids
+        Store ids of the configurations (a jFFS jump can put the same configuration in two
+        consecutive pools).
+    """
+
+    stage: int
+    lambda_A: float
+    config_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One configuration with its label (leading ion, lambda, basin) and where it came from."""
+
+    source: str                 # 'config:<id>' or 'replica:<index>'
+    snapshot: Snapshot
+    label: StateLabel
+
+
+def milestone_pools(store: Any) -> tuple[list[MilestonePool], Any]:
+    """Milestone pools of an open store, and the campaign configuration (for lambda_A etc.)."""
+    from ..results import load_state  # noqa: PLC0415
+
+    state, _header = load_state(store)
+    pools = [MilestonePool(s.stage, float(s.lambda_k), tuple(int(i) for i in s.pool_ids)) for s in state.stages]
+    last = state.stages[-1] if state.stages else None
+    if last is not None and last.closing is not None and last.lambda_next is not None:
+        landed = tuple(int(t.landing_config) for t in last.counted if t.outcome.succeeded)
+        pools.append(MilestonePool(last.stage + 1, float(last.lambda_next), landed))
+    return pools, state.config
+
+
+@dataclass(frozen=True, eq=False)
+class SystemTopology:
+    """Per-atom facts of a built membrane system (atom-ID order, 0-based arrays).
+
+    Attributes
+    ----------
+    root
+        The build folder.
+    meta
+        ``metadata.json``.
+    charges_e, masses_g_mol
+        Per-atom charge (e) and mass (g/mol).
+    types
+        Per-atom LAMMPS type.
+    type_names
+        Per-atom site name (``OW``, ``Cl-``, ...).
+    molecules
+        Per-atom molecule ID.
+    replica_files
+        Equilibrated replica data files found in the folder (index order).
+    """
+
+    root: Path
+    meta: Mapping[str, Any]
+    charges_e: np.ndarray
+    masses_g_mol: np.ndarray
+    types: np.ndarray
+    type_names: np.ndarray
+    molecules: np.ndarray
+    replica_files: tuple[Path, ...]
+
+    @property
+    def natoms(self) -> int:
+        """Number of atoms."""
+        return int(self.charges_e.size)
+
+    def indices(self, group: str) -> np.ndarray:
+        """0-based atom indices of a metadata group."""
+        from ..system.builder import group_ids  # noqa: PLC0415
+
+        return group_ids(self.meta, group) - 1
+
+    @property
+    def water_molar_mass(self) -> float:
+        """Mass of one water molecule (g/mol), from its three sites."""
+        w = self.indices("water")
+        return float(np.sum(self.masses_g_mol[w[:3]])) if w.size >= 3 else float("nan")
+
+    @classmethod
+    def open(cls, root: str | Path) -> "SystemTopology":
+        """Read ``root/metadata.json`` and ``root/system.data`` (no LAMMPS)."""
+        from ..system.builder import load_metadata  # noqa: PLC0415
+        from ..system.lammps_data import read_data_atoms  # noqa: PLC0415
+
+        path = Path(root).resolve()
+        meta = load_metadata(path)
+        data = path / meta.get("files", {}).get("data", "system.data")
+        if not data.is_file():
+            raise AnalysisError(f"{data} not found: the analysis needs the built system's data file")
+        atoms = read_data_atoms(data)
+        names_by_type = {int(t): str(name) for name, t in meta["types"].items()}
+        mass_by_name = {name: float(site["mass_g_mol"]) for name, site in meta["forcefield"]["sites"].items()}
+        type_names = np.array([names_by_type[int(t)] for t in atoms.types])
+        masses = np.array([mass_by_name[n] for n in type_names])
+        listed = sorted(meta.get("replicas", []) or [], key=lambda r: int(r["index"]))
+        files = [path / r["data_file"] for r in listed if (path / r["data_file"]).is_file()]
+        if not files:
+            files = sorted(path.glob("replicas/rep_*/equilibrated.data"))
+        return cls(root=path, meta=meta, charges_e=np.asarray(atoms.charges_e, dtype=np.float64),
+                   masses_g_mol=masses, types=atoms.types.astype(np.int64), type_names=type_names,
+                   molecules=atoms.molecules.astype(np.int64), replica_files=tuple(files))
+
+
+def resolve_system(description: Mapping[str, Any], system: Optional[str | Path]) -> SystemTopology:
+    """The system folder given, else the one recorded in the campaign; checked against the store."""
+    candidate = Path(system) if system is not None else Path(str(description.get("system", "")))
+    if not (candidate / "metadata.json").is_file():
+        raise AnalysisError(
+            f"built system folder not found at {str(candidate)!r} (the analysis needs its charges and groups); "
+            "pass it with --system DIR (python: system=...)")
+    topo = SystemTopology.open(candidate)
+    natoms = int(description.get("natoms", topo.natoms))
+    if natoms != topo.natoms:
+        raise AnalysisError(f"the system at {candidate} has {topo.natoms} atoms but the campaign's has {natoms}: "
+                            "pass the system the campaign was run with")
+    return topo
+
+
+def basin_a_frames(store: Any, info: MembraneInfo, topo: SystemTopology, lambda_a: float,
+                   source: str = "both") -> list[Frame]:
+    """Unbiased steady-state frames in basin A (F00 and lambda < lambda_A).
+
+    ``source``: ``'replicas'`` (the system's equilibrated replicas), ``'basin'`` (end states of
+    basin-run segments that ended on their step budget, i.e. sampled at fixed times rather than
+    at an event), or ``'both'``. Frames with an ion in the filtrate or the leading ion at or
+    above lambda_A are left out.
+    """
+    if source not in ("both", "replicas", "basin"):
+        raise AnalysisError(f"unknown basin-A frame source {source!r}: choose both, replicas or basin")
+    from ..ffs.tasks import BasinEvent  # noqa: PLC0415
+    from ..models.membrane import read_replica  # noqa: PLC0415
+
+    frames: list[Frame] = []
+    if source in ("both", "replicas"):
+        for i, path in enumerate(topo.replica_files):
+            snap = read_replica(path)
+            frames.append(Frame(f"replica:{i}", snap, classify_state(snap.positions, info)))
+    if source in ("both", "basin"):
+        for seg in sorted(store.basin_segments(), key=lambda s: (s.run, s.segment)):
+            if seg.event is BasinEvent.BUDGET and int(seg.end_config) >= 0:
+                snap = store.snapshot(int(seg.end_config))
+                frames.append(Frame(f"config:{int(seg.end_config)}", snap, classify_state(snap.positions, info)))
+    return [f for f in frames if f.label.p == 0 and f.label.q == 0 and f.label.lam < lambda_a]
+
+
+def _mda_dimensions(box: np.ndarray) -> np.ndarray:
+    """MDAnalysis ``[a, b, c, alpha, beta, gamma]`` of a LAMMPS box (rows lo, hi, (xy, xz, yz))."""
+    from MDAnalysis.lib.mdamath import triclinic_box  # noqa: PLC0415
+
+    b = np.asarray(box, dtype=np.float64)
+    lx, ly, lz = b[1] - b[0]
+    xy, xz, yz = b[2]
+    return np.asarray(triclinic_box([lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]), dtype=np.float64)
+
+
+def frames_universe(snapshots: Sequence[Snapshot], topo: SystemTopology) -> Any:
+    """An in-memory Universe of ``snapshots`` with the system's topology.
+
+    Atoms carry ``charges`` (e), ``masses`` (g/mol), ``types``/``names`` (site names) and
+    residues = molecules; positions are in A exactly as stored, each frame has its own box
+    (MemoryReader with per-frame dimensions).
+    """
+    import MDAnalysis as mda  # noqa: PLC0415
+    from MDAnalysis.coordinates.memory import MemoryReader  # noqa: PLC0415
+
+    if not snapshots:
+        raise AnalysisError("no configuration to analyse")
+    n = topo.natoms
+    for s in snapshots:
+        if s.natoms != n:
+            raise AnalysisError(f"a configuration has {s.natoms} atoms but the system has {n}")
+    mol_ids, resindex = np.unique(topo.molecules, return_inverse=True)
+    u = mda.Universe.empty(n, n_residues=mol_ids.size, atom_resindex=resindex, trajectory=False)
+    u.add_TopologyAttr("charges", topo.charges_e)
+    u.add_TopologyAttr("masses", topo.masses_g_mol)
+    u.add_TopologyAttr("types", topo.type_names)
+    u.add_TopologyAttr("names", topo.type_names)
+    u.add_TopologyAttr("resids", mol_ids)
+    coords = np.stack([np.asarray(s.positions, dtype=np.float32) for s in snapshots])
+    dims = np.stack([_mda_dimensions(s.box) for s in snapshots])
+    u.load_new(coords, format=MemoryReader, order="fac", dimensions=dims)
+    return u

