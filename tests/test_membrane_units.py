@@ -247,3 +247,25 @@ def test_redraw_touches_water_and_ions_only_and_keeps_rigid_water() -> None:
     assert rigid_constraint_violation(new, x, waters, [20.0, 20.0, np.inf]) < 1e-12
     again = redraw(np.random.default_rng(1), x, v, box)
     assert np.array_equal(new, again)
+
+
+def test_results_text_prints_the_membrane_block_and_unbounded_intervals(capsys) -> None:
+    """`jffs results` (text) shows the leading ion, water passages and lambda check, and prints
+    the JSON's unbounded interval ends ('inf', null) instead of crashing on them."""
+    from jffs_driver.cli.campaign_cmds import _echo_membrane, _num
+
+    assert _num(None) == "n/a" and _num("inf") == "inf" and _num(1234.5) == "1.2345e+03"
+    mem = {
+        "units": {"length": "angstrom", "time": "fs"},
+        "stages": [{"stage": 0, "lambda": -1.0, "leader_species": {"Cl-": 1, "Na+": 1}, "basins": {"A": 2}},
+                   {"stage": 6, "lambda": 8.7, "leader_species": {"Cl-": 3}, "basins": {"B": 3}}],
+        "water": {"forward": 0, "backward": 0, "time": 8000.0, "time_unit": "fs", "flux": 0.0,
+                  "flux_ci95": [0.0, 4.6e-4], "flux_unit": "1/fs", "tau_w": None,
+                  "tau_w_ci95": [2168.7, None], "tau_w_unit": "fs"},
+        "lambda_check": {"configs": 28, "max_abs_diff": 0.0, "ok": True, "unit": "angstrom"},
+    }
+    _echo_membrane(mem)
+    out = capsys.readouterr().out
+    assert "lambda = 8.7 angstrom: 3 Cl- (3 in B)" in out
+    assert "0 forward, 0 back in 8000 fs" in out and "tau_w n/a fs (95% CI 2.1687e+03 .. n/a)" in out
+    assert "agree on 28 stored configurations" in out

@@ -118,14 +118,49 @@ def results(store: Path, as_json: bool, bootstrap: Optional[int]) -> None:
         click.echo(f"  stage {s['stage']}: lambda {s['lambda']:.4g} -> {s['lambda_next'] if s['lambda_next'] is None else format(s['lambda_next'], '.4g')}: {s['successes']}/{s['trials']} p = {p}{ci_txt}")
     if data.get("rate"):
         lo, hi = data["mfpt_ci95"]
-        click.echo(f"rate = {data['rate']:.4e} 1/{tu}; MFPT = {data['mfpt']:.4e} {tu} (95% CI {lo} .. {hi})")
+        click.echo(f"rate = {data['rate']:.4e} 1/{tu}; MFPT = {_num(data['mfpt'])} {tu} "
+                   f"(95% CI {_num(lo)} .. {_num(hi)})")
         if data.get("mfpt_ci95_bootstrap"):
             blo, bhi = data["mfpt_ci95_bootstrap"]
-            click.echo(f"  bootstrap over the trial tree: MFPT 95% CI {blo:.4e} .. {bhi:.4e} {tu}")
+            click.echo(f"  bootstrap over the trial tree: MFPT 95% CI {_num(blo)} .. {_num(bhi)} {tu}")
     if "exact_mfpt" in data:
         click.echo(f"exact MFPT = {data['exact_mfpt']:.4e} {tu}")
+    if data.get("membrane"):
+        _echo_membrane(data["membrane"])
     if data.get("note"):
         click.echo(data["note"])
+
+
+def _num(x: Any) -> str:
+    """A number of the results JSON for text output (None: not available; 'inf' stays)."""
+    if x is None:
+        return "n/a"
+    return x if isinstance(x, str) else f"{x:.4e}"
+
+
+def _echo_membrane(mem: dict[str, Any]) -> None:
+    """Text summary of the membrane block of ``jffs results --json`` (all of it is in the JSON)."""
+    tu = mem["units"]["time"]
+    stages = mem.get("stages") or []
+    if stages:
+        last = stages[-1]
+        species = ", ".join(f"{n} {k}" for k, n in sorted(last["leader_species"].items()))
+        basins = ", ".join(f"{n} in {k}" for k, n in sorted(last["basins"].items()))
+        click.echo(f"leading ion at lambda = {last['lambda']:.4g} {mem['units']['length']}: "
+                   f"{species or 'none'} ({basins or '-'})")
+    w = mem.get("water")
+    if w:
+        flo, fhi = w["flux_ci95"]
+        tlo, thi = w["tau_w_ci95"]
+        click.echo(f"water passages in the basin runs: {w['forward']} forward, {w['backward']} back in "
+                   f"{w['time']:.6g} {w['time_unit']}; flux {_num(w['flux'])} {w['flux_unit']} "
+                   f"(95% CI {_num(flo)} .. {_num(fhi)}); tau_w {_num(w['tau_w'])} {w['tau_w_unit']} "
+                   f"(95% CI {_num(tlo)} .. {_num(thi)})")
+    check = mem.get("lambda_check")
+    if check:
+        verdict = "agree" if check["ok"] else "DISAGREE"
+        click.echo(f"order parameter: LAMMPS and numpy {verdict} on {check['configs']} stored "
+                   f"configurations (max |diff| {check['max_abs_diff']:.1e} {check['unit']})")
 
 
 @click.command("export")
