@@ -317,7 +317,8 @@ def profile_replicates(profile: Profile) -> tuple[Optional[ProfileReplicates], s
     if not reps:
         if np.isfinite(profile.beta_g_ci95).any():
             return None, "pointwise bands (the profile's bootstrap replicates are not available)"
-        return None, "no bootstrap (--bootstrap 0): no confidence intervals"
+        why = profile.barrier.get("ci_note") or "no bootstrap (--bootstrap 0)"
+        return None, f"{why}: no confidence intervals"
     rows = np.asarray(reps["beta_g"], dtype=np.float64)
     taus = np.asarray(reps["tau_end"], dtype=np.float64)
     return ProfileReplicates(rows, taus), f"bootstrap over the trial tree: the profile's own {rows.shape[0]} replicates"

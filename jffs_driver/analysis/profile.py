@@ -300,7 +300,10 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
         raise AnalysisError(f"tau(lambda_0) = 1/Phi_0 - E[excursion] = {point.inv_phi0[0]:.6g} - "
                             f"{point.excursion[0]:.6g} is not positive: the basin runs spent less time per "
                             "lambda_0 crossing than the trials say a crossing trajectory spends beyond "
-                            "lambda_0; the basin data and the trials do not describe the same process")
+                            "lambda_0; the basin data and the trials do not describe the same process. "
+                            "Usually the basin runs are too short or saw too few crossings: make each basin "
+                            "run long compared with an excursion beyond lambda_0 ([basin] steps_per_run) and "
+                            "collect more crossings")
     g, d, t = _profile_row(fr, point, 0, delta)
     ell, keep = boundary_layer(fr.grid.nodes, d, check_time)
     i0 = fr.grid.i0
@@ -346,8 +349,11 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
         ls.append(b_r.location)
         tau_end.append(float(boot.tau[r, -1]))
     if len(gs) < max(10, n_bootstrap // 2):
-        raise AnalysisError(f"only {len(gs)} of {n_bootstrap} bootstrap replicates gave a profile "
-                            "(too few trials per stage for the bootstrap)")
+        # Percentiles over the surviving replicates would be biased towards the lucky ones:
+        # report the point estimate without bands and say why, rather than no profile at all.
+        out["bootstrap_note"] = (f"no 95% bands: only {len(gs)} of {n_bootstrap} bootstrap replicates gave a "
+                                 "profile (too few trials or basin crossings; run more trials per stage)")
+        return point, out
 
     def band(rows: list[np.ndarray]) -> np.ndarray:
         with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -428,7 +434,7 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
     lam = fr.grid.nodes[keep]
     bar = res["barrier"]
     barrier = {"height": bar.height, "height_ci95": res["height_ci95"], "location": bar.location,
-               "location_ci95": res["location_ci95"],
+               "location_ci95": res["location_ci95"], "ci_note": res.get("bootstrap_note"),
                "measured_from": (f"lowest point of the profile before the maximum (the profile covers basin A "
                                  f"from lambda = {float(lam[0]):.6g})" if fr.basin is not None else
                                  "lowest point of the profile before the maximum (the profile starts at "

@@ -75,9 +75,9 @@ def eq2_tau(
                                                     for v in (tau_k, m_plus, f_plus, s, l_s, l_f)))
     ls = np.where(s_ > 0, ls, 0.0)
     lf = np.where(m - s_ > 0, lf, 0.0)
-    num = m * tau_k + (1.0 - f) * (ls * s_ + lf * (m - s_))
     den = m * f + s_ * (1.0 - f)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # inf * 0 where tau_k is unreachable
+        num = m * tau_k + (1.0 - f) * (ls * s_ + lf * (m - s_))
         out = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf)
     return out
 

@@ -122,6 +122,8 @@ def profile(stores: tuple[Path, ...], out_dir: Path, as_json: bool, n_grid: Opti
                        f"at lambda* = {bar['location']:.4g} {u['lambda']} "
                        f"(95% CI {_fmt_ci(bar['location_ci95'], 3)}), measured from the lowest point of the "
                        "profile before it" + ("" if basin.get("extended") else " (lambda_0: a lower bound)"))
+        if bar.get("ci_note"):
+            click.echo(f"  note: {bar['ci_note']}")
         exact = data.get("exact_barrier")
         if exact:
             click.echo(f"  exact (Brownian model, same range): {exact['height']:.2f} kT at "
