@@ -68,3 +68,10 @@ def test_unreadable_toml_is_a_config_error(tmp_path: Path) -> None:
     p.write_text("[campaign\nname=")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(p)
+
+
+@pytest.mark.parametrize("name", ["brownian", "membrane-tiny"])
+def test_shipped_example_campaigns_are_valid(name: str) -> None:
+    """The examples' campaign files parse with the current schema (they must not rot)."""
+    cfg, _text = load_config(Path(__file__).resolve().parents[1] / "examples" / name / "campaign.toml")
+    assert cfg.campaign.name and cfg.interfaces.lambda_a < cfg.interfaces.lambda_0 < cfg.interfaces.lambda_b
