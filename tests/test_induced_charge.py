@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 import math
 
+import MDAnalysis as MDA
 import numpy as np
 import pytest
+from MDAnalysis.coordinates.memory import MemoryReader
 
-MDA = pytest.importorskip("MDAnalysis")
-
-from MDAnalysis.coordinates.memory import MemoryReader  # noqa: E402
-
-from jffs_driver.analysis.charge_density import (  # noqa: E402
+from jffs_driver.analysis.charge_density import (
     ZChargeProfile,
     ZDensityProfile,
     charge_center,
@@ -23,7 +21,7 @@ from jffs_driver.analysis.charge_density import (  # noqa: E402
     layer_centers,
     xy_area,
 )
-from jffs_driver.errors import AnalysisError  # noqa: E402
+from jffs_driver.errors import AnalysisError
 
 
 def _universe(z: np.ndarray, charges, dims: np.ndarray, masses=None, xy: np.ndarray | None = None):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import warnings
 
 import h5py
+import MDAnalysis as mda
 import numpy as np
 import pytest
 
 from jffs_driver.errors import UsageError
 from jffs_driver.state import Snapshot
 from jffs_driver.store import BasinSegmentRecord, CampaignStore, ConfigRecord, ConfigRef, export_h5md
-
-mda = pytest.importorskip("MDAnalysis")
 
 REAL = {"length": "angstrom", "time": "fs", "velocity": "angstrom/fs"}
 LJ = {"length": "sigma", "time": "tau", "velocity": "sigma/tau"}
