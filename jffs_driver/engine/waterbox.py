@@ -16,17 +16,16 @@ for :func:`jffs_driver.engine.velocities.redraw_velocities`.
 
 from __future__ import annotations
 
-import math
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import BuildError, EnvironmentSetupError
+from ..errors import BuildError
 from ..resources import render_input
+from ..system.packing import idealize_water, packmol_binary, read_xyz, water_template_A
 
 __all__ = [
     "ATOM_TYPES",
@@ -38,7 +37,6 @@ __all__ = [
     "water_box_layout",
     "build_water_box",
     "waterbox_commands",
-    "packmol_executable",
 ]
 
 #: LAMMPS atom types of the data file.
@@ -98,60 +96,10 @@ def water_box_layout(n_water: int, n_pairs: int) -> WaterBoxLayout:
     return WaterBoxLayout(rigid_molecules=rigid, free_atoms=free, masses=masses, types=types)
 
 
-def packmol_executable() -> str:
-    """Path of the packmol binary (from the ``packmol`` pip package, else ``PATH``)."""
-    try:
-        from packmol.cli import get_binary_path  # noqa: PLC0415 - optional, heavy-free
-
-        return str(get_binary_path())
-    except (ImportError, FileNotFoundError):
-        found = shutil.which("packmol")
-        if found is None:
-            raise EnvironmentSetupError(
-                "packmol is not installed: run 'pip install packmol' (or put packmol on PATH)"
-            ) from None
-        return found
-
-
-def _tip3p_template() -> np.ndarray:
-    """TIP3P geometry (3, 3) in A: O at the origin, the H atoms in the xy plane."""
-    half = math.radians(TIP3P_THETA_DEG) / 2.0
-    return np.array(
-        [
-            [0.0, 0.0, 0.0],
-            [TIP3P_ROH_A * math.sin(half), TIP3P_ROH_A * math.cos(half), 0.0],
-            [-TIP3P_ROH_A * math.sin(half), TIP3P_ROH_A * math.cos(half), 0.0],
-        ]
-    )
-
-
 def _write_xyz(path: Path, names: list[str], xyz: np.ndarray) -> None:
     lines = [str(len(names)), path.stem]
     lines += [f"{n} {x:.8f} {y:.8f} {z:.8f}" for n, (x, y, z) in zip(names, xyz)]
     path.write_text("\n".join(lines) + "\n")
-
-
-def _read_xyz(path: Path) -> np.ndarray:
-    rows = path.read_text().splitlines()
-    count = int(rows[0].split()[0])
-    return np.array([[float(t) for t in row.split()[1:4]] for row in rows[2 : 2 + count]])
-
-
-def _restore_rigid_geometry(xyz: np.ndarray, n_water: int) -> np.ndarray:
-    """Re-impose the exact TIP3P geometry (packmol writes few decimals) keeping O and axes."""
-    out = xyz.copy()
-    template = _tip3p_template()
-    water = xyz[: 3 * n_water].reshape(n_water, 3, 3)
-    o = water[:, 0]
-    d1, d2 = water[:, 1] - o, water[:, 2] - o
-    bisector = d1 / np.linalg.norm(d1, axis=1)[:, None] + d2 / np.linalg.norm(d2, axis=1)[:, None]
-    e_y = bisector / np.linalg.norm(bisector, axis=1)[:, None]
-    in_plane = d1 - np.einsum("mk,mk->m", d1, e_y)[:, None] * e_y
-    e_x = in_plane / np.linalg.norm(in_plane, axis=1)[:, None]
-    fixed = o[:, None, :] + template[None, :, 0, None] * e_x[:, None, :]
-    fixed = fixed + template[None, :, 1, None] * e_y[:, None, :]
-    out[: 3 * n_water] = fixed.reshape(-1, 3)
-    return out
 
 
 def build_water_box(
@@ -199,7 +147,7 @@ def build_water_box(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_xyz(out / "water.xyz", ["O", "H", "H"], _tip3p_template())
+    _write_xyz(out / "water.xyz", ["O", "H", "H"], water_template_A(TIP3P_ROH_A, TIP3P_THETA_DEG))
     _write_xyz(out / "na.xyz", ["Na"], np.zeros((1, 3)))
     _write_xyz(out / "cl.xyz", ["Cl"], np.zeros((1, 3)))
     packed = out / "packed.xyz"
@@ -221,7 +169,7 @@ def build_water_box(
         packed.unlink()
     with open(out / "packmol.inp") as stdin:
         proc = subprocess.run(
-            [packmol_executable()],
+            [str(packmol_binary())],
             stdin=stdin,
             cwd=out,
             capture_output=True,
@@ -234,7 +182,10 @@ def build_water_box(
         raise BuildError(
             f"packmol did not find a packing (exit {proc.returncode}); see {out / 'packmol.log'}"
         )
-    xyz = _restore_rigid_geometry(_read_xyz(packed), n_water)
+    xyz = read_xyz(packed)
+    # packmol writes few decimals: re-impose the exact TIP3P geometry (O and plane kept)
+    xyz[: 3 * n_water] = idealize_water(xyz[: 3 * n_water].reshape(n_water, 3, 3), TIP3P_ROH_A,
+                                        TIP3P_THETA_DEG).reshape(-1, 3)
     n_atoms = 3 * n_water + 2 * n_pairs
     if xyz.shape != (n_atoms, 3):
         raise BuildError(f"packmol wrote {xyz.shape[0]} atoms, expected {n_atoms}")

@@ -160,7 +160,8 @@ def _write_inputs(workdir: Path, template: np.ndarray, ions: set[str]) -> None:
             fh.write("1\nion\nX 0.0 0.0 0.0\n")
 
 
-def _read_xyz(path: Path) -> np.ndarray:
+def read_xyz(path: Path) -> np.ndarray:
+    """Coordinates (n, 3) of an XYZ file as Packmol writes it (A)."""
     with open(path) as fh:
         n = int(fh.readline().split()[0])
         fh.readline()
@@ -233,7 +234,7 @@ def pack_compartments(
                     returncode=proc.returncode,
                     log_tail=tail,
                 )
-            xyz = _read_xyz(sub / "packed.xyz")
+            xyz = read_xyz(sub / "packed.xyz")
             results[c.name] = _split(c, xyz, lx_A, ly_A, r_oh_A, angle_hoh_deg, seconds)
         return results
     finally:
