@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import types
 
 import MDAnalysis as MDA
 import numpy as np
@@ -190,25 +191,264 @@ def test_z_c_from_charges_placed_in_two_layers() -> None:
     assert charge_center([z1, z2], induced[:2]) == pytest.approx((z1 * 0.7 + z2 * 0.3) / 1.0, abs=1e-12)
 
 
-@pytest.mark.quick
-def test_bootstrap_of_z_c_collapses_without_scatter_and_covers_the_truth() -> None:
-    from jffs_driver.analysis.induced_charge import _bootstrap
+def _clustered(rng, n_units: int, per_unit: int, added, sd_between: float, sd_within: float):
+    """Frames of ``n_units`` independent units (trajectories / tree branches): each unit has its
+    own slowly relaxing ion arrangement (zero net charge over the 4 bins, SD ``sd_between`` per
+    bin) shared by its frames, plus frame noise (``sd_within``), plus the known ``added`` charge
+    per bin. Returns ClusteredFrames with the feed charge = sum(added)."""
+    from jffs_driver.analysis.induced_stats import ClusteredFrames
 
-    z = np.array([-1.9, -5.1])
+    def neutral(shape):
+        x = rng.normal(size=shape)
+        return x - x.mean(axis=-1, keepdims=True)
+
+    arrangement = sd_between * neutral((n_units, 4))
+    units = np.repeat(np.arange(n_units), per_unit)
+    q = arrangement[units] + sd_within * neutral((units.size, 4)) + np.asarray(added)[None, :]
+    return ClusteredFrames(q, np.full(units.size, float(np.sum(added))), [f"u{u}" for u in units])
+
+
+ADDED = np.array([0.7, 0.3, 0.0, 0.0])      # an anion left the feed: +1 e, 0.7 in layer 1, 0.3 in layer 2
+Z_LAYERS = np.array([-1.9, -5.1])           # A from the surface plane
+ZC_TRUE = (-1.9 * 0.7 + -5.1 * 0.3) / 1.0   # -2.86 A
+
+
+@pytest.mark.quick
+def test_induced_estimate_recovers_a_known_added_charge_exactly_without_scatter() -> None:
+    from jffs_driver.analysis.induced_stats import induced_estimate
+
     rng = np.random.default_rng(0)
-    basin = np.zeros((6, 2))
-    mile = np.tile([0.7, 0.3], (5, 1))
-    q_ci, z_ci = _bootstrap(basin, [mile], z, 500, rng)
-    assert q_ci == pytest.approx((1.0, 1.0)) and z_ci == pytest.approx((-2.86, -2.86))
-    # noisy frames: the 95 % interval contains the true z_c in most of 40 repeats
-    hits = 0
-    for rep in range(40):
-        r = np.random.default_rng(100 + rep)
-        b = r.normal(0.0, 0.2, (30, 2))
-        m = np.array([0.7, 0.3]) + r.normal(0.0, 0.2, (30, 2))
-        _q, (lo, hi) = _bootstrap(b, [m[:15], m[15:]], z, 400, r)
-        hits += lo <= -2.86 <= hi
-    assert hits >= 32
+    basin = _clustered(rng, 6, 3, np.zeros(4), 0.0, 0.0)
+    mile = _clustered(rng, 5, 2, ADDED, 0.0, 0.0)
+    est = induced_estimate(basin, mile, Z_LAYERS, 300, rng)
+    np.testing.assert_allclose(est.induced_e, ADDED, atol=1e-12)
+    assert est.first_two_e == pytest.approx(1.0) and est.total_e == pytest.approx(1.0)
+    assert est.feed_change_e == pytest.approx(1.0) and est.z_c == pytest.approx(ZC_TRUE)
+    assert est.first_two_ci95_e == pytest.approx((1.0, 1.0)) and est.z_c_ci95 == pytest.approx((ZC_TRUE, ZC_TRUE))
+    assert (est.n_clusters, est.n_basin_clusters, est.dof) == (5, 6, 4)
+    # one trial-tree branch: frames of one unit are one sample, so there is no interval
+    one = _clustered(rng, 1, 4, ADDED, 0.3, 0.1)
+    est1 = induced_estimate(basin, one, Z_LAYERS, 300, rng)
+    assert math.isnan(est1.first_two_ci95_e[0]) and math.isnan(est1.total_ci95_e[1]) and math.isnan(est1.z_c_ci95[0])
+    assert "single independent unit" in est1.ci_note
+
+
+@pytest.mark.quick
+def test_cluster_bootstrap_covers_the_known_charge_where_a_frame_bootstrap_does_not() -> None:
+    """Frames of one unit share most of their charge arrangement (intraclass correlation ~0.96).
+    Over 150 constructed data sets the cluster-bootstrap 95 % intervals of q1 + q2 and of the
+    total contain the known added charge (1 e) about 95 % of the time; resampling frames as if
+    independent (every frame its own unit, what the analysis did before) covers far less often."""
+    from jffs_driver.analysis.induced_stats import ClusteredFrames, induced_estimate
+
+    hits = {"q12": 0, "total": 0, "zc": 0, "naive": 0}
+    reps = 150
+    for rep in range(reps):
+        rng = np.random.default_rng(1000 + rep)
+        basin = _clustered(rng, 12, 4, np.zeros(4), 0.5, 0.1)
+        mile = _clustered(rng, 10, 3, ADDED, 0.5, 0.1)
+        est = induced_estimate(basin, mile, Z_LAYERS, 400, rng)
+        hits["q12"] += est.first_two_ci95_e[0] <= 1.0 <= est.first_two_ci95_e[1]
+        hits["total"] += est.total_ci95_e[0] <= 1.0 <= est.total_ci95_e[1]
+        hits["zc"] += bool(est.z_c_ci95[0] <= ZC_TRUE <= est.z_c_ci95[1])
+        naive_b = ClusteredFrames(basin.charges_e, basin.feed_charge_e, range(basin.n_frames))
+        naive_m = ClusteredFrames(mile.charges_e, mile.feed_charge_e, range(mile.n_frames))
+        nv = induced_estimate(naive_b, naive_m, Z_LAYERS, 400, rng)
+        hits["naive"] += nv.first_two_ci95_e[0] <= 1.0 <= nv.first_two_ci95_e[1]
+    cover = {k: v / reps for k, v in hits.items()}
+    # binomial SD of a 95 % coverage over 150 sets: 0.018
+    assert 0.89 <= cover["q12"] <= 0.995 and 0.89 <= cover["total"] <= 0.995, cover
+    assert cover["zc"] >= 0.80, cover       # percentile interval of a ratio, a few units: approximate
+    assert cover["naive"] < 0.75, cover
+
+
+@pytest.mark.quick
+def test_branches_from_a_few_runs_inherit_their_arrangement_and_the_matched_diagnostic_removes_it() -> None:
+    """The failure mode of issue 10, constructed: six basin runs, each with its own persistent
+    ion arrangement; all milestone branches descend from runs 0 and 1. The plain estimate is off
+    from the added 1 e by exactly the arrangement those runs had before the ion left (computed
+    here from the constructed arrangements); matched to their own runs the branches give 1 e."""
+    from jffs_driver.analysis.induced_stats import ClusteredFrames, induced_estimate, matched_first_two
+
+    rng = np.random.default_rng(21)
+    arrangement = 1.5 * rng.normal(size=(6, 4))
+    arrangement -= arrangement.mean(axis=1, keepdims=True)             # a neutral feed
+    b_runs = np.repeat(np.arange(6), 3)
+    basin_q = arrangement[b_runs] + 0.05 * rng.normal(size=(18, 4))
+    m_runs = np.array([0, 0, 0, 1, 1, 0, 1, 1])
+    mile_q = arrangement[m_runs] + ADDED + 0.05 * rng.normal(size=(8, 4))
+    basin = ClusteredFrames(basin_q, np.zeros(18), [f"basin-run:{r}" for r in b_runs])
+    mile = ClusteredFrames(mile_q, np.ones(8), [f"root:{100 + i // 2}" for i in range(8)])
+    plain = induced_estimate(basin, mile, Z_LAYERS, 500, rng)
+    inherited = float(mile_q[:, :2].sum(axis=1).mean() - 1.0 - basin_q[:, :2].sum(axis=1).mean())
+    assert plain.first_two_e - 1.0 == pytest.approx(inherited, abs=1e-12) and abs(inherited) > 0.5
+    matched = matched_first_two(basin, mile, [f"basin-run:{r}" for r in m_runs], 500, rng)
+    assert (matched.n_frames, matched.n_runs) == (8, 2)
+    assert matched.first_two_e == pytest.approx(1.0, abs=0.1)
+    assert matched.first_two_ci95_e[0] <= 1.0 <= matched.first_two_ci95_e[1]
+    # a branch whose run has no basin-A frame is left out; no common run at all: NaN
+    part = matched_first_two(basin, mile, ["basin-run:0"] * 4 + ["basin-run:9"] * 4, 100, rng)
+    assert (part.n_frames, part.n_runs) == (4, 1) and math.isnan(part.first_two_ci95_e[0])
+    assert math.isnan(matched_first_two(basin, mile, ["x"] * 8, 100, rng).first_two_e)
+
+
+@pytest.mark.quick
+def test_total_induced_charge_is_the_change_of_the_feed_charge_and_the_check_catches_a_gap() -> None:
+    from jffs_driver.analysis.induced_charge import _check_feed
+    from jffs_driver.analysis.induced_stats import ClusteredFrames, feed_mismatch, induced_estimate
+
+    rng = np.random.default_rng(5)
+    basin = _clustered(rng, 8, 3, np.zeros(4), 0.6, 0.2)
+    mile = _clustered(rng, 8, 3, ADDED, 0.6, 0.2)
+    np.testing.assert_allclose(feed_mismatch(basin), 0.0, atol=1e-12)
+    est = induced_estimate(basin, mile, Z_LAYERS, 300, rng)
+    assert est.total_e == pytest.approx(est.feed_change_e, abs=1e-12) == pytest.approx(1.0)
+    assert est.total_ci95_e[0] <= est.feed_change_e <= est.total_ci95_e[1]
+    frames = [types.SimpleNamespace(source=f"config:{i}") for i in range(basin.n_frames)]
+    assert _check_feed(basin, frames, "molecules") < 1e-12
+    # a frame whose bins miss an anion (a molecule outside the bins): the check names it
+    q = basin.charges_e.copy()
+    q[4, 2] += 1.0
+    gap = ClusteredFrames(q, basin.feed_charge_e, basin.clusters)
+    with pytest.raises(AnalysisError, match="config:4"):
+        _check_feed(gap, frames, "molecules")
+    assert _check_feed(gap, frames, "atoms") == pytest.approx(1.0)       # atom binning: reported only
+
+
+def _toy_topology(n_water: int, n_pairs: int):
+    """A SystemTopology built by hand: rigid 3-site waters (O -0.834, H +0.417), then n_pairs
+    Na+ and Cl- (one molecule each). No membrane atoms are needed for the charge profiles."""
+    from pathlib import Path
+
+    from jffs_driver.analysis.store_frames import SystemTopology
+
+    nw = 3 * n_water
+    n = nw + 2 * n_pairs
+    charges = np.concatenate([np.tile([-0.834, 0.417, 0.417], n_water), np.ones(n_pairs), -np.ones(n_pairs)])
+    masses = np.concatenate([np.tile([15.9994, 1.008, 1.008], n_water), np.full(n_pairs, 22.99),
+                             np.full(n_pairs, 35.45)])
+    names = np.array(["OW", "HW", "HW"] * n_water + ["Na+"] * n_pairs + ["Cl-"] * n_pairs)
+    molecules = np.concatenate([np.repeat(np.arange(1, n_water + 1), 3), n_water + 1 + np.arange(2 * n_pairs)])
+    meta = {"groups": {"mobile": [[1, n]], "water": [[1, nw]], "ions": [[nw + 1, n]]}}
+    return SystemTopology(root=Path("."), meta=meta, charges_e=charges, masses_g_mol=masses,
+                          types=np.zeros(n, dtype=np.int64), type_names=names, molecules=molecules,
+                          replica_files=())
+
+
+@pytest.mark.quick
+def test_binned_charge_and_feed_count_on_constructed_frames_with_a_known_change() -> None:
+    """Positions built by hand (membrane plane z_in = 40 A, feed 15..40 A): four basin-A
+    arrangements of 4 NaCl and 40 waters, some waters straddling bin edges or the periodic x
+    boundary. The milestone frame of each arrangement moves a chloride from layer 1 into the
+    pore (z > z_in) and a sodium from the last plateau bin into layer 2, so the induced charge
+    per bin is exactly [+1, +1, 0, -1] e (q1 + q2 = 2 e, total = +1 e = the feed's change).
+    Molecule binning and the independent numpy count of the feed agree in every frame; atom
+    binning differs by the charge of a water cut by the membrane plane."""
+    from jffs_driver.analysis.induced_charge import _side
+    from jffs_driver.analysis.induced_stats import feed_mismatch, induced_estimate
+    from jffs_driver.analysis.membrane import StateLabel
+    from jffs_driver.analysis.store_frames import Frame
+    from jffs_driver.state import Snapshot
+
+    topo = _toy_topology(40, 4)
+    z_in, lx = 40.0, 20.0
+    d_edges = np.array([0.0, 3.4, 6.6, 11.6, 25.0])
+    edges_z = (z_in - d_edges)[::-1]
+    box = np.array([[0.0, 0.0, 0.0], [lx, 20.0, 80.0], [0.0, 0.0, 0.0]])
+    rng = np.random.default_rng(4)
+    label = StateLabel(-3.0, 1, "Cl-", 0, 0, "A")
+
+    def water(o, flip=1.0):
+        return [o, o + flip * np.array([0.76, 0.0, 0.59]), o + flip * np.array([-0.76, 0.0, 0.59])]
+
+    def arrangement():
+        pos = []
+        for i in range(40):
+            o = np.array([rng.uniform(0, lx), rng.uniform(0, 20.0), z_in - rng.uniform(0.8, 24.5)])
+            pos += water(o)
+        pos[0:3] = water(np.array([0.3, 5.0, z_in - 3.4 - 0.2]))           # O and H on two sides of an edge,
+        pos[3:6] = water(np.array([lx - 0.2, 5.0, z_in - 8.0]))            # and across the periodic x boundary
+        pos[6:9] = water(np.array([5.0, 5.0, z_in - 0.25]))                # H above the membrane plane
+        ions = np.column_stack([rng.uniform(0, lx, 8), rng.uniform(0, 20.0, 8), z_in - rng.uniform(0.5, 24.5, 8)])
+        ions[4, 2] = z_in - 2.0                                            # a chloride in layer 1
+        ions[0, 2] = z_in - 15.0                                           # a sodium in the plateau
+        pos = np.array(pos) % np.array([lx, 20.0, 1e9])                   # wrapped in x, y as LAMMPS stores
+        return np.vstack([pos, ions])
+
+    def frame(pos, unit):
+        snap = Snapshot(pos, np.zeros_like(pos), np.zeros(pos.shape, dtype=np.int32), box)
+        return Frame("config:0", snap, label, unit)
+
+    nw = 120
+    basin, mile = [], []
+    for k in range(4):
+        p = arrangement()
+        basin.append(frame(p, f"run{k}"))
+        m = p.copy()
+        m[nw + 4, 2] = z_in + 1.5                                          # the chloride leaves into the pore
+        m[nw + 0, 2] = z_in - 5.0                                          # a sodium moves into layer 2
+        mile.append(frame(m, f"root{k}"))
+    b, _, _ = _side(basin, topo, edges_z, "residues", [f.unit for f in basin])
+    m, _, _ = _side(mile, topo, edges_z, "residues", [f.unit for f in mile])
+    np.testing.assert_allclose(feed_mismatch(b), 0.0, atol=1e-9)
+    np.testing.assert_allclose(feed_mismatch(m), 0.0, atol=1e-9)
+    np.testing.assert_allclose(b.feed_charge_e, 0.0, atol=1e-9)
+    np.testing.assert_allclose(m.feed_charge_e, 1.0, atol=1e-9)
+    est = induced_estimate(b, m, [-1.7, -5.0], 200, np.random.default_rng(0))
+    np.testing.assert_allclose(est.induced_e, [1.0, 1.0, 0.0, -1.0], atol=1e-9)
+    assert est.first_two_e == pytest.approx(2.0) and est.total_e == pytest.approx(1.0)
+    assert est.feed_change_e == pytest.approx(1.0)
+    # atom binning: each atom at its own z; the water cut by the plane leaves 2 x 0.417 e outside
+    a, _, _ = _side(basin, topo, edges_z, "atoms", [f.unit for f in basin])
+    np.testing.assert_allclose(feed_mismatch(a), -0.834, atol=1e-9)
+
+
+@pytest.mark.quick
+def test_reference_need_from_variance_components() -> None:
+    """Independent frames: ICC ~ 0 and N = (1.96 sd / h)^2; frames of a unit that share their
+    arrangement: ICC ~ 1 and each unit is worth one frame. Checked against the known variances
+    and, for N, against the half-width of a mean of N simulated independent frames."""
+    from jffs_driver.analysis.induced_stats import reference_need
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(0.0, 2.0, 4000)
+    need = reference_need(x, [f"u{i // 4}" for i in range(x.size)], 0.2)
+    assert need.sd_frame_e == pytest.approx(2.0, rel=0.05) and abs(need.icc) < 0.06
+    assert need.independent_frames_needed == math.ceil((1.959963984540054 * need.sd_frame_e / 0.2) ** 2)
+    n = need.independent_frames_needed
+    means = rng.normal(0.0, 2.0, (2000, n)).mean(axis=1)           # second route: simulate N frames
+    assert 1.959963984540054 * float(np.std(means)) == pytest.approx(0.2, rel=0.06)
+    between = np.repeat(rng.normal(0.0, 2.0, 300), 5) + rng.normal(0.0, 0.4, 1500)
+    need2 = reference_need(between, [f"r{i // 5}" for i in range(1500)], 0.2)
+    icc_true = 4.0 / (4.0 + 0.16)
+    assert need2.icc == pytest.approx(icc_true, abs=0.03)
+    assert need2.sd_between_e == pytest.approx(2.0, rel=0.1) and need2.sd_within_e == pytest.approx(0.4, rel=0.05)
+    assert need2.effective_frames == pytest.approx(300 * 5 / (1 + 4 * icc_true), rel=0.1)
+    with pytest.raises(AnalysisError):
+        reference_need(x, range(x.size), 0.0)
+
+
+@pytest.mark.quick
+def test_trial_tree_roots_of_stored_configurations() -> None:
+    """Roots by following parents through a hand-made journal, against a brute-force walk."""
+    from jffs_driver.analysis.store_frames import config_roots
+
+    dt = np.dtype([("stage", "i4"), ("parent_config", "i8"), ("landing_config", "i8"), ("outcome", "S10")])
+    rows = [(0, 1, 10, b"success"), (0, 3, 11, b"success"), (0, 3, -1, b"failure"), (0, 1, 12, b"success"),
+            (1, 10, 13, b"success"), (1, 11, 11, b"immediate"), (1, 12, -1, b"timeout"), (2, 13, 14, b"success"),
+            (2, 11, 15, b"success")]
+    table = np.array(rows[::-1], dtype=dt)              # commit order need not follow the stages
+    store = types.SimpleNamespace(stage_pool=lambda k: np.array([1, 3, 5]), trial_table=lambda: table)
+    roots = config_roots(store)
+    parent = {int(r["landing_config"]): int(r["parent_config"]) for r in table
+              if r["landing_config"] >= 0 and r["landing_config"] != r["parent_config"]}
+
+    def walk(c: int) -> int:
+        while c in parent:
+            c = parent[c]
+        return c
+    assert roots == {c: walk(c) for c in [1, 3, 5, 10, 11, 12, 13, 14, 15]}
+    assert roots[14] == 1 and roots[15] == 3 and roots[5] == 5
 
 
 def test_frames_universe_carries_the_system_topology_and_each_box(tmp_path) -> None:
@@ -301,6 +541,34 @@ def test_induced_charge_on_the_membrane_campaign(membrane_ci_campaign, capsys) -
             direct.append(float(np.sum(charges[mobile][sel])))
     assert float(np.sum(m0.charge_e)) == pytest.approx(float(np.mean(direct)), abs=1e-9)
     assert info.geometry.z_in == pytest.approx(hi)
+    # The induced total is the change of the feed's net charge, within its CI: counted here from
+    # the ions alone (single atoms, so no centre of mass), milestone frames minus basin-A frames.
+    from jffs_driver.models.membrane import read_replica
+    ions = group_ids(meta, "ions") - 1
+    replicas = sorted(run.system.glob("replicas/rep_*/equilibrated.data"))
+
+    def ion_feed_charge(pos) -> float:
+        z = pos[ions, 2]
+        return float(np.sum(charges[ions][(z >= lo) & (z < hi)]))
+
+    c = res.center
+    with CampaignStore.open(run.store, mode="r") as st:
+        basin_q = [ion_feed_charge(read_replica(replicas[int(s.split(":")[1])]).positions if s.startswith("replica")
+                                   else st.snapshot(int(s.split(":")[1])).positions) for s in res.basin_sources]
+        pooled_ids = sorted({cid for m in res.milestones if m.configs for cid in m.configs})
+        mile_q = [ion_feed_charge(st.snapshot(cid).positions) for cid in pooled_ids]
+    change = float(np.mean(mile_q) - np.mean(basin_q))
+    assert res.feed_check_max_e < 1e-9 and c.n_frames == len(pooled_ids)
+    assert c.feed_change_e == pytest.approx(change, abs=1e-9)
+    assert c.induced_total_e == pytest.approx(change, abs=1e-9)
+    # two basin runs from one replica (the replica belongs to run 0), and the trial-tree roots
+    assert sorted(set(res.basin_units)) == ["basin-run:0", "basin-run:1"] and c.n_basin_units == 2
+    assert c.n_units >= 2, "the CI campaign should give at least two stage-0 roots"
+    assert c.induced_total_ci95_e[0] <= change <= c.induced_total_ci95_e[1]
+    assert c.induced_first_two_ci95_e[0] <= c.induced_first_two_e <= c.induced_first_two_ci95_e[1]
+    need = res.reference_need
+    assert need.sd_frame_e >= 0 and need.independent_frames_needed == math.ceil(
+        (1.959963984540054 * need.sd_frame_e / 0.2) ** 2)
     doc = res.to_json()
     assert doc["units"]["charge"] == "e" and doc["z_c_nm"] == pytest.approx(res.center.z_c_nm)
 
@@ -313,8 +581,12 @@ def test_induced_charge_on_the_membrane_campaign(membrane_ci_campaign, capsys) -
           "--detach-lambda", "-10", "--bootstrap", "100"])
     data = json.loads(capsys.readouterr().out)
     assert data["n_layers"] == res.n_layers and len(data["milestones"]) == len(res.milestones)
+    assert data["n_units"] == c.n_units and data["feed_change_e"] == pytest.approx(change, abs=1e-9)
+    assert data["reference_need"]["independent_frames_needed"] == need.independent_frames_needed
     with capsys.disabled():
         print(f"\ninduced charge (CI campaign): {len(res.basin_sources)} basin-A frames, valleys "
               f"{np.round(res.valleys_distance_A, 2).tolist()} A, plateau rho_w {float(np.mean(plateau)):.3f} g/cm^3, "
-              f"q1+q2 {res.center.induced_first_two_e:.3f} e, z_c {res.center.z_c_nm:.3f} nm "
-              f"(95% CI {res.center.z_c_ci95_nm[0]:.3f} .. {res.center.z_c_ci95_nm[1]:.3f})")
+              f"q1+q2 {c.induced_first_two_e:.3f} e (95% CI {c.induced_first_two_ci95_e[0]:.3f} .. "
+              f"{c.induced_first_two_ci95_e[1]:.3f}), total {c.induced_total_e:.3f} e = feed change {change:.3f} e, "
+              f"{c.n_frames} configurations in {c.n_units} branches, z_c {c.z_c_nm:.3f} nm "
+              f"(95% CI {c.z_c_ci95_nm[0]:.3f} .. {c.z_c_ci95_nm[1]:.3f})")

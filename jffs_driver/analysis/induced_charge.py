@@ -22,9 +22,16 @@ From a membrane campaign store and its built system:
 Coordinates: z_c is reported as in the paper's Table 2, in nm along the flow axis measured from
 the membrane's feed-side surface plane (the carbon plane of the feed-side layer, ``z_in``,
 which is also lambda = 0), negative in the feed; and as absolute box z in A. 95 % CIs: a
-percentile bootstrap over frames (basin-A frames and milestone frames resampled independently,
-milestone frames stratified by milestone; layer boundaries and centres fixed at their full-data
-values).
+cluster bootstrap (:mod:`~jffs_driver.analysis.induced_stats`) that resamples whole basin runs
+for the basin-A frames and whole trial-tree branches (stage-0 roots) for the milestone frames,
+because frames of one trajectory or branch share their slowly relaxing ion arrangement; layer
+boundaries and centres are fixed at their full-data values.
+
+Checks: per frame, the binned charge must equal the net charge of the molecules whose centre of
+mass lies in the feed, counted independently with numpy (molecule binning: an
+:class:`~jffs_driver.errors.AnalysisError` otherwise); so the induced total equals the change of
+the feed's net charge. ``reference_need`` says how many independent basin-A frames the
+intrinsic reference needs for a 0.2 e half-width.
 
 The only entry point other commands rely on is :func:`charge_center`.
 """
@@ -32,7 +39,6 @@ The only entry point other commands rely on is :func:`charge_center`.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -41,8 +47,10 @@ import numpy as np
 from ..errors import AnalysisError
 from ..units import A_PER_NM
 from .charge_density import ZChargeProfile, ZDensityProfile, find_valleys, layer_bins, layer_centers
-from .charge_density import charge_center as _center
-from .store_frames import Frame, basin_a_frames, frames_universe, milestone_pools, resolve_system
+from .induced_results import ChargeCenter, InducedChargeResult, MilestoneCharge
+from .induced_stats import ClusteredFrames, feed_mismatch, induced_estimate, matched_first_two, reference_need
+from .store_frames import (Frame, basin_a_frames, config_roots, feed_net_charge, frames_universe, milestone_pools,
+                           resolve_system)
 
 __all__ = ["ChargeCenter", "InducedChargeResult", "MilestoneCharge", "charge_center", "induced_charge"]
 
@@ -50,149 +58,10 @@ __all__ = ["ChargeCenter", "InducedChargeResult", "MilestoneCharge", "charge_cen
 REFERENCE_TEXT = ("membrane feed-side surface plane: the carbon plane of the feed-side graphene layer "
                   "(pore entrance z_in, lambda = 0); negative values lie in the feed")
 
-
-@dataclass(frozen=True)
-class ChargeCenter:
-    """The conductor plane z_c of a campaign (what ``jffs correct`` needs).
-
-    Attributes
-    ----------
-    z_c_nm
-        z_c in nm from the reference plane along the flow axis (negative: in the feed), as in
-        the paper's Table 2 (there -0.41 to -0.46 nm). The correction's z0 is ``-z_c_nm``.
-    z_c_ci95_nm
-        Its 95 % CI (nm); NaN when fewer than two frames were available on a side, or when the
-        CI of q_1 + q_2 includes 0 (the ratio then has no bounded interval).
-    reference
-        The plane z_c is measured from.
-    reference_z_A
-        That plane's absolute box z (A).
-    z_c_A, z_c_ci95_A
-        z_c as absolute box z (A) and its CI.
-    induced_first_two_e, induced_first_two_ci95_e
-        q_1 + q_2 (e) behind it.
-    stages
-        Milestone pools pooled.
-    n_frames, n_basin_frames
-        Milestone and basin-A frames used.
-    ci_method
-        How the CI was obtained.
-    """
-
-    z_c_nm: float
-    z_c_ci95_nm: tuple[float, float]
-    reference: str
-    reference_z_A: float
-    z_c_A: float
-    z_c_ci95_A: tuple[float, float]
-    induced_first_two_e: float
-    induced_first_two_ci95_e: tuple[float, float]
-    stages: tuple[int, ...]
-    n_frames: int
-    n_basin_frames: int
-    ci_method: str
-
-
-@dataclass(frozen=True, eq=False)
-class MilestoneCharge:
-    """Charge profile of one milestone pool (bins ordered from the membrane into the feed).
-
-    ``charge_e``/``induced_e`` per bin (e), ``*_density_e_nm3`` (e/nm^3),
-    ``induced_first_two_*`` (e; per area e/nm^2), ``induced_total_e`` (all feed bins, e),
-    ``z_c_nm`` (from the reference plane, nm) with ``z_c_ci95_nm``.
-    """
-
-    stage: int
-    lambda_A: float
-    configs: tuple[int, ...]
-    leader_species: dict[str, int]
-    charge_e: np.ndarray
-    charge_density_e_nm3: np.ndarray
-    induced_e: np.ndarray
-    induced_density_e_nm3: np.ndarray
-    induced_first_two_e: float
-    induced_first_two_ci95_e: tuple[float, float]
-    induced_first_two_e_nm2: float
-    induced_total_e: float
-    z_c_nm: float
-    z_c_ci95_nm: tuple[float, float]
-
-    @classmethod
-    def empty(cls, stage: int, lambda_A: float, species: dict[str, int], n_bins: int) -> "MilestoneCharge":
-        """A milestone without configurations of the chosen leader (NaN everywhere)."""
-        nanv = np.full(n_bins, np.nan)
-        nan2 = (float("nan"), float("nan"))
-        return cls(stage, lambda_A, (), species, nanv, nanv, nanv, nanv, float("nan"), nan2, float("nan"),
-                   float("nan"), float("nan"), nan2)
-
-
-@dataclass(frozen=True, eq=False)
-class InducedChargeResult:
-    """Everything the induced-charge analysis computes (see module docstring; A, e, nm).
-
-    Profiles run from the membrane into the feed: ``*_distance_A`` are distances from the
-    reference plane (A, increasing), ``bin_edges_z_A`` the same edges as absolute box z.
-    """
-
-    reference: str
-    reference_z_A: float
-    leader: str
-    binning: str
-    rho_distance_A: np.ndarray
-    rho_w_g_cm3: np.ndarray
-    rho_w_per_nm3: np.ndarray
-    valleys_distance_A: np.ndarray
-    bin_edges_distance_A: np.ndarray
-    bin_edges_z_A: np.ndarray
-    layer_centers_distance_A: np.ndarray
-    n_layers: int
-    area_A2: float
-    basin_sources: tuple[str, ...]
-    intrinsic_charge_e: np.ndarray
-    intrinsic_density_e_nm3: np.ndarray
-    milestones: tuple[MilestoneCharge, ...]
-    center: ChargeCenter
-    n_bootstrap: int
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict (lists, NaN as None) with a ``units`` map."""
-        def num(x: Any) -> Any:
-            if isinstance(x, np.ndarray):
-                return [num(v) for v in x.tolist()]
-            if isinstance(x, (tuple, list)):
-                return [num(v) for v in x]
-            if isinstance(x, (float, np.floating)):
-                return float(x) if np.isfinite(x) else None
-            return x
-
-        c = self.center
-        return {
-            "reference": self.reference, "reference_z_A": self.reference_z_A, "leader": self.leader,
-            "binning": self.binning, "z_c_nm": num(c.z_c_nm), "z_c_ci95_nm": num(c.z_c_ci95_nm), "z_c_A": num(c.z_c_A),
-            "z_c_ci95_A": num(c.z_c_ci95_A), "induced_first_two_e": num(c.induced_first_two_e),
-            "induced_first_two_ci95_e": num(c.induced_first_two_ci95_e), "stages_pooled": list(c.stages),
-            "n_frames": c.n_frames, "n_basin_frames": c.n_basin_frames, "ci_method": c.ci_method,
-            "n_bootstrap": self.n_bootstrap, "area_A2": self.area_A2, "basin_sources": list(self.basin_sources),
-            "rho_w": {"distance_A": num(self.rho_distance_A), "g_cm3": num(self.rho_w_g_cm3),
-                      "per_nm3": num(self.rho_w_per_nm3)},
-            "valleys_distance_A": num(self.valleys_distance_A), "n_layers": self.n_layers,
-            "bin_edges_distance_A": num(self.bin_edges_distance_A), "bin_edges_z_A": num(self.bin_edges_z_A),
-            "layer_centers_distance_A": num(self.layer_centers_distance_A),
-            "intrinsic": {"charge_e": num(self.intrinsic_charge_e), "density_e_nm3": num(self.intrinsic_density_e_nm3)},
-            "milestones": [{
-                "stage": m.stage, "lambda_A": m.lambda_A, "configs": list(m.configs),
-                "leader_species": m.leader_species, "charge_e": num(m.charge_e),
-                "charge_density_e_nm3": num(m.charge_density_e_nm3), "induced_e": num(m.induced_e),
-                "induced_density_e_nm3": num(m.induced_density_e_nm3),
-                "induced_first_two_e": num(m.induced_first_two_e),
-                "induced_first_two_ci95_e": num(m.induced_first_two_ci95_e),
-                "induced_first_two_e_nm2": num(m.induced_first_two_e_nm2), "induced_total_e": num(m.induced_total_e),
-                "z_c_nm": num(m.z_c_nm), "z_c_ci95_nm": num(m.z_c_ci95_nm),
-            } for m in self.milestones],
-            "units": {"distance": "angstrom", "z": "angstrom", "z_c": "nm (from the reference plane)",
-                      "rho_w": "g/cm^3 and molecules/nm^3", "charge": "e", "charge_density": "e/nm^3",
-                      "induced_per_area": "e/nm^2", "area": "angstrom^2", "lambda": "angstrom"},
-        }
+CI_METHOD = ("cluster bootstrap ({n} replicates, Rao-Wu G-1 of G units): basin-A frames resampled by basin "
+             "run, milestone frames by trial-tree root (stage-0 configuration), the two sides independently; "
+             "q1+q2 and total: estimate +- t(0.975, min units - 1) x bootstrap SE; z_c: percentile; layer "
+             "geometry fixed")
 
 
 def _feed_depth(frames: list[Frame], topo: Any, z_in: float) -> float:
@@ -238,37 +107,37 @@ def _profiles(frames: list[Frame], topo: Any, edges_z: np.ndarray,
     return np.asarray(r.frame_values)[:, ::-1], np.asarray(r.charge_density)[::-1], np.asarray(r.frame_area)
 
 
-def _bootstrap(intr: np.ndarray, groups: list[np.ndarray], z: np.ndarray, n_boot: int,
-               rng: np.random.Generator) -> tuple[tuple[float, float], tuple[float, float]]:
-    """95 % percentile CIs of q_1 + q_2 and of z_c (same unit as z) from per-frame layer charges.
+def _side(frames: list[Frame], topo: Any, edges_z: np.ndarray, compound: str,
+          units: list[str]) -> tuple[ClusteredFrames, np.ndarray, np.ndarray]:
+    """Per-frame bin charges with the independently counted feed charge and units of ``frames``;
+    also the mean charge density (e/nm^3) and the per-frame area (A^2)."""
+    q, rho, area = _profiles(frames, topo, edges_z, compound)
+    lo, hi = float(edges_z[0]), float(edges_z[-1])
+    feed = np.array([feed_net_charge(f.snapshot.positions, topo, lo, hi) for f in frames])
+    return ClusteredFrames(q, feed, units), rho, area
 
-    ``intr`` (n_i, 2): basin-A frames; ``groups``: milestone frames (n_k, 2) per stratum.
-    """
-    nan = (float("nan"), float("nan"))
-    if n_boot <= 0 or intr.shape[0] < 2 or sum(g.shape[0] for g in groups) < 2:
-        return nan, nan
-    qi = intr[rng.integers(0, intr.shape[0], (n_boot, intr.shape[0]))].mean(axis=1)
-    total = sum(g.shape[0] for g in groups)
-    qm = np.zeros((n_boot, intr.shape[1]))
-    for g in groups:
-        qm += g[rng.integers(0, g.shape[0], (n_boot, g.shape[0]))].sum(axis=1)
-    ind = qm / total - qi
-    s = ind.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        zc = (ind * z[None, :]).sum(axis=1) / s
-    zc = zc[np.isfinite(zc)]
-    q_ci = (float(np.percentile(s, 2.5)), float(np.percentile(s, 97.5)))
-    if q_ci[0] <= 0.0 <= q_ci[1]:
-        return q_ci, nan                  # q1 + q2 may vanish: z_c has no bounded interval
-    z_ci = (float(np.percentile(zc, 2.5)), float(np.percentile(zc, 97.5))) if zc.size else nan
-    return q_ci, z_ci
+
+def _check_feed(side: ClusteredFrames, frames: list[Frame], binning: str) -> float:
+    """Largest |binned - feed| charge (e); with molecule binning it must vanish and the feed
+    charge must be whole (e), else the bins do not hold exactly the feed's molecules."""
+    miss = np.abs(feed_mismatch(side))
+    worst = int(np.argmax(miss))
+    frac = np.abs(side.feed_charge_e - np.round(side.feed_charge_e))
+    if binning == "molecules" and (miss[worst] > 1e-6 or frac.max() > 1e-6):
+        bad = worst if miss[worst] > 1e-6 else int(np.argmax(frac))
+        raise AnalysisError(
+            f"frame {frames[bad].source}: the binned charge ({side.charges_e[bad].sum():+.6f} e) differs from the net "
+            f"charge of the molecules in the feed ({side.feed_charge_e[bad]:+.6f} e), or that is not a whole "
+            "number of e: the bins do not cover the feed between the piston and the membrane plane, or the "
+            "system's molecules/charges do not match the store (pass the right --system)")
+    return float(miss.max())
 
 
 def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, leader: str = "anion",
                    basin_frames: str = "both", detach_lambda_A: float = 0.0, rho_bin_A: float = 0.25,
                    plateau_bin_A: float = 5.0, max_layers: int = 3, valley_search_A: float = 12.0,
                    min_prominence: float = 0.1, smooth_A: float = 0.25, binning: str = "molecules",
-                   n_bootstrap: int = 2000, seed: int = 0) -> InducedChargeResult:
+                   n_bootstrap: int = 2000, seed: int = 0, target_half_width_e: float = 0.2) -> InducedChargeResult:
     """Run the induced-charge analysis of a membrane campaign (see module docstring).
 
     Parameters
@@ -296,6 +165,9 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
         Valley search (:func:`~jffs_driver.analysis.charge_density.find_valleys`).
     n_bootstrap, seed
         Bootstrap replicates for the 95 % CIs and their seed.
+    target_half_width_e
+        Target 95 % half-width (e) of the intrinsic reference's contribution to q_1 + q_2, for
+        ``reference_need`` (how many independent basin-A frames that takes).
     """
     from ..store import CampaignStore  # noqa: PLC0415
     from .membrane import MembraneInfo  # noqa: PLC0415
@@ -316,12 +188,18 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
             raise AnalysisError(f"{store} has no milestone configurations yet (the basin runs are not finished)")
         basin = basin_a_frames(st, info, topo, float(config.interfaces.lambda_a), basin_frames)
         cache: dict[int, Frame] = {}
+        roots = config_roots(st)
+        index = st.config_index()
+        # the basin run whose lambda_0 crossing a trial-tree root is (for the matched diagnostic)
+        root_run = {r: f"basin-run:{int(index[r]['a'])}" for r in set(roots.values())
+                    if 0 <= r < index.size and str(index[r]["origin"]) == "basin"}
         from .membrane import classify_state  # noqa: PLC0415
 
         def frame(cid: int) -> Frame:
             if cid not in cache:
                 snap = st.snapshot(cid)
-                cache[cid] = Frame(f"config:{cid}", snap, classify_state(snap.positions, info))
+                cache[cid] = Frame(f"config:{cid}", snap, classify_state(snap.positions, info),
+                                   f"root:{roots.get(cid, cid)}")
             return cache[cid]
 
         pool_frames = [[frame(c) for c in p.config_ids] for p in pools]
@@ -343,66 +221,68 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
     centers_d = layer_centers(d_fine, rho_n, d_edges)[: valleys.size]
     z_layers_A = -centers_d[:2]                      # signed, from the reference plane
 
-    q_basin, rho_q_basin, area_basin = _profiles(basin, topo, z_edges_asc, compound)
+    ref, rho_q_basin, area_basin = _side(basin, topo, z_edges_asc, compound, [f.unit for f in basin])
+    worst = _check_feed(ref, basin, binning)
+    need = reference_need(ref.charges_e[:, :2].sum(axis=1), ref.clusters, target_half_width_e)
     widths = np.diff(d_edges)
-    intrinsic = q_basin.mean(axis=0)
+    intrinsic = ref.charges_e.mean(axis=0)
     area = float(np.mean(area_basin))
 
     rng = np.random.default_rng(seed)
     milestones: list[MilestoneCharge] = []
-    used: dict[int, np.ndarray] = {}
-    strata: list[list[int]] = []
+    used: dict[int, tuple[np.ndarray, float, str]] = {}
     for pool, frames in zip(pools, pool_frames):
         keep = [f for f in frames if _leader_ok(f, leader, info)]
         species = dict(sorted(Counter(f.label.species for f in frames).items()))
         if not keep:
             milestones.append(MilestoneCharge.empty(pool.stage, pool.lambda_A, species, widths.size))
             continue
-        q, rho_q, a = _profiles(keep, topo, z_edges_asc, compound)
+        side, rho_q, a = _side(keep, topo, z_edges_asc, compound, [f.unit for f in keep])
+        worst = max(worst, _check_feed(side, keep, binning))
+        est = induced_estimate(ref, side, z_layers_A, n_bootstrap, rng)
         ids = tuple(int(f.source.split(":")[1]) for f in keep)
-        mean_q = q.mean(axis=0)
-        ind = mean_q - intrinsic
-        first2 = float(ind[:2].sum())
-        q_ci, z_ci = _bootstrap(q_basin[:, :2], [q[:, :2]], z_layers_A, n_bootstrap, rng)
+        runs = [root_run.get(roots.get(cid, cid), "") for cid in ids]
+        matched = matched_first_two(ref, side, runs, n_bootstrap, rng)
         milestones.append(MilestoneCharge(
-            stage=pool.stage, lambda_A=pool.lambda_A, configs=ids, leader_species=species,
-            charge_e=mean_q, charge_density_e_nm3=rho_q, induced_e=ind, induced_density_e_nm3=rho_q - rho_q_basin,
-            induced_first_two_e=first2, induced_first_two_ci95_e=q_ci,
-            induced_first_two_e_nm2=first2 / (float(np.mean(a)) / A_PER_NM ** 2),
-            induced_total_e=float(ind.sum()),
-            z_c_nm=_center(z_layers_A, ind[:2]) / A_PER_NM, z_c_ci95_nm=(z_ci[0] / A_PER_NM, z_ci[1] / A_PER_NM)))
+            stage=pool.stage, lambda_A=pool.lambda_A, configs=ids, units=side.n_clusters, leader_species=species,
+            charge_e=side.charges_e.mean(axis=0), charge_density_e_nm3=rho_q, induced_e=est.induced_e,
+            induced_density_e_nm3=rho_q - rho_q_basin, induced_first_two_e=est.first_two_e,
+            induced_first_two_ci95_e=est.first_two_ci95_e,
+            induced_first_two_e_nm2=est.first_two_e / (float(np.mean(a)) / A_PER_NM ** 2),
+            induced_total_e=est.total_e, induced_total_ci95_e=est.total_ci95_e, feed_change_e=est.feed_change_e,
+            z_c_nm=est.z_c / A_PER_NM, z_c_ci95_nm=(est.z_c_ci95[0] / A_PER_NM, est.z_c_ci95[1] / A_PER_NM),
+            ci_note=est.ci_note, matched_first_two_e=matched.first_two_e,
+            matched_first_two_ci95_e=matched.first_two_ci95_e, matched_runs=matched.n_runs))
         if pool.lambda_A >= detach_lambda_A:
-            stratum = []
-            for cid, row in zip(ids, q):
-                if cid not in used:
-                    used[cid] = row
-                    stratum.append(cid)
-            if stratum:
-                strata.append(stratum)
+            for cid, row, fc, u, r in zip(ids, side.charges_e, side.feed_charge_e, side.clusters, runs):
+                used.setdefault(cid, (row, float(fc), str(u), r))   # a config in two pools counts once
 
     if not used:
         raise AnalysisError(f"no milestone at or beyond lambda = {detach_lambda_A} A has configurations led by "
                             f"the {leader} (milestones: {[round(p.lambda_A, 3) for p in pools]} A); "
                             "z_c needs the ion detached from the feed (lower detach_lambda_A knowingly)")
-    groups = [np.stack([used[c][:2] for c in s]) for s in strata]
-    pooled = np.concatenate(groups).mean(axis=0) - intrinsic[:2]
-    q_ci, z_ci = _bootstrap(q_basin[:, :2], groups, z_layers_A, n_bootstrap, rng)
-    zc = _center(z_layers_A, pooled)
+    pooled = ClusteredFrames(np.stack([v[0] for v in used.values()]), np.array([v[1] for v in used.values()]),
+                             [v[2] for v in used.values()])
+    est = induced_estimate(ref, pooled, z_layers_A, n_bootstrap, rng)
+    matched = matched_first_two(ref, pooled, [v[3] for v in used.values()], n_bootstrap, rng)
+    zc, z_ci = est.z_c, est.z_c_ci95
     stages = tuple(m.stage for m in milestones if m.lambda_A >= detach_lambda_A and m.configs)
     center = ChargeCenter(
         z_c_nm=zc / A_PER_NM, z_c_ci95_nm=(z_ci[0] / A_PER_NM, z_ci[1] / A_PER_NM), reference=REFERENCE_TEXT,
         reference_z_A=z_in, z_c_A=z_in + zc, z_c_ci95_A=(z_in + z_ci[0], z_in + z_ci[1]),
-        induced_first_two_e=float(pooled.sum()), induced_first_two_ci95_e=q_ci, stages=stages,
-        n_frames=len(used), n_basin_frames=len(basin),
-        ci_method=f"percentile bootstrap over frames ({n_bootstrap} replicates; basin-A and milestone frames "
-                  "resampled independently, milestones stratified; layer geometry fixed)")
+        induced_first_two_e=est.first_two_e, induced_first_two_ci95_e=est.first_two_ci95_e,
+        induced_total_e=est.total_e, induced_total_ci95_e=est.total_ci95_e, feed_change_e=est.feed_change_e,
+        stages=stages, n_frames=pooled.n_frames, n_basin_frames=ref.n_frames, n_units=pooled.n_clusters,
+        n_basin_units=ref.n_clusters, ci_method=CI_METHOD.format(n=n_bootstrap), ci_note=est.ci_note,
+        matched_first_two_e=matched.first_two_e, matched_first_two_ci95_e=matched.first_two_ci95_e,
+        matched_runs=matched.n_runs)
     return InducedChargeResult(
         reference=REFERENCE_TEXT, reference_z_A=z_in, leader=leader, binning=binning, rho_distance_A=d_fine,
         rho_w_g_cm3=rho_g, rho_w_per_nm3=rho_n, valleys_distance_A=valleys, bin_edges_distance_A=d_edges,
         bin_edges_z_A=z_in - d_edges, layer_centers_distance_A=centers_d, n_layers=int(valleys.size),
-        area_A2=area, basin_sources=tuple(f.source for f in basin), intrinsic_charge_e=intrinsic,
-        intrinsic_density_e_nm3=rho_q_basin, milestones=tuple(milestones),
-        center=center, n_bootstrap=int(n_bootstrap))
+        area_A2=area, basin_sources=tuple(f.source for f in basin), basin_units=tuple(f.unit for f in basin),
+        intrinsic_charge_e=intrinsic, intrinsic_density_e_nm3=rho_q_basin, milestones=tuple(milestones),
+        center=center, n_bootstrap=int(n_bootstrap), feed_check_max_e=worst, reference_need=need)
 
 
 def charge_center(store: Path, system: Optional[Path] = None, **options: Any) -> ChargeCenter:

@@ -12,6 +12,15 @@
   for why these and not the crossing configurations.
 * :func:`frames_universe`: an in-memory MDAnalysis Universe (MemoryReader) of snapshots with
   the system's topology and each snapshot's own box.
+* :func:`config_roots`: the stage-0 configuration (trial-tree root) every stored configuration
+  descends from (the independent unit of a milestone configuration).
+* :func:`feed_net_charge`: the net charge of the mobile molecules whose centre of mass lies in a
+  z range (numpy, independent of the MDAnalysis binning), for the per-frame charge check.
+
+Every :class:`Frame` carries ``unit``, the independent unit it belongs to (frames of one unit
+share their ion arrangement): ``basin-run:R`` for basin-run states (the replica that run R
+started from belongs to it too), ``replica:I`` for a replica no basin run continued, and
+``root:C`` (the trial-tree root, a stage-0 configuration) for milestone configurations.
 
 Units: A, fs, e, g/mol (LAMMPS ``real``). Nothing here starts LAMMPS or modifies the store.
 """
@@ -28,8 +37,8 @@ from ..errors import AnalysisError
 from ..state import Snapshot
 from .membrane import MembraneInfo, StateLabel, classify_state
 
-__all__ = ["Frame", "MilestonePool", "SystemTopology", "basin_a_frames", "frames_universe",
-           "milestone_pools", "resolve_system"]
+__all__ = ["Frame", "MilestonePool", "SystemTopology", "basin_a_frames", "config_roots", "feed_net_charge",
+           "frames_universe", "milestone_pools", "resolve_system"]
 
 
 @dataclass(frozen=True)
@@ -54,11 +63,13 @@ class MilestonePool:
 
 @dataclass(frozen=True, eq=False)
 class Frame:
-    """One configuration with its label (leading ion, lambda, basin) and where it came from."""
+    """One configuration with its label (leading ion, lambda, basin), where it came from and the
+    independent unit it belongs to (see the module docstring)."""
 
     source: str                 # 'config:<id>' or 'replica:<index>'
     snapshot: Snapshot
     label: StateLabel
+    unit: str = ""              # 'basin-run:<r>', 'replica:<i>' or 'root:<config id>'
 
 
 def milestone_pools(store: Any) -> tuple[list[MilestonePool], Any]:
@@ -176,16 +187,24 @@ def basin_a_frames(store: Any, info: MembraneInfo, topo: SystemTopology, lambda_
     from ..ffs.tasks import BasinEvent  # noqa: PLC0415
     from ..models.membrane import read_replica  # noqa: PLC0415
 
+    segments = sorted(store.basin_segments(histograms=False), key=lambda s: (s.run, s.segment))
+    # Basin run r starts from replica r mod n (n: the replicas the campaign used) and continues
+    # it, so replica i and run i share one ion arrangement: one unit. Runs r and r + n also
+    # start from replica i; they are treated as separate units (their velocities are redrawn),
+    # which is optimistic when the runs are shorter than the ions' rearrangement time.
+    runs = {int(s.run) for s in segments}
     frames: list[Frame] = []
     if source in ("both", "replicas"):
         for i, path in enumerate(topo.replica_files):
             snap = read_replica(path)
-            frames.append(Frame(f"replica:{i}", snap, classify_state(snap.positions, info)))
+            unit = f"basin-run:{i}" if i in runs else f"replica:{i}"
+            frames.append(Frame(f"replica:{i}", snap, classify_state(snap.positions, info), unit))
     if source in ("both", "basin"):
-        for seg in sorted(store.basin_segments(), key=lambda s: (s.run, s.segment)):
+        for seg in segments:
             if seg.event is BasinEvent.BUDGET and int(seg.end_config) >= 0:
                 snap = store.snapshot(int(seg.end_config))
-                frames.append(Frame(f"config:{int(seg.end_config)}", snap, classify_state(snap.positions, info)))
+                frames.append(Frame(f"config:{int(seg.end_config)}", snap, classify_state(snap.positions, info),
+                                    f"basin-run:{int(seg.run)}"))
     return [f for f in frames if f.label.p == 0 and f.label.q == 0 and f.label.lam < lambda_a]
 
 
@@ -226,3 +245,39 @@ def frames_universe(snapshots: Sequence[Snapshot], topo: SystemTopology) -> Any:
     dims = np.stack([_mda_dimensions(s.box) for s in snapshots])
     u.load_new(coords, format=MemoryReader, order="fac", dimensions=dims)
     return u
+
+
+def config_roots(store: Any) -> dict[int, int]:
+    """Trial-tree root (a stage-0 configuration id) of every configuration reached from one.
+
+    Stage-0 configurations (basin crossings) are their own roots; a successful trial's landing
+    configuration has its parent's root (an immediate success lands on the parent itself).
+    """
+    from ..ffs.tasks import Outcome  # noqa: PLC0415
+
+    roots: dict[int, int] = {int(c): int(c) for c in store.stage_pool(0)}
+    table = store.trial_table()
+    order = np.argsort(table["stage"], kind="stable")
+    for row in table[order]:
+        landing, parent = int(row["landing_config"]), int(row["parent_config"])
+        outcome = Outcome(row["outcome"].decode() if isinstance(row["outcome"], bytes) else str(row["outcome"]))
+        if landing >= 0 and outcome.succeeded and parent in roots and landing not in roots:
+            roots[landing] = roots[parent]
+    return roots
+
+
+def feed_net_charge(positions: np.ndarray, topo: SystemTopology, z_lo: float, z_hi: float) -> float:
+    """Net charge (e) of the mobile molecules whose centre of mass lies in ``z_lo <= z < z_hi`` (A).
+
+    Computed with numpy from the topology's molecules, masses and charges (no MDAnalysis), so it
+    checks the binned charge profile of the same frame independently.
+    """
+    mobile = topo.indices("mobile")
+    mol = topo.molecules[mobile]
+    _, idx = np.unique(mol, return_inverse=True)
+    m = topo.masses_g_mol[mobile]
+    z = np.asarray(positions, dtype=np.float64)[mobile, 2]
+    com_z = np.bincount(idx, weights=m * z) / np.bincount(idx, weights=m)
+    charge = np.bincount(idx, weights=topo.charges_e[mobile])
+    inside = (com_z >= z_lo) & (com_z < z_hi)
+    return float(np.sum(charge[inside]))

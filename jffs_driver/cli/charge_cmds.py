@@ -59,24 +59,30 @@ _LEADER = click.Choice(["anion", "cation", "any"])
 @click.option("--binning", type=click.Choice(["molecules", "atoms"]), default="molecules", show_default=True,
               help="Charge of each molecule at its centre of mass, or of each atom at its own z.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--target-half-width", "half_width", type=float, default=0.2, show_default=True,
+              help="95% half-width (e) of q1+q2 from the intrinsic reference, for the basin-A frames needed.")
 def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path: Optional[Path], leader: str,
                    basin_frames: str, detach_lambda: float, n_bootstrap: int, min_prominence: float,
-                   smooth_A: float, binning: str, seed: int) -> None:
+                   smooth_A: float, binning: str, seed: int, half_width: float) -> None:
     """Induced charge in the feed and the conductor plane z_c of a membrane STORE.
 
     Water density (0.25 A bins) and liquid layers from basin-A frames, net charge per layer
     and 0.5 nm plateau bin in basin A (intrinsic) and at each milestone, induced = milestone -
-    intrinsic, q1 + q2 in the first two layers and z_c = (z1 q1 + z2 q2)/(q1 + q2) with a
-    bootstrap 95% CI. z_c in nm from the membrane's feed-side surface plane (negative: feed).
+    intrinsic, q1 + q2 in the first two layers and z_c = (z1 q1 + z2 q2)/(q1 + q2) with 95% CIs
+    from a bootstrap over basin runs and trial-tree branches. z_c in nm from the membrane's
+    feed-side surface plane (negative: feed).
     """
     from ..analysis.induced_charge import induced_charge as run  # noqa: PLC0415
 
     _check_store(store)
     if n_bootstrap < 0:
         raise UsageError(f"--bootstrap must be >= 0, got {n_bootstrap}", option="--bootstrap")
+    if not (half_width > 0 and math.isfinite(half_width)):
+        raise UsageError(f"--target-half-width must be a positive number of e, got {half_width}",
+                         option="--target-half-width")
     res = run(store, system, leader=leader, basin_frames=basin_frames, detach_lambda_A=detach_lambda,
               n_bootstrap=n_bootstrap, min_prominence=min_prominence, smooth_A=smooth_A, binning=binning,
-              seed=seed)
+              seed=seed, target_half_width_e=half_width)
     figure = None
     if plot_path is not None:
         from ..analysis.induced_charge_plot import plot_induced_charge  # noqa: PLC0415
@@ -96,16 +102,41 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
     click.echo(f"liquid layers (distance from the plane, A): {layers}; then "
                f"{len(res.bin_edges_distance_A) - 1 - res.n_layers} plateau bin(s) to "
                f"{res.bin_edges_distance_A[-1]:.2f} A")
-    click.echo(f"{'stage':>5} {'lambda[A]':>9} {'n':>3} {'q1+q2[e]':>9} {'95% CI':>17} {'total[e]':>9} "
-               f"{'z_c[nm]':>8} {'95% CI':>17}")
+    click.echo(f"{'stage':>5} {'lambda[A]':>9} {'n':>3} {'u':>2} {'q1+q2[e]':>8} {'95% CI':>15} {'total[e]':>8} "
+               f"{'95% CI':>15} {'z_c[nm]':>7} {'95% CI':>15}")
+    notes: dict[str, list[int]] = {}
     for m in res.milestones:
-        click.echo(f"{m.stage:>5} {m.lambda_A:>9.3f} {len(m.configs):>3} {_f(m.induced_first_two_e):>9} "
-                   f"{_ci(m.induced_first_two_ci95_e):>17} {_f(m.induced_total_e):>9} {_f(m.z_c_nm):>8} "
-                   f"{_ci(m.z_c_ci95_nm):>17}")
-    click.echo(f"pooled over stages {list(c.stages)} ({c.n_frames} configurations): q1+q2 = "
-               f"{_f(c.induced_first_two_e)} e (95% CI {_ci(c.induced_first_two_ci95_e)})")
+        click.echo(f"{m.stage:>5} {m.lambda_A:>9.3f} {len(m.configs):>3} {m.units:>2} {_f(m.induced_first_two_e):>8} "
+                   f"{_ci(m.induced_first_two_ci95_e, 2):>15} {_f(m.induced_total_e):>8} "
+                   f"{_ci(m.induced_total_ci95_e, 2):>15} {_f(m.z_c_nm):>7} {_ci(m.z_c_ci95_nm, 2):>15}")
+        if m.ci_note and m.configs:
+            notes.setdefault(m.ci_note, []).append(m.stage)
+    click.echo("n: configurations, u: independent trial-tree branches (stage-0 roots) among them")
+    for text, stages in notes.items():
+        click.echo(f"  stage{'s' if len(stages) > 1 else ''} {', '.join(map(str, stages))}: {text}")
+    click.echo(f"pooled over stages {list(c.stages)} ({c.n_frames} configurations, {c.n_units} branches; "
+               f"{c.n_basin_frames} basin-A frames in {c.n_basin_units} runs): q1+q2 = "
+               f"{_f(c.induced_first_two_e)} e (95% CI {_ci(c.induced_first_two_ci95_e)}), total = "
+               f"{_f(c.induced_total_e)} e (95% CI {_ci(c.induced_total_ci95_e)})")
     click.echo(f"z_c = {_f(c.z_c_nm)} nm (95% CI {_ci(c.z_c_ci95_nm)}) from the plane; box z = "
                f"{_f(c.z_c_A)} A (95% CI {_ci(c.z_c_ci95_A)})")
+    if c.ci_note:
+        click.echo(f"note: {c.ci_note}")
+    click.echo(f"diagnostic, each branch against the basin-A frames of its own basin run ({c.matched_runs} runs): "
+               f"q1+q2 = {_f(c.matched_first_two_e)} e (95% CI {_ci(c.matched_first_two_ci95_e)}); "
+               + ", ".join(f"stage {m.stage}: {_f(m.matched_first_two_e, 2)}" for m in res.milestones if m.configs))
+    need = res.reference_need
+    if binning == "molecules":
+        click.echo(f"check: binned charge = net charge of the feed's molecules in every frame (max |difference| "
+                   f"{res.feed_check_max_e:.1e} e); total = feed charge change {_f(c.feed_change_e)} e")
+    else:
+        click.echo(f"check: binned atom charges differ from the net charge of the feed's molecules by up to "
+                   f"{res.feed_check_max_e:.2f} e (water cut by the membrane plane); feed charge change "
+                   f"{_f(c.feed_change_e)} e")
+    click.echo(f"intrinsic reference: per-frame SD of q1+q2 {_f(need.sd_frame_e, 2)} e (intraclass correlation "
+               f"within a run {_f(need.icc, 2)}): {c.n_basin_frames} frames are worth "
+               f"{_f(need.effective_frames, 1)} independent ones; a 95% half-width of {need.half_width_e:g} e "
+               f"needs about {need.independent_frames_needed} independent basin-A frames (docs/induced_charge.md)")
     if figure is not None:
         click.echo(f"figure: {figure}")
 
