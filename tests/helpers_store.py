@@ -77,6 +77,24 @@ def write_campaign(directory: Path, changes: dict[str, str] | None = None, extra
     return path
 
 
+def strip_digests(store_path: Path) -> None:
+    """Make a store look written before digests existed: drop every file's digest trailer and
+    ``integrity`` attribute (to emulate, or hand-edit, old-format files in tests)."""
+    import h5py  # noqa: PLC0415
+
+    from jffs_driver.store.digest import MAGIC, TAIL  # noqa: PLC0415
+
+    for p in [store_path / "campaign.h5", *store_path.glob("segments/*.h5"),
+              *store_path.glob("packs/*.h5")]:
+        data = p.read_bytes()
+        if data.endswith(MAGIC):
+            length = int.from_bytes(data[-TAIL.size + 32:-8], "little")
+            p.write_bytes(data[:len(data) - TAIL.size - length])
+        with h5py.File(p, "r+") as f:
+            if "integrity" in f.attrs:
+                del f.attrs["integrity"]
+
+
 def committed_trials(store_path: Path) -> int:
     """Number of committed trial records (0 while the store does not exist yet)."""
     if not (store_path / "campaign.h5").exists():

@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("jffs_driver.cli.campaign_cmds", "status", "Show per-stage progress (cheap)."),
     "results": ("jffs_driver.cli.campaign_cmds", "results", "Rate, MFPT and CIs of a store."),
     "export": ("jffs_driver.cli.campaign_cmds", "export", "Export configurations as H5MD."),
+    "verify": ("jffs_driver.cli.store_cmds", "verify", "Check every file of a store; say what is intact."),
+    "salvage": ("jffs_driver.cli.store_cmds", "salvage", "Copy a damaged store's intact commits to a new store."),
     "build": ("jffs_driver.cli.system_cmds", "build", "Build a membrane system."),
     "equilibrate": ("jffs_driver.cli.system_cmds", "equilibrate", "Equilibrate a built system."),
     "correction": ("jffs_driver.cli.correction_cmds", "correction", "Ideal-conductor correction."),

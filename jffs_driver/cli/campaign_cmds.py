@@ -172,8 +172,10 @@ def export(store: Path, output: Path, stage: Optional[int]) -> None:
     from ..results import load_state  # noqa: PLC0415
     from ..store import CampaignStore  # noqa: PLC0415
     from ..store.h5md import export_h5md  # noqa: PLC0415
+    from ..store.paths import refuse_output_in_store  # noqa: PLC0415
 
     _check_store(store)
+    refuse_output_in_store(output, what="OUTPUT", stores=[store])
     ids = None
     if stage is not None:
         with CampaignStore.open(store, mode="r") as st:

@@ -111,6 +111,7 @@ def correct(store: Path, z_c: Optional[float], z_c_ci95: Optional[float], varian
     from ..analysis.corrected_profile import correct_store  # noqa: PLC0415
     from ..analysis.profile import DEFAULT_GRID  # noqa: PLC0415
     from ..correction import AsPrintedVariantWarning, normalize_variant  # noqa: PLC0415
+    from ..store.paths import refuse_output_in_store  # noqa: PLC0415
 
     name = normalize_variant(variant)
     if n_grid is not None and n_grid < 4:
@@ -118,6 +119,8 @@ def correct(store: Path, z_c: Optional[float], z_c_ci95: Optional[float], varian
     if n_bootstrap is not None and n_bootstrap < 0:
         raise UsageError(f"--bootstrap must be >= 0, got {n_bootstrap}", option="--bootstrap")
     targets = _targets(prefix, store)
+    for target in targets.values():  # read-only: never write into a store (docs/store.md)
+        refuse_output_in_store(target, what="--out", stores=[store])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AsPrintedVariantWarning)
         result = correct_store(store, z_c_nm=z_c, z_c_ci95_nm=z_c_ci95, variant=name, lambda_detach_nm=lambda_detach,

@@ -65,6 +65,7 @@ def profile(stores: tuple[Path, ...], out_dir: Path, as_json: bool, n_grid: Opti
     """
     from ..analysis.profile import DEFAULT_GRID, compute_profile  # noqa: PLC0415
     from ..analysis.profile_plot import plot_profiles  # noqa: PLC0415
+    from ..store.paths import refuse_output_in_store  # noqa: PLC0415
 
     paths = list(stores)
     for s in paths:
@@ -75,6 +76,9 @@ def profile(stores: tuple[Path, ...], out_dir: Path, as_json: bool, n_grid: Opti
         raise UsageError(f"--grid must be at least 4 intervals, got {n_grid}", option="--grid")
     if n_bootstrap is not None and n_bootstrap < 0:
         raise UsageError(f"--bootstrap must be >= 0, got {n_bootstrap}", option="--bootstrap")
+    for target, what in ((out_dir, "--out"), (plot_path, "--plot")):
+        if target is not None:  # read-only: never write into a store (docs/store.md)
+            refuse_output_in_store(target, what=what, stores=paths)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} exists and is not a folder", option="--out")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -13,14 +13,15 @@ import bisect
 import os
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
 from ..errors import StoreError
 from . import layout as L
 from .durable import fsync_dir
-from .segments import DataFile, read_datafile
+from .datafile import DataFile
+from .reading import read_datafile
 
 #: How often a reader rescans when packing races with its scan before it gives up.
 SCAN_ATTEMPTS = 20
@@ -42,10 +43,14 @@ class Catalog:
     ----------
     root
         The store directory.
+    require_digest
+        Every data file must carry a digest trailer (the header says the store was written
+        with digests); a file without one is damaged, not "unverified".
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, require_digest: bool = False) -> None:
         self.root = root
+        self.require_digest = require_digest
         self.files: list[DataFile] = []
         self._loaded: dict[str, DataFile] = {}  # files are immutable: cache them by name
         self._tables: dict[str, np.ndarray] = {}
@@ -54,7 +59,7 @@ class Catalog:
     def _load(self, path: Path) -> DataFile:
         data = self._loaded.get(path.name)
         if data is None:
-            data = read_datafile(path)
+            data = read_datafile(path, self.require_digest)
             self._loaded[path.name] = data
         return data
 
@@ -101,8 +106,12 @@ class Catalog:
             time.sleep(0.005 * (attempt + 1))
         raise StoreError(f"store {self.root} is inconsistent: {problem}", path=str(self.root))
 
-    def scan_writer(self) -> None:
-        """Recover after a crash (writer holds the lock): drop temp files and packed segments."""
+    def scan_writer(self, check: Optional[Callable[[list[DataFile]], None]] = None) -> None:
+        """Recover after a crash (writer holds the lock): drop temp files and packed segments.
+
+        ``check`` sees the committed files before anything but temporary files is deleted,
+        so a damaged pack can be refused while the segments it covers are still there.
+        """
         removed = False
         for sub in ("", L.SEGMENT_DIR, L.PACK_DIR):
             directory = self.root / sub
@@ -114,16 +123,20 @@ class Catalog:
         segments = _numbered(self.root / L.SEGMENT_DIR, L.SEGMENT_RE)
         packs = _numbered(self.root / L.PACK_DIR, L.PACK_RE)
         files, covered = self._assemble(segments, packs)
+        problem = self._gap(files)
+        if problem:
+            raise StoreError(f"store {self.root} is missing committed data: {problem}; "
+                             "restore the missing file from a backup, or copy the commits "
+                             f"before it with `jffs salvage {self.root} NEW_STORE`",
+                             path=str(self.root))
+        if check is not None:
+            check(files)
         for path in covered:  # a pack was published but the writer died before deleting these
             path.unlink()
             removed = True
         if removed:
             for sub in ("", L.SEGMENT_DIR, L.PACK_DIR):
                 fsync_dir(self.root / sub)
-        problem = self._gap(files)
-        if problem:
-            raise StoreError(f"store {self.root} is missing committed data: {problem}; "
-                             "restore the missing file from a backup", path=str(self.root))
         self._set(files)
 
     # ---- updates by the writer ------------------------------------------------------------

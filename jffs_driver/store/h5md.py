@@ -23,6 +23,7 @@ from .. import __version__
 from ..errors import UsageError
 from ..state import Snapshot
 from .durable import publish, temp_path
+from .paths import refuse_output_in_store
 from .store import CampaignStore
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -121,9 +122,12 @@ def export_h5md(store_path: Union[PathLike, CampaignStore], out_path: PathLike,
     Raises
     ------
     UsageError
-        Empty selection, or configurations with different numbers of atoms (one H5MD
-        particle group needs a fixed atom count).
+        Empty selection, configurations with different numbers of atoms (one H5MD
+        particle group needs a fixed atom count), or ``out_path`` inside a store.
     """
+    refuse_output_in_store(out_path, what="out_path",
+                           stores=[store_path.path if isinstance(store_path, CampaignStore)
+                                   else store_path])
     store = store_path if isinstance(store_path, CampaignStore) else CampaignStore.open(
         store_path, "r")
     try:

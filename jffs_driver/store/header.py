@@ -1,7 +1,9 @@
 """The campaign header ``campaign.h5``: configuration, hash, versions, units; written once.
 
 The header is built in memory and published with temp file + fsync + rename, so a store
-either has a complete header or none (a directory without one is not a store yet).
+either has a complete header or none (a directory without one is not a store yet). It ends
+with a digest trailer (:mod:`.digest`) and says so in its ``integrity`` attribute; that
+attribute also tells readers that every data file of the store must carry a trailer.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from .. import __version__
 from ..errors import StoreError, UsageError
 from . import layout as L
+from .digest import INTEGRITY, INTEGRITY_ATTR, check_file, damaged, read_trailer, trailer_for
 from .durable import write_bytes_atomically
 from .records import StoreHeader
 
@@ -69,6 +72,7 @@ def write_header(root: Path, header: StoreHeader) -> None:
         f.attrs["schema_version"] = header.schema_version
         f.attrs["config_hash"] = header.config_hash
         f.attrs["created"] = header.created
+        f.attrs[INTEGRITY_ATTR] = INTEGRITY
         for name, version in header.versions.items():
             f.attrs[VERSION_PREFIX + name] = version
         text = h5py.string_dtype()
@@ -81,26 +85,53 @@ def write_header(root: Path, header: StoreHeader) -> None:
         for kind, unit in header.units.items():
             units.attrs[kind] = unit
         f.flush()
-        image = bytes(f.id.get_file_image())
-    write_bytes_atomically(root / L.HEADER_FILE, image)
+        image = f.id.get_file_image()
+    write_bytes_atomically(root / L.HEADER_FILE,
+                           bytes(image) + trailer_for(image, {}).encode())
 
 
 def read_header(root: Path) -> StoreHeader:
-    """Read ``campaign.h5``."""
+    """Read ``campaign.h5`` (checked against its digest)."""
+    return load_header(root)[0]
+
+
+def load_header(root: Path) -> tuple[StoreHeader, bool]:
+    """Read ``campaign.h5``; also say whether the store was written with digests.
+
+    Returns
+    -------
+    (StoreHeader, bool)
+        The header, and True when the header carries a (verified) digest trailer, which
+        means every data file of the store must carry one too.
+
+    Raises
+    ------
+    DamagedFileError
+        The header differs from its digest, cannot be read, or lost its trailer.
+    StoreError
+        ``root`` is not a store, or one of a newer layout.
+    """
     path = root / L.HEADER_FILE
     if not path.is_file():
         raise StoreError(f"{root} is not a jffs campaign store ({L.HEADER_FILE} missing); "
                          "create one with `jffs init` / CampaignStore.create", path=str(root))
+    trailer = read_trailer(path)
+    if trailer is not None:
+        check_file(path, trailer)  # a few kB: always checked in full
     try:
         with h5py.File(path, "r", locking=False) as f:
             if f.attrs.get("format") != L.FORMAT_NAME:
+                if trailer is not None:
+                    raise damaged(path, "no format attribute")
                 raise StoreError(f"{path} is not a jffs campaign store header", path=str(path))
+            if trailer is None and INTEGRITY_ATTR in f.attrs:
+                raise damaged(path, "its digest trailer is missing or its end was overwritten")
             version = int(f.attrs["schema_version"])
             if version > L.SCHEMA_VERSION:
                 raise StoreError(f"store schema version {version} is newer than this "
                                  f"jffs_driver supports ({L.SCHEMA_VERSION}); upgrade",
                                  path=str(path))
-            return StoreHeader(
+            return (StoreHeader(
                 config=json.loads(f["config/resolved_json"].asstr()[()]),
                 config_toml=f["config/toml"].asstr()[()],
                 config_hash=str(f.attrs["config_hash"]),
@@ -109,8 +140,8 @@ def read_header(root: Path) -> StoreHeader:
                 units={k: str(v) for k, v in f["units"].attrs.items()},
                 info=json.loads(f["info_json"].asstr()[()]),
                 created=str(f.attrs["created"]), schema_version=version,
-            )
-    except (OSError, KeyError) as exc:
-        if isinstance(exc, StoreError):
-            raise
-        raise StoreError(f"cannot read store header {path}: {exc}", path=str(path)) from exc
+            ), trailer is not None)
+    except StoreError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise damaged(path, f"HDF5 cannot read it: {exc}") from exc

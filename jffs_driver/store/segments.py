@@ -1,21 +1,23 @@
-"""Reading and writing the store's immutable data files (segments and packs).
+"""Writing the store's immutable data files (segments and packs); reading is in :mod:`.reading`.
 
 A segment holds exactly one commit; a pack holds a contiguous run of commits merged from
 segments. Both have the same layout (see :mod:`.layout`), so every reader treats them alike.
 Segments are built in memory (HDF5 ``core`` driver) and written with a single ``write`` +
 ``fsync`` + ``rename``: this is faster than many small HDF5 writes and leaves nothing
-half-written under a final name. State arrays are compressed losslessly, chunked per
-configuration, with a Fletcher-32 checksum so silent corruption is reported on read.
+half-written under a final name. Every file ends with a digest trailer (:mod:`.digest`):
+SHA-256 of the whole HDF5 image plus content digests of its tables, traces and histograms.
+State arrays are compressed losslessly, chunked per configuration, with a Fletcher-32
+checksum (HDF5 checks it on read; the trailer covers everything else).
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import os
+import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import h5py
 import numpy as np
@@ -23,7 +25,13 @@ import numpy as np
 from ..errors import StoreError
 from ..state import Snapshot
 from . import layout as L
+from .datafile import PART_HIST, PART_TABLES, PART_TRACES, DataFile, tables_digest
+from .digest import (
+    INTEGRITY, INTEGRITY_ATTR, Trailer, check_file, content_digest, hash_prefix, trailer_for,
+)
 from .durable import publish, temp_path
+from .records import BasinSegmentRecord, ConfigRecord, StageRecord, TrialRecord
+from .reading import open_readonly, read_basin_hist, read_traces
 
 #: Rows per chunk of an (N, 3) state array: one chunk per configuration up to 65,536 atoms
 #: (1.5 MiB of float64), so reading one configuration decompresses only its own chunks.
@@ -31,43 +39,6 @@ CHUNK_ROWS = 65536
 #: Arrays smaller than this (bytes) are stored contiguously: filters cost more than they save.
 SMALL_BYTES = 1024
 COMPRESSIONS = ("gzip", "lzf", None)
-
-
-@dataclass(frozen=True, eq=False)
-class DataFile:
-    """The small tables of one data file, kept in memory (state arrays stay on disk)."""
-
-    path: Path
-    kind: str
-    first_commit: int
-    last_commit: int
-    first_config: int
-    commits: np.ndarray
-    trials: np.ndarray
-    basin: np.ndarray
-    stages: np.ndarray
-    pilot_maxima: np.ndarray
-    notes: tuple[str, ...]
-    configs: np.ndarray
-    n_traces: int
-    n_hist: int = 0
-
-    @property
-    def n_configs(self) -> int:
-        """Number of configurations in the file."""
-        return int(self.configs.shape[0])
-
-
-def open_readonly(path: Path) -> h5py.File:
-    """Open an immutable data file for reading (no HDF5 file locking: nothing writes it)."""
-    try:
-        return h5py.File(path, "r", locking=False)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        if not path.exists():
-            raise FileNotFoundError(str(path)) from exc
-        raise StoreError(f"cannot read store file {path}: {exc}", path=str(path)) from exc
 
 
 def _filters(compression: Optional[str]) -> dict:
@@ -110,18 +81,6 @@ def write_state(group: h5py.Group, snap: Snapshot, units: Mapping[str, str],
             _array_dataset(extras, name, arr, compression, units.get(f"extras.{name}"))
 
 
-def read_state(path: Path, config_id: int, step: int, time: float) -> Snapshot:
-    """Read one configuration's state from a data file."""
-    with open_readonly(path) as f:
-        group = f.get(L.state_path(config_id))
-        if group is None:
-            raise StoreError(f"configuration {config_id} missing from {path}",
-                             path=str(path), config_id=config_id)
-        arrays = {name: group[name][()] for name in L.STATE_UNITS}
-        extras = {k: v[()] for k, v in group["extras"].items()} if "extras" in group else {}
-    return Snapshot(step=step, time=time, extras=extras, **arrays)
-
-
 def _write_tables(f: h5py.File, data: DataFile, traces: np.ndarray, units: Mapping[str, str],
                   compression: Optional[str], hist: Optional[np.ndarray] = None) -> None:
     f.attrs["format"] = L.FORMAT_NAME
@@ -131,6 +90,7 @@ def _write_tables(f: h5py.File, data: DataFile, traces: np.ndarray, units: Mappi
     f.attrs["last_commit"] = data.last_commit
     f.attrs["first_config"] = data.first_config
     f.attrs["n_configs"] = data.n_configs
+    f.attrs[INTEGRITY_ATTR] = INTEGRITY  # a reader finding no trailer knows it was lost
     for name, rows in ((L.COMMITS, data.commits), (L.TRIALS, data.trials),
                        (L.BASIN, data.basin), (L.STAGES, data.stages),
                        (L.CONFIG_INDEX, data.configs)):
@@ -146,10 +106,18 @@ def _write_tables(f: h5py.File, data: DataFile, traces: np.ndarray, units: Mappi
         f.create_dataset(L.STAGE_NOTES, data=list(data.notes), dtype=h5py.string_dtype())
 
 
+def _parts(data: DataFile, traces: np.ndarray, hist: Optional[np.ndarray]) -> dict[str, str]:
+    """Content digests of a data file (the same values the readers compute)."""
+    return {PART_TABLES: tables_digest(data),
+            PART_TRACES: content_digest(np.asarray(traces, dtype="<f8")),
+            PART_HIST: content_digest(np.zeros(0, "<i8") if hist is None
+                                      else np.asarray(hist, dtype="<i8"))}
+
+
 def build_segment(data: DataFile, traces: np.ndarray, snapshots: Sequence[Snapshot],
                   units: Mapping[str, str], compression: Optional[str],
-                  hist: Optional[np.ndarray] = None) -> bytes:
-    """The complete HDF5 image of a segment file, built in memory."""
+                  hist: Optional[np.ndarray] = None) -> tuple[bytes, Trailer]:
+    """The complete segment file (HDF5 image + digest trailer), built in memory."""
     # backing_store=False: nothing touches the disk until the caller writes the image.
     with h5py.File(f"segment-{uuid.uuid4().hex}.h5", "w", driver="core",
                    backing_store=False) as f:
@@ -160,152 +128,34 @@ def build_segment(data: DataFile, traces: np.ndarray, snapshots: Sequence[Snapsh
                 write_state(states.create_group(str(data.first_config + i)), snap, units,
                             compression)
         f.flush()
-        return bytes(f.id.get_file_image())
+        image = f.id.get_file_image()
+    trailer = trailer_for(image, _parts(data, traces, hist))
+    return bytes(image) + trailer.encode(), trailer
 
 
-@contextlib.contextmanager
-def _low_level(path: Path) -> Iterator[h5py.h5f.FileID]:
-    """Open a data file through h5py's low-level API.
+def segment_for_commit(path: Path, number: int, first: int, resolve: L.Resolve,
+                       trials: Sequence[TrialRecord], basin: Sequence[BasinSegmentRecord],
+                       stages: Sequence[StageRecord], configs: Sequence[ConfigRecord],
+                       units: Mapping[str, str], compression: Optional[str]
+                       ) -> tuple[DataFile, bytes]:
+    """The tables and the complete file of commit ``number`` (configs get ids from ``first``).
 
-    Loading the small tables of hundreds of files is what ``jffs status`` costs; the
-    high-level API spends ~5 ms per file on Python bookkeeping, the low-level one ~0.5 ms.
+    Raises ValueError / OverflowError / TypeError for records that cannot be stored.
     """
-    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
-    fapl.set_file_locking(False, True)  # immutable file: no HDF5 locking needed
-    try:
-        fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY, fapl)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        if not path.exists():
-            raise FileNotFoundError(str(path)) from exc
-        raise StoreError(f"cannot read store file {path}: {exc}", path=str(path)) from exc
-    try:
-        yield fid
-    finally:
-        fid.close()
-
-
-_MEMORY_TYPES: dict[Any, Any] = {}
-
-
-def _memory_type(dtype: Any) -> Any:
-    """HDF5 memory type of a numpy dtype, cached: building it costs ~1 ms per compound type,
-    more than the read itself, and would be paid for every table of every file."""
-    key = np.dtype(dtype)
-    mtype = _MEMORY_TYPES.get(key)
-    if mtype is None:
-        mtype = _MEMORY_TYPES[key] = h5py.h5t.py_create(key)
-    return mtype
-
-
-def _read(fid: h5py.h5f.FileID, name: str, dtype: Any) -> Optional[np.ndarray]:
-    """A whole dataset as ``dtype`` (HDF5 converts), or None when it does not exist.
-
-    Compound members are converted by name; a member the file lacks (a column added to the
-    layout later) keeps its value from :data:`~.layout.FIELD_DEFAULTS` (HDF5 leaves members
-    missing from the source untouched).
-    """
-    try:
-        dsid = h5py.h5d.open(fid, name.encode())
-    except KeyError:
-        return None
-    defaults = L.FIELD_DEFAULTS.get(name)
-    if defaults:
-        out = np.zeros(dsid.shape, dtype=dtype)
-        for field_name, value in defaults.items():
-            out[field_name] = value
-    else:
-        out = np.empty(dsid.shape, dtype=dtype)
-    if out.size:
-        dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, out, mtype=_memory_type(dtype))
-    return out
-
-
-def _attr(fid: h5py.h5f.FileID, name: str, dtype: Any) -> Any:
-    """A scalar attribute as ``dtype`` (int64, or h5py's string dtype for text)."""
-    attr = h5py.h5a.open(fid, name.encode())
-    out = np.empty((), dtype=dtype)
-    attr.read(out, mtype=_memory_type(dtype))
-    value = out[()]
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def read_datafile(path: Path) -> DataFile:
-    """Load the small tables of a segment or pack (not its state arrays or traces)."""
-    with _low_level(path) as fid:
-        text, i8 = h5py.string_dtype(), np.dtype("<i8")
-        try:
-            fmt, version = _attr(fid, "format", text), int(_attr(fid, "schema_version", i8))
-            kind = _attr(fid, "kind", text)
-            first_commit = int(_attr(fid, "first_commit", i8))
-            last_commit = int(_attr(fid, "last_commit", i8))
-            first_config = int(_attr(fid, "first_config", i8))
-        except KeyError:
-            fmt, version = None, 0
-        if fmt != L.FORMAT_NAME:
-            raise StoreError(f"{path} is not a jffs campaign store data file", path=str(path))
-        if version > L.SCHEMA_VERSION:
-            raise StoreError(f"{path} has schema version {version}, newer than this "
-                             f"jffs_driver understands ({L.SCHEMA_VERSION}); upgrade "
-                             "jffs_driver", path=str(path))
-        tables: dict[str, np.ndarray] = {}
-        for name, dtype in L.TABLE_DTYPES.items():
-            rows = _read(fid, name, dtype)  # tables without rows are not written
-            tables[name] = np.zeros(0, dtype) if rows is None else rows
-        notes = _read(fid, L.STAGE_NOTES, h5py.string_dtype())
-        pilot = _read(fid, L.PILOT_MAXIMA, np.float64)
-        n_traces, n_hist = (_length(fid, name) for name in (L.TRACES, L.BASIN_HIST))
-    return DataFile(
-        path=path, kind=str(kind), first_commit=first_commit, last_commit=last_commit,
-        first_config=first_config, commits=tables[L.COMMITS], trials=tables[L.TRIALS],
-        basin=tables[L.BASIN], stages=tables[L.STAGES],
-        pilot_maxima=np.zeros(0) if pilot is None else pilot,
-        notes=() if notes is None else tuple(
-            n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in notes),
-        configs=tables[L.CONFIG_INDEX], n_traces=n_traces, n_hist=n_hist,
+    trial_rows, traces = L.trial_rows(trials, number, resolve)
+    basin_rows, hists = L.basin_rows(basin, number, resolve)
+    stage_rows, maxima, notes = L.stage_rows(stages, number)
+    commit_row = np.array([(number, time.time(), len(trials), len(basin), len(stages),
+                            len(configs), first)], L.COMMIT_DTYPE)
+    data = DataFile(
+        path=path, kind="segment", first_commit=number, last_commit=number, first_config=first,
+        commits=commit_row, trials=trial_rows, basin=basin_rows, stages=stage_rows,
+        pilot_maxima=maxima, notes=tuple(notes), configs=L.config_rows(configs, first, number),
+        n_traces=traces.size, n_hist=hists.size,
     )
-
-
-def _length(fid: h5py.h5f.FileID, name: str) -> int:
-    """Length of a 1-D dataset, 0 when it does not exist."""
-    try:
-        return int(h5py.h5d.open(fid, name.encode()).shape[0])
-    except KeyError:
-        return 0
-
-
-def read_basin_hist(path: Path, fid: Optional[h5py.h5f.FileID] = None) -> np.ndarray:
-    """The concatenated basin histograms of a data file (int64 steps; ``fid``: already open)."""
-    if fid is None:
-        with _low_level(path) as own:
-            hist = _read(own, L.BASIN_HIST, np.int64)
-    else:
-        hist = _read(fid, L.BASIN_HIST, np.int64)
-    return np.zeros(0, dtype=np.int64) if hist is None else hist
-
-
-def read_traces(path: Path, fid: Optional[h5py.h5f.FileID] = None) -> np.ndarray:
-    """The concatenated lambda traces of a data file (``fid``: the file already open)."""
-    if fid is None:
-        with _low_level(path) as own:
-            traces = _read(own, L.TRACES, np.float64)
-    else:
-        traces = _read(fid, L.TRACES, np.float64)
-    return np.zeros(0) if traces is None else traces
-
-
-@contextlib.contextmanager
-def pinned(files: Sequence[DataFile]) -> Iterator[dict[Path, h5py.h5f.FileID]]:
-    """Open the loose segments among ``files`` up front, by path.
-
-    Packing unlinks segments once their pack is published; a segment that is already open
-    stays readable, so a long read that pins them first cannot lose them half-way (packs
-    themselves are never deleted). Raises FileNotFoundError if one is already gone.
-    """
-    with contextlib.ExitStack() as stack:
-        yield {d.path: stack.enter_context(_low_level(d.path))
-               for d in files if d.kind == "segment" and (d.n_traces or d.n_hist)}
+    image, trailer = build_segment(data, traces, [c.snapshot for c in configs], units,
+                                   compression, hists)
+    return dataclasses.replace(data, trailer=trailer), image
 
 
 def merge(files: Sequence[DataFile], path: Path, kind: str = "pack") -> DataFile:
@@ -344,15 +194,18 @@ def write_pack(files: Sequence[DataFile], final: Path, units: Mapping[str, str],
         if b.first_commit != a.last_commit + 1:
             raise StoreError(f"cannot pack non-contiguous commits {a.last_commit} and "
                              f"{b.first_commit}", path=str(final))
+    for d in files:  # never launder a damaged segment into a pack with a fresh digest
+        if d.trailer is not None:
+            check_file(d.path, d.trailer)
     merged = merge(files, final)
-    traces = [read_traces(d.path) for d in files if d.n_traces]
-    hists = [read_basin_hist(d.path) for d in files if d.n_hist]
+    traces = [read_traces(d) for d in files if d.n_traces]
+    hists = [read_basin_hist(d) for d in files if d.n_hist]
+    flat_traces = np.concatenate(traces) if traces else np.zeros(0)
+    flat_hist = np.concatenate(hists) if hists else np.zeros(0, dtype=np.int64)
     tmp = temp_path(final)
     try:
         with h5py.File(tmp, "w", locking=False) as out:
-            _write_tables(out, merged, np.concatenate(traces) if traces else np.zeros(0),
-                          units, compression,
-                          np.concatenate(hists) if hists else np.zeros(0, dtype=np.int64))
+            _write_tables(out, merged, flat_traces, units, compression, flat_hist)
             states = out.create_group(L.STATE_GROUP)
             for d in files:
                 if not d.n_configs:
@@ -361,8 +214,12 @@ def write_pack(files: Sequence[DataFile], final: Path, units: Mapping[str, str],
                     # H5Ocopy moves the already-compressed chunks without re-encoding them.
                     for cid in d.configs["id"]:
                         src.copy(src[L.state_path(int(cid))], states, name=str(int(cid)))
+        size = os.path.getsize(tmp)
+        trailer = Trailer(size, hash_prefix(tmp, size), _parts(merged, flat_traces, flat_hist))
+        with open(tmp, "ab") as fh:
+            fh.write(trailer.encode())
         publish(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return merged
+    return dataclasses.replace(merged, trailer=trailer)

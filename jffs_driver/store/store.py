@@ -25,7 +25,9 @@ from . import layout as L
 from . import queries
 from .catalog import Catalog
 from .durable import WriterLock, deferred_signals, fsync_dir, write_bytes_atomically
-from .header import make_header, read_header, write_header
+from .datafile import DataFile
+from .digest import check_file
+from .header import load_header, make_header, write_header
 from .identity import Identities, resolver
 from .records import (
     BasinSegmentRecord,
@@ -36,9 +38,8 @@ from .records import (
     StoreHeader,
     TrialRecord,
 )
-from .segments import (
-    DataFile, build_segment, pinned, read_basin_hist, read_state, read_traces, write_pack,
-)
+from .reading import pinned, read_basin_hist, read_state, read_traces
+from .segments import segment_for_commit, write_pack
 
 PathLike = Union[str, "os.PathLike[str]"]
 _log = logging.getLogger(__name__)
@@ -63,14 +64,17 @@ class CampaignStore:
     """
 
     def __init__(self, root: Path, mode: str, header: StoreHeader, lock: Optional[WriterLock],
-                 compression: Optional[str], pack_threshold: int) -> None:
+                 compression: Optional[str], pack_threshold: int, digests: bool = True) -> None:
         self._root = root
         self._mode = mode
         self._header = header
         self._lock = lock
         self._compression = compression
         self._pack_threshold = int(pack_threshold)
-        self._catalog = Catalog(root)
+        self._catalog = Catalog(root, require_digest=digests)
+        # Names of files whose whole-file digest this handle has checked (files are immutable
+        # and names are never reused, so once per handle is enough).
+        self._verified: set[str] = set()
         self._ids: Optional[Identities] = None
         self._closed = False
 
@@ -167,10 +171,13 @@ class CampaignStore:
             raise StoreError(f"no campaign store at {root}", path=str(root))
         lock = WriterLock(root) if mode == "a" else None
         try:
-            header = read_header(root)
-            store = cls(root, mode, header, lock, compression, pack_threshold)
+            header, digests = load_header(root)
+            store = cls(root, mode, header, lock, compression, pack_threshold, digests)
             if mode == "a":
-                store._catalog.scan_writer()
+                # A writer never appends to a damaged store: every file is checked in full
+                # (about 1 s per GB) before anything, even a packed segment, is deleted.
+                store._catalog.scan_writer(check=lambda files: [store._check_file(d)
+                                                                for d in files])
             else:
                 store._catalog.scan_reader()
         except BaseException:
@@ -269,24 +276,11 @@ class CampaignStore:
             number = self.n_commits + 1
             first = self._catalog.next_config_id
             resolve = resolver(first, len(configs))
-            units = self._header.units
             try:
-                trial_rows, traces = L.trial_rows(trials, number, resolve)
-                basin_rows, hists = L.basin_rows(basin, number, resolve)
-                stage_rows, maxima, notes = L.stage_rows(stages, number)
-                commit_row = np.array([(number, time.time(), len(trials), len(basin),
-                                        len(stages), len(configs), first)], L.COMMIT_DTYPE)
-                data = DataFile(
-                    path=self._root / L.SEGMENT_DIR / L.segment_name(number), kind="segment",
-                    first_commit=number, last_commit=number, first_config=first,
-                    commits=commit_row, trials=trial_rows,
-                    basin=basin_rows, stages=stage_rows,
-                    pilot_maxima=maxima, notes=tuple(notes),
-                    configs=L.config_rows(configs, first, number), n_traces=traces.size,
-                    n_hist=hists.size,
-                )
-                image = build_segment(data, traces, [c.snapshot for c in configs], units,
-                                      self._compression, hists)
+                data, image = segment_for_commit(
+                    self._root / L.SEGMENT_DIR / L.segment_name(number), number, first,
+                    resolve, trials, basin, stages, configs, self._header.units,
+                    self._compression)
             except (ValueError, OverflowError, TypeError) as exc:  # label too long, seed > int64
                 raise StoreError(f"cannot commit: {exc}", path=str(self._root)) from exc
             try:
@@ -295,6 +289,7 @@ class CampaignStore:
                 raise StoreError(f"commit {number} could not be written (nothing was "
                                  f"committed): {exc}", path=str(self._root)) from exc
             self._catalog.append(data)
+            self._verified.add(data.path.name)
             self._identities().add_tables(data.trials, data.basin, data.stages, data.configs)
             if len(self._catalog.segments()) > self._pack_threshold:
                 try:
@@ -318,6 +313,7 @@ class CampaignStore:
         # leave the catalog pointing at deleted files. Deleting the segments is safe at any
         # point, because readers and a recovering writer ignore segments a pack covers.
         self._catalog.replace(segments, pack)
+        self._verified.add(pack.path.name)
         for seg in segments:
             seg.path.unlink(missing_ok=True)
         fsync_dir(self._root / L.SEGMENT_DIR)
@@ -392,7 +388,7 @@ class CampaignStore:
                         continue
                     flat = None
                     if traces and d.n_traces and (rows["trace_length"] >= 0).any():
-                        flat = read_traces(d.path, open_segments.get(d.path))
+                        flat = read_traces(d, open_segments.get(d.path))
                     elif traces:
                         flat = np.zeros(0)
                     out.extend(L.trials_from_rows(rows, flat))
@@ -419,7 +415,7 @@ class CampaignStore:
                 for d in files:
                     if not d.basin.size:
                         continue
-                    flat = read_basin_hist(d.path, open_segments.get(d.path)) if d.n_hist else None
+                    flat = read_basin_hist(d, open_segments.get(d.path)) if d.n_hist else None
                     out.extend(L.basin_from_rows(d.basin, flat))
             return out
         return self._retry(load)
@@ -461,6 +457,7 @@ class CampaignStore:
                 raise StoreError(f"no configuration {config_id} (store has "
                                  f"{self.n_configs})", config_id=config_id) from None
             row = d.configs[int(config_id) - d.first_config]
+            self._check_file(d)
             return read_state(d.path, int(config_id), int(row["step"]), float(row["time"]))
         return self._retry(load)
 
@@ -497,9 +494,35 @@ class CampaignStore:
         return queries.summarize(c.table("trials"), c.table("basin"), c.table("stages"),
                                  c.table("commits"), self.n_commits, self.n_configs)
 
+    def _check_file(self, d: DataFile) -> None:
+        """Check a file against its whole-file digest, once per handle (none: legacy file)."""
+        if d.trailer is not None and d.path.name not in self._verified:
+            check_file(d.path, d.trailer)
+            self._verified.add(d.path.name)
+
     def verify(self) -> int:
-        """Read every state array (checking HDF5 checksums); return the configurations read."""
+        """Check every file now: whole-file digests, and for files written before digests
+        existed every state array (HDF5 checksums). ``jffs verify`` does more (continuity of
+        commits and ids, a report of what is intact: :func:`~.integrity.check_store`).
+
+        Returns
+        -------
+        int
+            Number of configurations in the verified files.
+
+        Raises
+        ------
+        DamagedFileError
+            The first file that fails, named.
+        """
         self._check_open()
-        for cid in range(self.n_configs):
-            self.snapshot(cid)
-        return self.n_configs
+
+        def run() -> int:
+            self._verified.clear()
+            for d in self._catalog.files:
+                self._check_file(d)
+                if d.trailer is None:
+                    for row in d.configs:
+                        read_state(d.path, int(row["id"]), int(row["step"]), float(row["time"]))
+            return self.n_configs
+        return self._retry(run)
