@@ -15,6 +15,7 @@ import numpy as np
 
 from .config import CampaignConfig
 from .ffs.sampler import stage_closing_count
+from .ffs.stop_rule import StopRule, unbiased_p
 from .ffs.tasks import BasinEvent
 
 
@@ -32,6 +33,22 @@ class BasinRunState:
     last_event: Optional[BasinEvent] = None
     last_end_config: int = -1
     last_segment: int = -1
+
+    def apply(self, seg: Any) -> bool:
+        """Account for the run's next segment record; True if it ended on a crossing."""
+        self.steps += seg.steps
+        self.segments += 1
+        self.armed = seg.armed_end
+        self.armed_max = seg.armed_max
+        self.last_event = seg.event
+        self.last_end_config = int(seg.end_config)
+        self.last_segment = seg.segment
+        if seg.event is BasinEvent.CROSSING:
+            self.crossings += 1
+            return True
+        if seg.event is BasinEvent.REACHED_B:
+            self.reached_b += 1
+        return False
 
 
 @dataclass
@@ -106,19 +123,8 @@ class CampaignState:
         for seg in sorted(segments, key=lambda s: (s.run, s.segment)):
             if seg.run >= len(runs):
                 continue
-            st = runs[seg.run]
-            st.steps += seg.steps
-            st.segments += 1
-            st.armed = seg.armed_end
-            st.armed_max = seg.armed_max
-            st.last_event = seg.event
-            st.last_end_config = int(seg.end_config)
-            st.last_segment = seg.segment
-            if seg.event is BasinEvent.CROSSING:
-                st.crossings += 1
+            if runs[seg.run].apply(seg):
                 crossings.append((seg.run, seg.segment, int(seg.end_config)))
-            elif seg.event is BasinEvent.REACHED_B:
-                st.reached_b += 1
         state = cls(config=config, runs=runs, stages=[], lambdas=lambdas)
         if not state.basin_done or not crossings:
             return state
@@ -149,16 +155,27 @@ class CampaignState:
             lambda_k = float(stage.lambda_next)  # type: ignore[arg-type]
         return state
 
+    @property
+    def stop_rule(self) -> StopRule:
+        """The rule that closes every stage of this campaign."""
+        st = self.config.stages
+        return StopRule(st.target_successes, st.min_trials, st.max_trials)
+
     def summary_rows(self) -> list[dict[str, Any]]:
-        """One dict per stage for status/results tables."""
+        """One dict per stage for status/results tables.
+
+        ``p`` is the stop-rule-unbiased estimate for a closed stage and the running S/n for an
+        open one.
+        """
         rows = []
         for s in self.stages:
             counted = s.counted
             n = len(counted)
+            rule = self.stop_rule if s.closing is not None else None
             rows.append({
                 "stage": s.stage, "lambda": s.lambda_k, "lambda_next": s.lambda_next,
                 "pool": len(s.pool_ids), "pilots": len(s.pilots), "trials": n,
-                "successes": s.successes, "p": (s.successes / n) if n else float("nan"),
+                "successes": s.successes, "p": unbiased_p(n, s.successes, rule) if n else float("nan"),
                 "closed": s.closing is not None, "final": s.final,
                 "steps": int(sum(t.steps for t in counted)),
             })

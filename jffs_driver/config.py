@@ -67,7 +67,10 @@ BASIN_FIELDS = {
 }
 
 STAGE_FIELDS = {
-    "target_successes": Field(int, 100, non_negative, doc="stop a stage after this many successes (0: off)"),
+    "target_successes": Field(int, 100, lambda v: None if v == 0 or v >= 2 else
+                              "must be 0 (off) or at least 2: with 1 the unbiased estimate of P_k is 0 "
+                              "whenever the success needed more than min_trials trials (docs/statistics.md)",
+                              doc="stop a stage after this many successes (0: off; otherwise at least 2)"),
     "min_trials": Field(int, 0, non_negative, doc="at least this many trials per stage"),
     "max_trials": Field(int, 100_000, positive, doc="stop a stage after this many trials"),
     "max_trial_steps": Field(int, 100_000_000, positive, doc="step cap of one trial (then: timeout, counted as failure)"),

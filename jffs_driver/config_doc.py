@@ -31,7 +31,9 @@ FOOTER = """\
 A stage closes at the smallest number of trials n with (successes among the first n >=
 `target_successes` and n >= `min_trials`) or n = `max_trials`. Trials beyond that prefix that
 were already running (parallel executors) are discarded, so the result does not depend on the
-number of workers.
+number of workers. Pilots never count as trials. P_k is estimated without bias under this rule:
+(S - 1)/(n - 1) when the stage closed on its target after `min_trials`, S/n otherwise (S/n
+alone would be biased upwards by about (1 - p)/S per stage); see docs/statistics.md.
 
 ## Basin histograms
 

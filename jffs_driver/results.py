@@ -41,7 +41,8 @@ def compute_results(store_path: str | Path, n_bootstrap: int | None = None) -> d
     dt = float(info.get("model", {}).get("timestep", cfg.model.get("timestep", math.nan)))
     basin_time = state.basin_steps * dt
     closed = [s for s in state.stages if s.closing is not None]
-    counts = [StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes) for s in closed]
+    rule = state.stop_rule
+    counts = [StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes, rule) for s in closed]
     tree = None
     nb = cfg.results.bootstrap if n_bootstrap is None else n_bootstrap
     if closed and state.n_crossings > 0 and all(c.successes > 0 for c in counts) and nb > 0:
@@ -59,6 +60,7 @@ def compute_results(store_path: str | Path, n_bootstrap: int | None = None) -> d
         stages_out.append({
             "stage": s.stage, "lambda": s.lambda_k, "lambda_next": s.lambda_next,
             "trials": row["trials"], "successes": row["successes"], "p": _finite(row["p"]),
+            "p_naive": _finite(row["successes"] / row["trials"]) if row["trials"] else None,
             "p_ci95": ci, "pilots": row["pilots"], "closed": row["closed"], "steps": row["steps"],
         })
     out: dict[str, Any] = {

@@ -261,7 +261,9 @@ class Scheduler:
         self.trials += new_trials
         self.segments += new_basin
         self.stage_recs += list(stages)
-        if basin or stages or self._state is None or not self._state.stages:
+        if basin and not stages and not trials and self._basin_incremental(new_basin):
+            pass
+        elif basin or stages or self._state is None or not self._state.stages:
             self._state = None
         else:
             stage = self._state.stages[-1]
@@ -275,6 +277,19 @@ class Scheduler:
                     self._state = None
         if time.monotonic() - self._last_flush >= self.commit_interval_s:
             self.flush()
+
+    def _basin_incremental(self, segments: list[Any]) -> bool:
+        """Apply basin segments to the in-memory state while the basin phase runs (True), so
+        that a campaign with many segments is not rebuilt from all records after each one."""
+        state = self._state
+        if state is None or state.basin_done or state.stages:
+            return False
+        for seg in segments:  # one segment per run in flight: they arrive in order per run
+            if seg.run < len(state.runs):
+                state.runs[seg.run].apply(seg)
+        if state.basin_done:  # the stages are built from the crossings: rebuild once
+            self._state = None
+        return True
 
     def flush(self) -> None:
         """Write every queued record to the store in one atomic commit."""
@@ -325,17 +340,23 @@ class Scheduler:
         if st.target_successes > 0 and succ > 0:
             target = int(min(max(math.ceil(st.target_successes * n / succ), st.min_trials, n), st.max_trials))
         self.progress.stage(stage.stage, stage.lambda_k, stage.lambda_next, "trial", n, target, succ,
-                            self._running_rate(succ, n), self.time_unit, force=stage.closing is not None)
+                            self._running_rate(stage, succ, n), self.time_unit, force=stage.closing is not None)
 
-    def _running_rate(self, successes: int, done: int) -> Optional[float]:
+    def _running_rate(self, stage: StageState, successes: int, done: int) -> Optional[float]:
+        """Phi_0 times the P of every stage up to and including ``stage`` (its running S/n while
+        open, the stop-rule-unbiased estimate once closed); None before there is one."""
+        from .ffs.stop_rule import unbiased_p  # noqa: PLC0415
+
         state = self.state
         t = state.basin_steps * self.timestep
         if t <= 0 or state.n_crossings == 0 or done == 0:
             return None
+        rule = state.stop_rule
         rate = state.n_crossings / t
-        for s in state.stages[:-1]:
-            rate *= s.successes / max(len(s.counted), 1)
-        return rate * successes / done
+        for s in state.stages:
+            if s.stage < stage.stage:  # closed stages before this one
+                rate *= unbiased_p(len(s.counted), s.successes, rule)
+        return rate * unbiased_p(done, successes, rule if stage.closing is not None else None)
 
 
 def _nbytes(snap: Snapshot) -> int:

@@ -1,17 +1,25 @@
 """Rate estimators of jFFS with 95 % confidence intervals (pure numpy).
 
 Phi_0 = N_0 / T is the flux through lambda_0 from the basin runs (T in engine time units),
-P_k = S_k / M_k the conditional probability of reaching lambda_{k+1} from lambda_k, the rate
+P_k the conditional probability of reaching lambda_{k+1} from lambda_k, the rate
 Phi = Phi_0 prod_k P_k and the mean first-passage time tau = 1 / Phi.
+
+P_k is estimated without bias under the stop rule the stage actually ran under
+(:mod:`jffs_driver.ffs.stop_rule`): (S_k - 1)/(M_k - 1) when the stage closed on its success
+target, S_k/M_k when it closed on a trial count. S/M alone is biased upwards by about
+(1 - p)/S per stage, and the bias multiplies over stages (docs/statistics.md).
 
 Two interval estimates are given:
 
-* the log-space delta method: var(ln Phi) = 1/N_0 + sum_k (1 - p_k) / (p_k M_k) (Poisson
-  counting of crossings, binomial trials), CI = Phi exp(+-1.96 sigma);
+* the log-space delta method: var(ln Phi) = 1/N_0 + sum_k var(p_hat_k)/p_hat_k^2 (Poisson
+  counting of crossings; binomial, or Finney's inverse-sampling variance for stages that
+  closed on their target), CI = Phi exp(+-1.96 sigma);
 * a bootstrap over the trial tree: the stage-0 configurations (the roots) are resampled with
   replacement and each brings its whole subtree of trials, so correlations between trials that
-  share ancestors are kept; N_0 is redrawn from a Poisson law. The 2.5 and 97.5 percentiles
-  of the resampled rates give the interval.
+  share ancestors are kept; N_0 is redrawn from a Poisson law. Each stage's resampled S*/M*
+  is multiplied by that stage's bias correction p_hat_k / (S_k/M_k), so the replicates scatter
+  around the unbiased estimate. The 2.5 and 97.5 percentiles of the resampled rates give the
+  interval.
 """
 
 from __future__ import annotations
@@ -22,22 +30,46 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .stop_rule import StopRule, relative_variance, unbiased_p
+
 Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
 class StageCounts:
-    """Trials and successes of one stage (immediate successes included)."""
+    """Trials and successes of one stage (immediate successes included).
+
+    ``rule`` is the stop rule the stage ran under; None means a fixed number of trials.
+    """
 
     lambda_k: float
     lambda_next: float
     trials: int
     successes: int
+    rule: Optional[StopRule] = None
 
     @property
     def p(self) -> float:
-        """Success probability S/M (nan without trials)."""
+        """Success probability, unbiased under ``rule`` (nan without trials)."""
+        return unbiased_p(self.trials, self.successes, self.rule)
+
+    @property
+    def p_naive(self) -> float:
+        """S/M (biased upwards when the stage closed on its success target)."""
         return self.successes / self.trials if self.trials else math.nan
+
+    @property
+    def relative_variance(self) -> float:
+        """Estimated var(p)/p^2 (inf without a success)."""
+        if self.trials == 0:
+            return math.inf
+        return relative_variance(self.trials, self.successes, self.rule)
+
+    @property
+    def bias_factor(self) -> float:
+        """p / (S/M): the correction applied to S/M (1 for fixed trial counts)."""
+        naive = self.p_naive
+        return self.p / naive if naive > 0 else 1.0
 
 
 @dataclass(frozen=True)
@@ -117,10 +149,7 @@ def estimate_rate(
     ps = tuple(s.p for s in stages)
     var = sigma_flux**2
     for s in stages:
-        if s.trials == 0 or s.successes == 0:
-            var = math.inf
-        else:
-            var += (1.0 - s.p) / (s.p * s.trials)
+        var += s.relative_variance
     rate = flux * float(np.prod(ps)) if stages else flux
     sigma = math.sqrt(var)
     if rate > 0 and math.isfinite(sigma):
@@ -130,7 +159,8 @@ def estimate_rate(
     boot_rate: Optional[tuple[float, float]] = None
     if tree is not None and n_bootstrap > 0 and rate > 0:
         boot_rate = tree.bootstrap_rate_ci(flux_counts=n_crossings, basin_time=basin_time,
-                                           n=n_bootstrap, seed=seed)
+                                           n=n_bootstrap, seed=seed,
+                                           factors=[s.bias_factor for s in stages])
     return RateEstimate(
         flux=flux, flux_ci95=flux_ci, n_crossings=int(n_crossings), basin_time=float(basin_time),
         p=ps, p_ci95=tuple(wilson_interval(s.successes, s.trials) for s in stages),
@@ -200,8 +230,13 @@ class TrialTree:
             root_of = next_roots
         return cls(trials=trials, successes=succ)
 
-    def bootstrap_rate_ci(self, flux_counts: int, basin_time: float, n: int, seed: int) -> tuple[float, float]:
-        """95 % percentile interval of the rate from ``n`` tree resamples (see module doc)."""
+    def bootstrap_rate_ci(self, flux_counts: int, basin_time: float, n: int, seed: int,
+                          factors: Optional[Sequence[float]] = None) -> tuple[float, float]:
+        """95 % percentile interval of the rate from ``n`` tree resamples (see module doc).
+
+        ``factors`` (one per stage) multiply the resampled S*/M*: the stop-rule bias
+        corrections of :attr:`StageCounts.bias_factor` (None: no correction).
+        """
         rng = np.random.default_rng(seed)
         n_roots = self.trials.shape[0]
         weights = rng.multinomial(n_roots, np.full(n_roots, 1.0 / n_roots), size=n)
@@ -210,6 +245,8 @@ class TrialTree:
         with np.errstate(divide="ignore", invalid="ignore"):
             p = np.where(m > 0, s / np.maximum(m, 1), 0.0)
         n0 = rng.poisson(flux_counts, size=n)
+        if factors is not None:
+            p = p * np.asarray(factors, dtype=np.float64)[None, :]
         rates = n0 / basin_time * np.prod(p, axis=1)
         lo, hi = np.percentile(rates, [2.5, 97.5])
         return float(lo), float(hi)

@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .seeds import derive_rng, derive_seed
+from .stop_rule import StopRule
 
 KIND_CODES = {"trial": 0, "pilot": 1}
 
@@ -84,14 +85,7 @@ def stage_closing_count(
 ) -> Optional[int]:
     """Number of trials after which the stage closes, or None if it is still open.
 
-    The stage closes at the smallest n with (successes in the first n >= target_successes
-    and n >= min_trials) or n == max_trials. Using the smallest prefix makes the result
-    independent of how many trials were in flight when the target was reached.
+    See :meth:`jffs_driver.ffs.stop_rule.StopRule.closing_count` (the smallest prefix with
+    successes >= target_successes and n >= min_trials, or n == max_trials).
     """
-    s = np.cumsum(np.asarray(successes, dtype=bool))
-    n = np.arange(1, s.size + 1)
-    ok = (n >= max_trials)
-    if target_successes > 0:
-        ok |= (s >= target_successes) & (n >= min_trials)
-    hits = np.nonzero(ok)[0]
-    return int(hits[0] + 1) if hits.size else None
+    return StopRule(target_successes, min_trials, max_trials).closing_count(successes)
