@@ -86,3 +86,29 @@ def test_same_seed_same_store_and_resume_after_partial_runs(tmp_path: Path) -> N
     ra = compute_results(a / "toy.jffs")
     rb = compute_results(b / "toy.jffs")
     assert json.dumps(ra["stages"]) == json.dumps(rb["stages"]) and ra["mfpt"] == rb["mfpt"]
+
+
+class _RecordingProgress(Progress):
+    """Keeps the running rate printed when each stage closes."""
+
+    def __init__(self) -> None:
+        super().__init__(enabled=False)
+        self.closed: dict[int, float] = {}
+
+    def stage(self, stage, lam, lam_next, kind, done, target, successes, rate, time_unit, force=False):
+        if force and kind == "trial":
+            self.closed[stage] = rate
+
+
+def test_running_estimate_at_each_stage_close_is_flux_times_product_of_p(tmp_path: Path) -> None:
+    """The line closing stage k prints Phi_0 * prod_{j<=k} P_j (each stage counted once)."""
+    config, text = load_config(_campaign(tmp_path, **{"target_successes = 50": "target_successes = 20"}))
+    progress = _RecordingProgress()
+    out = run_campaign(config, text, progress=progress, install_signal_handlers=False)
+    res = compute_results(out.store, n_bootstrap=0)
+    assert res["complete"] and sorted(progress.closed) == [s["stage"] for s in res["stages"]]
+    expected = res["flux"]["value"]
+    for s in res["stages"]:
+        expected *= s["p"]
+        assert progress.closed[s["stage"]] == pytest.approx(expected, rel=1e-12), s["stage"]
+    assert progress.closed[res["stages"][-1]["stage"]] == pytest.approx(res["rate"], rel=1e-12)
