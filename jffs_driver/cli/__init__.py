@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "induced-charge": ("jffs_driver.cli.charge_cmds", "induced_charge", "Induced charge and z_c (Table 2)."),
     "restraint": ("jffs_driver.cli.charge_cmds", "restraint", "Restraining force on the leading ion."),
     "submit": ("jffs_driver.cli.slurm_cmds", "submit", "Render and submit a Slurm job."),
+    "study": ("jffs_driver.cli.study_cmds", "study", "The paper's workflow over box sizes from one file."),
 }
 
 

@@ -157,7 +157,10 @@ def extrapolate(table: str, barrier_inf: float, barrier_inf_ci95: float, as_json
     barrier_inf_ci95_hi per size; area_nm2), one row per box size.
     """
     from ..correction import read_size_table, thermodynamic_limit  # noqa: PLC0415
+    from ..store.paths import refuse_output_in_store  # noqa: PLC0415
 
+    if plot_path is not None:
+        refuse_output_in_store(plot_path, what="--plot")
     if not math.isfinite(barrier_inf):
         raise UsageError("--barrier-inf must be a finite number of kT", option="--barrier-inf")
     if not (math.isfinite(barrier_inf_ci95) and barrier_inf_ci95 >= 0.0):
