@@ -21,6 +21,22 @@ def _finite(x: float) -> Any:
     return x if isinstance(x, (int, float)) and math.isfinite(x) else (None if x != x else str(x))
 
 
+def variance_breakdown(n_crossings: int, counts: list[StageCounts]) -> dict[str, Any]:
+    """Contributions to var(ln rate) (delta method): the flux and each closed stage, with shares.
+
+    A stage with a large share is the one to sample more: its term shrinks about as 1/trials.
+    """
+    terms = [1.0 / n_crossings if n_crossings > 0 else math.inf] + [c.relative_variance for c in counts]
+    total = sum(terms)
+    share = [t / total if math.isfinite(total) and total > 0 else None for t in terms]
+    return {
+        "total_var_ln_rate": _finite(total),
+        "flux": {"var_ln": _finite(terms[0]), "share": share[0]},
+        "stages": [{"stage": i, "var_ln": _finite(t), "share": sh} for i, (t, sh) in enumerate(zip(terms[1:], share[1:]))],
+        "note": "delta-method terms of var(ln rate); each shrinks about as 1/(trials of that stage)",
+    }
+
+
 def load_state(store: Any) -> tuple[CampaignState, Any]:
     """Organised state and header of an open store."""
     header = store.header
@@ -84,6 +100,7 @@ def compute_results(store_path: str | Path, n_bootstrap: int | None = None) -> d
             "mfpt_ci95_bootstrap": None if est.mfpt_ci95_bootstrap is None else [_finite(x) for x in est.mfpt_ci95_bootstrap],
             "rate_unit": f"1/{time_unit}",
         })
+        out["variance"] = variance_breakdown(est.n_crossings, counts)
         if not state.complete:
             out["note"] = ("campaign incomplete: rate and MFPT use the closed stages only "
                            "(a partial product, i.e. the rate of reaching the last closed milestone)")

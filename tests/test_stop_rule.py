@@ -166,3 +166,16 @@ def test_target_of_one_success_is_refused_with_the_reason() -> None:
            "basin": {"steps_per_run": 10}, "stages": {"target_successes": 1}}
     with pytest.raises(ConfigError, match="stages.target_successes"):
         parse_config(raw, source=None)
+
+
+@pytest.mark.quick
+def test_variance_breakdown_adds_up_to_the_delta_method_variance() -> None:
+    from jffs_driver.results import variance_breakdown
+
+    rule = StopRule(20, 0, 10**6)
+    stages = [StageCounts(0, 1, 101, 20, rule), StageCounts(1, 2, 60, 20, rule), StageCounts(2, 3, 40, 20, rule)]
+    est = estimate_rate(400, 1000.0, stages, True, "tau")
+    v = variance_breakdown(400, stages)
+    assert v["total_var_ln_rate"] == pytest.approx(est.sigma_ln_rate**2)
+    assert v["flux"]["share"] + sum(s["share"] for s in v["stages"]) == pytest.approx(1.0)
+    assert max(v["stages"], key=lambda s: s["share"])["stage"] == 0  # lowest p, largest term
