@@ -266,6 +266,8 @@ def test_export_and_analyses_refuse_outputs_inside_a_store(tmp_path: Path, capsy
     path = build(tmp_path / "s.jffs", commits=6)
     before = tree_digest(path)
     (tmp_path / "link.h5").symlink_to(path / "campaign.h5")
+    (tmp_path / "t.csv").write_text("lx_nm,ly_nm,tau_ns,tau_ci95_lo,tau_ci95_hi,barrier_kT,barrier_ci95_lo,barrier_ci95_hi\n"
+                                    "3,3,10,5,20,8,7.5,8.5\n5,5,20,10,40,8.5,8,9\n")
     for out in ("campaign.h5", "segments/seg-00000006.h5", "packs/pack-0001.h5",
                 "segments/new.h5", ""):
         with pytest.raises(SystemExit) as exit_info:
@@ -274,11 +276,13 @@ def test_export_and_analyses_refuse_outputs_inside_a_store(tmp_path: Path, capsy
     for argv in (["export", str(path), str(tmp_path / "link.h5")],
                  ["profile", str(path), "--out", str(path / "plots")],
                  ["profile", str(path), "--plot", str(path / "p.png")],
-                 ["correct", str(path), "--out", str(path / "segments" / "x")]):
+                 ["correct", str(path), "--out", str(path / "segments" / "x")],
+                 ["induced-charge", str(path), "--plot", str(path / "q.png")],
+                 ["extrapolate", str(tmp_path / "t.csv"), "--barrier-inf", "7", "--plot", str(path / "e.png")]):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2, argv
-    assert "lies inside the campaign store" in capsys.readouterr().err
+        assert "lies inside the campaign store" in capsys.readouterr().err, argv
     with pytest.raises(UsageError):  # the library function refuses too
         export_h5md(path, path / "campaign.h5")
     assert tree_digest(path) == before and check_store(path).ok

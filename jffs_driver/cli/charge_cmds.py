@@ -75,6 +75,10 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
     from ..analysis.induced_charge import induced_charge as run  # noqa: PLC0415
 
     _check_store(store)
+    if plot_path is not None:  # read-only: never write into a store (docs/store.md)
+        from ..store.paths import refuse_output_in_store  # noqa: PLC0415
+
+        refuse_output_in_store(plot_path, what="--plot", stores=[store])
     if n_bootstrap < 0:
         raise UsageError(f"--bootstrap must be >= 0, got {n_bootstrap}", option="--bootstrap")
     if not (half_width > 0 and math.isfinite(half_width)):
