@@ -144,10 +144,8 @@ def test_exception_on_any_rank_ends_the_job_naming_rank_stage_trial(
     toml = write_campaign(tmp_path, PARALLEL_VARIANT,
                           extra=f"\n[parallel]\nranks_per_trial = {ranks_per_trial}\n")
     env = {**subprocess_env, "JFFS_INJECT_FAULT": f"rank=2,{fault}"}
-    t0 = time.monotonic()
-    proc = _run(_mpi(world, "run", str(toml), "--quiet"), env, timeout=180)
+    proc = _run(_mpi(world, "run", str(toml), "--quiet"), env, timeout=180)  # a hang fails here
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert time.monotonic() - t0 < 120
     assert f"rank 2 (engine group {group}) failed in {label}: InjectedFault" in proc.stderr
     assert proc.stderr.count("jffs: error") == 1
     entries = [json.loads(line) for line in (tmp_path / STORE / "failures.jsonl").read_text().splitlines()]

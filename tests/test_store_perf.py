@@ -1,12 +1,9 @@
-"""Campaign store timings: a commit costs milliseconds, ``jffs status`` well under a second.
-
-Bounds are loose (shared CI machines, fsync latency); run with ``-s`` to see the numbers.
+"""The store at benchmark sizes: a 10k-atom configuration round-trips, a 250-segment store's
+summary counts every record. Timings of the same work are measured (not asserted) by
+``python benchmarks/timings.py``.
 """
 
 from __future__ import annotations
-
-import statistics
-import time
 
 import numpy as np
 
@@ -31,19 +28,11 @@ def test_commit_time_10k_atoms(tmp_path):
                     rng.integers(-1, 2, (n, 3)), np.array([[0, 0, 0], [50, 50, 50], [0, 0, 0.0]]))
     with CampaignStore.create(tmp_path / "c.jffs", config_toml="", config={}, config_hash="h",
                               versions={}, units=UNITS) as store:
-        times = []
         for i in range(15):
-            t0 = time.perf_counter()
             store.commit(trials=[_trial(i, rng, landing=ConfigRef(0))],
                          configs=[ConfigRecord(("trial", i % 12, i), 1.0, snap)])
-            times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
         assert store.snapshot(7).same_as(snap)
-        read = time.perf_counter() - t0
-    median = statistics.median(times)
-    print(f"\ncommit 1 trial + 10k-atom config: median {median * 1e3:.1f} ms, "
-          f"max {max(times) * 1e3:.1f} ms; snapshot read {read * 1e3:.1f} ms")
-    assert median < 0.25
+        assert store.n_configs == 15
 
 
 def test_status_summary_of_5000_trials(tmp_path):
@@ -58,15 +47,8 @@ def test_status_summary_of_5000_trials(tmp_path):
             basin = [BasinSegmentRecord(0, c, c, ("initial", 0, 0), 500, "crossing", True,
                                         False, 0.5)]
             store.commit(trials=trials, basin=basin)
-    t0 = time.perf_counter()
     with CampaignStore.open(path, "r") as reader:
-        t1 = time.perf_counter()
         summary = reader.summary()
-        t2 = time.perf_counter()
-    total = t2 - t0
-    print(f"\nstatus of 5000 trials in 250 segments: open {1e3 * (t1 - t0):.0f} ms + "
-          f"summary {1e3 * (t2 - t1):.0f} ms")
     assert sum(n for per in summary["trials"].values() for kinds in per.values()
                for n in kinds.values()) == 5000
     assert summary["basin"]["crossings"] == 250 and summary["basin"]["steps"] == 250 * 500
-    assert total < 1.0
