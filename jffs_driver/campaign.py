@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 from . import __version__
 from .campaign_state import CampaignState
 from .config import CampaignConfig, describe_differences
-from .errors import ConfigError, ConfigProblem, JffsError
+from .errors import EXIT_INTERNAL, ConfigError, ConfigProblem, JffsError, StopRequested
 from .models import ModelSetup, make_model
 from .parallel.executor import Executor, SerialExecutor
 from .parallel.signals import EXIT_RESUBMIT, Deadline, StopFlag, StopSignals, WallClockGuard
@@ -50,6 +50,8 @@ class RunOutcome:
     store: Path
     stop_reason: Optional[str] = None
     abandoned: int = 0
+    #: Why an incomplete, uninterrupted campaign cannot go on (names the setting to change).
+    cannot_progress: Optional[str] = None
 
 
 def versions(comm: Any = None) -> dict[str, str]:
@@ -160,16 +162,36 @@ def run_campaign(
     guard = WallClockGuard(par.wall_time_budget_s, par.stop_margin_s)
     drain = Deadline(par.drain_s)
     exists = (path / "campaign.h5").exists()
+    # Model set-up (files, quadrature) runs before the task loop's handlers: a stop request
+    # here raises StopRequested (exit 75, nothing written).
     model = make_model(config.model, config.interfaces, config.engine, with_exact=not exists)
-    store = open_store(config, config_text, path, model, lammps_comm=getattr(executor, "local_comm", None))
-    signals = StopSignals(stop, enabled=install_signal_handlers)
-    if executor is None:
-        executor = SerialExecutor(model.make_engine, config.engine.retries)
+    # A serial engine runs inside this process: the watchdog interrupts it after drain_s. An
+    # MPI coordinator abandons its workers' tasks instead.
+    signals = StopSignals(stop, enabled=install_signal_handlers,
+                          interrupt_after_s=par.drain_s if executor is None else None)
+    with signals:
+        store = open_store(config, config_text, path, model,
+                           lammps_comm=getattr(executor, "local_comm", None))
+        if executor is None:
+            executor = SerialExecutor(model.make_engine, config.engine.retries)
+        work, abandoned, state, message = _task_loop(config, store, model, executor, stop, guard, drain,
+                                                     progress, max_work, path)
+    interrupted = bool(stop) or (max_work is not None and work >= max_work and not state.complete)
+    why = None if state.complete or interrupted else cannot_progress_reason(state, config, message)
+    return RunOutcome(complete=state.complete, stalled=state.stalled, interrupted=interrupted,
+                      work_done=work, store=path, stop_reason=stop.reason, abandoned=abandoned,
+                      cannot_progress=why)
+
+
+def _task_loop(config: CampaignConfig, store: Any, model: ModelSetup, executor: Executor, stop: StopFlag,
+               guard: WallClockGuard, drain: Deadline, progress: Progress, max_work: Optional[int],
+               path: Path) -> tuple[int, int, CampaignState, Optional[str]]:
+    """Dispatch, collect and commit until done or stopped; return (work, abandoned, state, message)."""
+    par = config.parallel
     work = 0
     abandoned = 0
     sched: Optional[Scheduler] = None
     try:
-        signals.__enter__()
         sched = Scheduler(config, store, model, progress)
         while True:
             guard.check(stop)
@@ -189,7 +211,14 @@ def run_campaign(
                     break
             # A stop request abandons nothing that finishes in time: results still arriving
             # are committed; only new dispatches stop.
-            for result in executor.poll():
+            try:
+                results = executor.poll()
+            except StopRequested as exc:  # a serial engine interrupted after the drain time
+                stop.set(exc.reason)
+                abandoned = max(executor.in_flight(), 1)
+                progress.message(f"abandoning {abandoned} running task(s) ({exc.reason}); they re-run on resume")
+                break
+            for result in results:
                 sched.complete(result)
                 work += 1
         sched.flush()
@@ -206,11 +235,43 @@ def run_campaign(
             executor.close()
         finally:
             store.close()
-            signals.__exit__(None, None, None)
             progress.close()
-    interrupted = bool(stop) or (max_work is not None and work >= max_work and not state.complete)
-    return RunOutcome(complete=state.complete, stalled=state.stalled, interrupted=interrupted,
-                      work_done=work, store=path, stop_reason=stop.reason, abandoned=abandoned)
+    return work, abandoned, state, sched.message
+
+
+def cannot_progress_reason(state: CampaignState, config: CampaignConfig,
+                           message: Optional[str] = None) -> str:
+    """Why an incomplete campaign has no work left, naming the setting to change.
+
+    ``message`` is the scheduler's own note (used when none of the known cases applies).
+    """
+    return stuck_reason(state, config) or message or (
+        "the scheduler has no work left although the campaign is incomplete (internal inconsistency)")
+
+
+def stuck_reason(state: CampaignState, config: CampaignConfig) -> Optional[str]:
+    """Why the committed state of a campaign can never complete (``None``: it can go on).
+
+    Used by ``jffs run`` (exit 1) and ``jffs status``, so both say the same.
+    """
+    ifc, basin, st = config.interfaces, config.basin, config.stages
+    if state.complete or not state.basin_done:
+        return None
+    if state.n_crossings == 0:
+        return (f"the basin runs ({basin.runs} x {basin.steps_per_run:,} steps) found no crossing of "
+                f"interfaces.lambda_0 = {ifc.lambda_0:g}: lower interfaces.lambda_0 towards "
+                f"interfaces.lambda_a = {ifc.lambda_a:g}, or raise basin.steps_per_run")
+    for stage in state.stages:
+        if stage.closing is not None and stage.successes == 0:
+            return (f"stage {stage.stage} (lambda {stage.lambda_k:g} -> {stage.lambda_next:g}) closed with 0 "
+                    f"successes in {stage.closing} trials: raise stages.max_trials ({st.max_trials}) or place "
+                    "the next milestone closer (interfaces.target_p higher, or closer interfaces.milestones)")
+    last = state.stages[-1] if state.stages else None
+    if last is not None and last.closing is not None and not last.final and last.stage + 1 >= ifc.max_stages:
+        return (f"reached interfaces.max_stages = {ifc.max_stages} with the last milestone at lambda = "
+                f"{last.lambda_next:g} below interfaces.lambda_b = {ifc.lambda_b:g}: raise interfaces.max_stages, "
+                "or take larger steps (interfaces.target_p lower, or fewer, wider interfaces.milestones)")
+    return None
 
 
 def _journal_failure(path: Path, exc: JffsError) -> None:
@@ -285,6 +346,6 @@ def run_campaign_mpi(
 def _exit_code(exc: BaseException) -> int:
     if isinstance(exc, SystemExit):
         return exc.code if isinstance(exc.code, int) else 1
-    if isinstance(exc, KeyboardInterrupt):
-        return 130
-    return 1
+    if isinstance(exc, StopRequested):
+        return exc.exit_code
+    return EXIT_INTERNAL

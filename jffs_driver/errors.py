@@ -11,6 +11,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+#: Exit codes of the ``jffs`` command line. Each code means one thing; ``jffs --help`` and the
+#: README list this table (a test checks both against it).
+EXIT_OK = 0
+EXIT_CANNOT_PROGRESS = 1
+EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 3
+EXIT_STORE = 4
+EXIT_ENGINE = 5
+EXIT_ANALYSIS = 6
+EXIT_INTERNAL = 70
+EXIT_IO = 74
+EXIT_STOPPED = 75
+
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success (jffs run: the campaign is complete)",
+    EXIT_CANNOT_PROGRESS: "the campaign cannot progress (no crossing of lambda_0, stage cap reached, a stage "
+                          "without success); the message names the reason and the setting to change",
+    EXIT_USAGE: "bad configuration or arguments; the message names the key or option; nothing was written",
+    EXIT_ENVIRONMENT: "an external component is missing or failed (MPICH library, LAMMPS package, Packmol, sbatch)",
+    EXIT_STORE: "store locked, unreadable or damaged (jffs verify says what is intact)",
+    EXIT_ENGINE: "engine failure (LAMMPS error, lost atoms, NaN); journaled in STORE/failures.jsonl",
+    EXIT_ANALYSIS: "an analysis cannot run on the data given (too few configurations, missing fields)",
+    EXIT_INTERNAL: "internal error (a bug): one line on stderr, the traceback in the log file it names",
+    EXIT_IO: "a file outside the store cannot be read or written (permissions, disk full)",
+    EXIT_STOPPED: "stopped early on request (SIGTERM, SIGUSR1, SIGINT or the wall-time budget): "
+                  "run the same command again to resume",
+}
+
 
 class JffsError(Exception):
     """Base class of all jffs_driver errors.
@@ -24,8 +52,8 @@ class JffsError(Exception):
         :attr:`context` and appended to the string form.
     """
 
-    #: Process exit code the CLI uses for this class of error.
-    exit_code: int = 1
+    #: Process exit code the CLI uses for this class of error (one of :data:`EXIT_CODES`).
+    exit_code: int = EXIT_INTERNAL
 
     def __init__(self, message: str, **context: Any) -> None:
         super().__init__(message)
@@ -68,7 +96,7 @@ class ConfigProblem:
 class ConfigError(JffsError, ValueError):
     """The campaign (or build) configuration is invalid. Lists every problem found."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
     def __init__(self, problems: list[ConfigProblem] | str, source: str | None = None) -> None:
         if isinstance(problems, str):
@@ -83,46 +111,102 @@ class ConfigError(JffsError, ValueError):
 class UsageError(JffsError, ValueError):
     """A command was called with arguments that cannot work (bad path, wrong option mix)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class EnvironmentSetupError(JffsError, RuntimeError):
     """A required external component (MPICH library, LAMMPS package, packmol) is missing."""
 
-    exit_code = 3
+    exit_code = EXIT_ENVIRONMENT
 
 
 class StoreError(JffsError, OSError):
     """The campaign store cannot be read or written as requested."""
 
-    exit_code = 4
+    exit_code = EXIT_STORE
 
 
 class StoreLockedError(StoreError):
     """Another process is writing the same store."""
 
-    exit_code = 4
+    exit_code = EXIT_STORE
 
 
 class EngineError(JffsError, RuntimeError):
     """The MD engine failed (LAMMPS error, lost atoms, SHAKE failure, NaN)."""
 
-    exit_code = 5
+    exit_code = EXIT_ENGINE
 
 
 class TrialFailedError(EngineError):
     """A trial trajectory could not be completed even after the documented retry."""
 
-    exit_code = 5
+    exit_code = EXIT_ENGINE
 
 
 class BuildError(JffsError, ValueError):
     """A membrane system cannot be built as requested (bad cut, impossible packing)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class AnalysisError(JffsError, ValueError):
     """An analysis cannot run on the data given (too few configurations, missing fields)."""
 
-    exit_code = 6
+    exit_code = EXIT_ANALYSIS
+
+
+class FileAccessError(JffsError, OSError):
+    """A file outside the store cannot be read or written (permissions, disk full, not a file)."""
+
+    exit_code = EXIT_IO
+
+
+class StopRequested(BaseException):
+    """A stop was requested (SIGTERM, SIGUSR1, SIGINT) while no campaign loop could drain.
+
+    Raised by the process signal handler outside a campaign's task loop (start-up, model
+    set-up, quadrature, analyses) and by an engine whose run was interrupted after the drain
+    time. It derives from :class:`BaseException`, like :class:`KeyboardInterrupt`, on
+    purpose: broad ``except Exception`` blocks (LAMMPS wrappers, scipy) must not swallow it.
+    The ``jffs`` entry point turns it into exit code :data:`EXIT_STOPPED`.
+    """
+
+    exit_code = EXIT_STOPPED
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def write_crash_log(exc: BaseException, argv: list[str] | None = None) -> str | None:
+    """Write the traceback of an unexpected exception to a log file; return its path.
+
+    The file goes to ``$JFFS_LOG_DIR`` (default: the system's temporary folder), never into a
+    store. Returns ``None`` when no file can be written (the caller still prints one line).
+    """
+    import os  # noqa: PLC0415 - only on the error path
+    import platform  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+    import time  # noqa: PLC0415
+    import traceback  # noqa: PLC0415
+
+    directory = os.environ.get("JFFS_LOG_DIR") or tempfile.gettempdir()
+    try:
+        fd, name = tempfile.mkstemp(prefix="jffs-error-", suffix=".log", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as handle:
+            handle.write(f"time: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+            handle.write(f"command: {' '.join(argv if argv is not None else sys.argv)!r}\n")
+            handle.write(f"python {platform.python_version()} on {platform.platform()}, pid {os.getpid()}\n\n")
+            handle.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        return name
+    except (OSError, ValueError):
+        return None
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` on one line (newlines and control characters replaced), at most ``limit`` chars."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    flat = " ".join(flat.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -427,8 +427,9 @@ def test_correct_command_errors_leave_outputs_alone(toy_store: Path, tmp_path: P
     def broken(*a, **k):
         raise OSError("disk full")
     monkeypatch.setattr(cp, "plot_corrected", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(SystemExit) as exc:  # the top-level handler: exit 74, no traceback
         main(["correct", str(toy_store), *base, "--out", str(prefix)])
+    assert exc.value.code == 74
     assert all(p.read_text() == "previous result\n" for p in old.values())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in old.values())
 

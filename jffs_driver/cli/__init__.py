@@ -3,7 +3,10 @@
 Each sub-command lives in its own module under :mod:`jffs_driver.cli` and is imported only
 when it is invoked, so ``jffs --help`` is instant and never imports LAMMPS, MPI or h5py.
 Errors derived from :class:`jffs_driver.errors.JffsError` are printed without a traceback and
-map to the exit code of their class (2 for bad input).
+map to the exit code of their class (2 for bad input). :func:`main` is the one top-level
+handler: stop signals are handled from its first instruction, and any unexpected exception
+becomes one line on stderr, exit code 70 and a log file holding the traceback. Every exit code
+is listed in :data:`jffs_driver.errors.EXIT_CODES` and in ``jffs --help``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from typing import Any
 
 import click
 
-from ..errors import JffsError
+from ..errors import (
+    EXIT_CODES, EXIT_INTERNAL, EXIT_IO, EXIT_STOPPED, EXIT_USAGE, JffsError, StopRequested, one_line,
+    write_crash_log,
+)
 
 #: sub-command name -> ("module", "attribute", "one-line help")
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -74,27 +80,67 @@ def _available(name: str) -> bool:
     return f"def {attr}(" in text
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def exit_code_help() -> str:
+    """The exit-code table of ``jffs --help`` (click keeps ``\\b`` paragraphs unwrapped)."""
+    rows = [f"  {code:>3}  {text}" for code, text in EXIT_CODES.items()]
+    return "\b\nExit codes (every command):\n" + "\n".join(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=exit_code_help())
 @click.version_option(package_name="jffs_driver")
 def cli() -> None:
     """jffs: jumpy forward-flux sampling of rare ion passages, driving LAMMPS in-process."""
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry point: run the CLI and turn package errors into exit codes."""
+    """Console-script entry point: the one top-level handler of the ``jffs`` command line.
+
+    Stop signals (SIGTERM, SIGUSR1, SIGINT) are handled from the first instruction
+    (:func:`jffs_driver.parallel.signals.install_process_handlers`); the previous handlers
+    are restored on return, so in-process callers keep theirs. Every outcome maps to one
+    documented exit code (:data:`jffs_driver.errors.EXIT_CODES`); no traceback reaches the
+    terminal.
+    """
+    from ..parallel.signals import install_process_handlers  # noqa: PLC0415 - cheap, no MPI
+
+    restore = install_process_handlers()
+    try:
+        return _main(argv)
+    finally:
+        restore()
+
+
+def _main(argv: list[str] | None) -> Any:
     try:
         return cli.main(args=argv, prog_name="jffs", standalone_mode=False)
+    except SystemExit:
+        raise
     except JffsError as exc:
         click.echo(f"jffs: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("jffs: aborted", err=True)
-        sys.exit(130)
+    except (StopRequested, KeyboardInterrupt, click.exceptions.Abort) as exc:
+        why = getattr(exc, "reason", None) or "stopped on request"
+        click.echo(f"jffs: {why}; nothing unfinished was kept: run the same command again to resume or "
+                   f"redo it (exit code {EXIT_STOPPED})", err=True)
+        sys.exit(EXIT_STOPPED)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        sys.exit(EXIT_USAGE)  # click's own errors are all bad arguments
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a file the command reads or writes (not a store: StoreError above)
+        log = write_crash_log(exc, ["jffs", *(argv if argv is not None else sys.argv[1:])])
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        click.echo(f"jffs: error: cannot access{where}: {one_line(exc.strerror or exc)}; check the path, "
+                   f"its permissions and the free space" + (f" (traceback in {log})" if log else ""), err=True)
+        sys.exit(EXIT_IO)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into an exit code
+        log = write_crash_log(exc, ["jffs", *(argv if argv is not None else sys.argv[1:])])
+        click.echo(f"jffs: internal error: {type(exc).__name__}: {one_line(exc)}; "
+                   + (f"traceback in {log}; " if log else "") + "please report it (exit code "
+                   f"{EXIT_INTERNAL})", err=True)
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,10 +26,13 @@ def run(campaign: Path, store: Optional[Path], max_work: Optional[int], quiet: b
     and the other ranks run trials in engine groups of ``[parallel] ranks_per_trial`` ranks
     (see docs/parallel.md).
 
-    Exit codes: 0 complete, 2 bad configuration, 4 store locked or unreadable,
-    5 engine failure, 75 stopped early on request (resubmit to continue), 1 stalled.
+    Exit codes: 0 only when the campaign is complete; 1 it cannot progress (the message says
+    why and which setting to change); 2 bad configuration (nothing written); 4 store locked,
+    unreadable or damaged; 5 engine failure; 75 stopped early on request (run the same command
+    again to resume). ``jffs --help`` lists every code.
     """
     from ..campaign import EXIT_RESUBMIT, run_campaign, run_campaign_mpi  # noqa: PLC0415
+    from ..errors import EXIT_CANNOT_PROGRESS  # noqa: PLC0415
     from ..config import load_config  # noqa: PLC0415
     from ..parallel.mpi import mpi_launch_detected  # noqa: PLC0415 - cheap: no mpi4py import
     from ..progress import Progress  # noqa: PLC0415
@@ -49,14 +52,15 @@ def run(campaign: Path, store: Optional[Path], max_work: Optional[int], quiet: b
     if outcome.complete:
         click.echo(f"campaign complete; results: jffs results {outcome.store}")
         return
-    if outcome.stalled:
-        click.echo("campaign stalled: a stage ended without any success (see jffs status)", err=True)
-        sys.exit(1)
     if outcome.interrupted:
         why = f" ({outcome.stop_reason})" if outcome.stop_reason else ""
         click.echo(f"campaign stopped before completion{why}; run the same command again to resume "
                    f"(exit code {EXIT_RESUBMIT})", err=True)
         sys.exit(EXIT_RESUBMIT)
+    # Exit 0 means complete and nothing else: an incomplete campaign with no work left says why.
+    click.echo(f"campaign cannot progress: {outcome.cannot_progress or 'no work left'} "
+               f"(exit code {EXIT_CANNOT_PROGRESS}; jffs status {outcome.store})", err=True)
+    sys.exit(EXIT_CANNOT_PROGRESS)
 
 
 @click.command("status")
@@ -64,6 +68,7 @@ def run(campaign: Path, store: Optional[Path], max_work: Optional[int], quiet: b
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(store: Path, as_json: bool) -> None:
     """Show per-stage progress of STORE (reads counters only; never starts LAMMPS)."""
+    from ..campaign import stuck_reason  # noqa: PLC0415
     from ..results import load_state  # noqa: PLC0415
     from ..store import CampaignStore  # noqa: PLC0415
 
@@ -72,8 +77,10 @@ def status(store: Path, as_json: bool) -> None:
         state, header = load_state(st)
     cfg = state.config
     rows = state.summary_rows()
+    stuck = stuck_reason(state, cfg)
     data = {
         "campaign": cfg.campaign.name, "complete": state.complete, "stalled": state.stalled,
+        "cannot_progress": stuck,
         "basin": {"steps": state.basin_steps, "target_steps": cfg.basin.runs * cfg.basin.steps_per_run,
                   "crossings": state.n_crossings},
         "stages": rows, "length_unit": header.units.get("length"),
@@ -82,7 +89,8 @@ def status(store: Path, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2, default=_json_default))
         return
     b = data["basin"]
-    click.echo(f"campaign {cfg.campaign.name}: " + ("complete" if state.complete else "stalled" if state.stalled else "in progress"))
+    verdict = "complete" if state.complete else f"cannot progress: {stuck}" if stuck else "in progress"
+    click.echo(f"campaign {cfg.campaign.name}: {verdict}")
     click.echo(f"basin runs: {b['steps']:,}/{b['target_steps']:,} steps, {b['crossings']} crossings of lambda_0")
     if rows:
         click.echo(f"{'stage':>5} {'lambda_k':>10} {'lambda_k+1':>11} {'pool':>6} {'pilots':>6} {'trials':>7} {'succ':>6} {'p':>8}  state")

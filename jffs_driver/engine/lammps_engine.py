@@ -215,6 +215,9 @@ class LammpsEngine(Engine):
             time=step * self.timestep,
         )
 
+    def interruption(self) -> Optional[str]:
+        return self._lmp.interruption.reason
+
     def recover(self) -> None:
         """Rebuild the instance from scratch after a LAMMPS error."""
         self._lmp.close()

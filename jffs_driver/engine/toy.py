@@ -13,12 +13,15 @@ hops off the chain are rejected.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from ..errors import EngineError
 from ..state import Snapshot
 from ..units import UnitSystem
 from .base import Advance, Engine
+from .interrupts import Interruption, register
 
 TOY_UNITS = UnitSystem(name="toy", length="site", time="step", energy="kT", velocity="site/step",
                        mass="1", temperature="kT", force="kT/site")
@@ -75,6 +78,15 @@ class ChainEngine(Engine):
         self.step = 0
         self._rng = np.random.default_rng(0)
         self._trace: list[float] = []
+        self._interruption = Interruption()
+        register(self)
+
+    def interrupt(self, reason: str) -> None:
+        """Stop the current trajectory at its next check step (thread-safe)."""
+        self._interruption.set(reason)
+
+    def interruption(self) -> Optional[str]:
+        return self._interruption.reason
 
     def load(self, state: Snapshot) -> None:
         self.site = int(round(state.positions[0, 2]))
@@ -97,6 +109,8 @@ class ChainEngine(Engine):
         budget = -(-max(int(max_steps), 1) // n) * n
         stop = "max"
         while steps < budget:
+            if self._interruption.reason is not None:  # inline: this loop is the hot path
+                self._interruption.check("toy-chain trajectory")
             draws = self._rng.random(n)
             for x in draws:
                 if x < right[site]:

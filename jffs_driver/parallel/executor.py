@@ -64,11 +64,16 @@ class SerialExecutor(Executor):
         return len(self._queue)
 
     def poll(self) -> list[Any]:
+        """Run the queued task. An engine interrupted by a stop request raises
+        :class:`~jffs_driver.errors.StopRequested`; the task then stays queued (in flight),
+        so the caller counts it as abandoned."""
         if not self._queue:
             return []
         if self._engine is None:
             self._engine = self._make(None)
-        return [execute(self._engine, self._queue.popleft(), self.retries)]
+        result = execute(self._engine, self._queue[0], self.retries)
+        self._queue.popleft()
+        return [result]
 
     def close(self) -> None:
         if self._engine is not None:
