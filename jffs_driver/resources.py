@@ -6,11 +6,14 @@ installed package exposes them as ``jffs_driver._inputs`` and ``jffs_driver._for
 
 from __future__ import annotations
 
+import math
+import os
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import Optional
 
-from .errors import EnvironmentSetupError
+from .errors import EnvironmentSetupError, UsageError
 
 
 def input_path(name: str) -> Path:
@@ -23,24 +26,84 @@ def force_field_path(name: str) -> Path:
     return _path("jffs_driver._force_fields", name)
 
 
+class LammpsPath(str):
+    """A file path already checked and double-quoted as one LAMMPS argument
+    (:func:`quote_lammps_path`); :func:`render_input` substitutes it as it is."""
+
+
+def lammps_path_problem(path: str | os.PathLike[str]) -> Optional[str]:
+    """Why LAMMPS cannot take ``path`` as a quoted argument (``None``: it can).
+
+    Inside double quotes LAMMPS reads spaces, ``#``, ``$``, ``&`` and single quotes literally
+    (checked against LAMMPS in ``tests/test_hostile_paths.py``); a double quote would end the
+    argument and a newline or other control character would end the command.
+    """
+    text = os.fspath(path)
+    if not text:
+        return "the path is empty"
+    for ch in text:
+        if ch == '"':
+            return 'it contains a double quote (")'
+        if ord(ch) < 32 or ord(ch) == 127:
+            return f"it contains the control character {ch!r}"
+    return None
+
+
+def quote_lammps_path(path: str | os.PathLike[str], what: str = "path") -> LammpsPath:
+    """``path`` as one double-quoted LAMMPS argument; :class:`UsageError` (exit 2) if impossible."""
+    problem = lammps_path_problem(path)
+    if problem:
+        raise UsageError(f"{what} {os.fspath(path)!r} cannot be passed to LAMMPS: {problem}; rename the "
+                         "file or folder (spaces, '#', '$' and single quotes are fine)")
+    return LammpsPath(f'"{os.fspath(path)}"')
+
+
+#: What a plain (unquoted) template value may not contain: a newline or control character
+#: would end the command, '#' would start a comment, '$' a LAMMPS variable substitution, and
+#: quotes would change how LAMMPS splits the arguments.
+_FORBIDDEN_IN_VALUES = ('"', "'", "#", "$")
+
+
+def _template_value(template: str, key: str, value: object) -> str:
+    """Check one substitution of ``render_input`` and return its text."""
+    if isinstance(value, LammpsPath):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"LAMMPS template {template}: ${key} = {value!r} is not a finite number")
+    text = str(value)
+    bad = [ch for ch in text if ch in _FORBIDDEN_IN_VALUES or ord(ch) < 32 or ord(ch) == 127]
+    if bad or not text.strip():
+        what = f"contains {bad[0]!r}" if bad else "is empty"
+        raise UsageError(f"LAMMPS template {template}: the value of ${key} ({text!r}) {what}; template values "
+                         "must be single LAMMPS words or formulas without quotes, '#', '$' or line breaks "
+                         "(file paths go through quote_lammps_path)")
+    if text.strip().lower() in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity"):
+        raise UsageError(f"LAMMPS template {template}: ${key} = {text!r} is not a finite number")
+    return text
+
+
 def render_input(name: str, **values: object) -> list[str]:
     """Render the LAMMPS template ``name`` with ``$key`` substitutions into command lines.
 
-    Blank lines and ``#`` comments are dropped so the result can be fed to
-    ``lammps.commands_list``. A missing substitution is an error that names the key.
+    The template's own blank lines and ``#`` comments are dropped *before* substitution, so
+    one template line is one command whatever the values hold; values are checked by
+    :func:`_template_value` (no line breaks, ``#``, ``$`` or quotes, finite numbers) and
+    paths come pre-quoted as :class:`LammpsPath`. A missing substitution is an error that
+    names the key.
     """
     text = input_path(name).read_text()
-    try:
-        rendered = Template(text).substitute({k: str(v) for k, v in values.items()})
-    except KeyError as exc:
-        raise EnvironmentSetupError(
-            f"LAMMPS template {name} needs a value for ${exc.args[0]}; pass it to render_input"
-        ) from exc
+    safe = {k: _template_value(name, k, v) for k, v in values.items()}
     lines: list[str] = []
-    for raw in rendered.splitlines():
+    for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
-        if line:
-            lines.append(line)
+        if not line:
+            continue
+        try:
+            lines.append(Template(line).substitute(safe))
+        except KeyError as exc:
+            raise EnvironmentSetupError(
+                f"LAMMPS template {name} needs a value for ${exc.args[0]}; pass it to render_input"
+            ) from exc
     return lines
 
 

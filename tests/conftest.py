@@ -96,7 +96,7 @@ class MembraneCampaignRun:
     store: Path                             # the campaign store
     first: subprocess.CompletedProcess      # `jffs run --max-work 3` (interrupted: exit 75)
     status: subprocess.CompletedProcess     # `jffs status --json` between the two runs
-    second: subprocess.CompletedProcess     # the resumed `jffs run`
+    second: subprocess.CompletedProcess     # the resumed `jffs run` (exit 1 at max_stages)
     results: subprocess.CompletedProcess    # `jffs results --json`
     wall_s: float                           # wall time of the four commands
 
@@ -104,7 +104,8 @@ class MembraneCampaignRun:
 @pytest.fixture(scope="session")
 def membrane_ci_campaign(membrane_tiny_system: Path) -> MembraneCampaignRun:
     """The shortened membrane-tiny campaign (basin runs + one stage), interrupted after three
-    work items and resumed to completion. Tests read its store; none may modify it."""
+    work items and resumed until its stage cap (max_stages = 1: the second run exits 1,
+    "cannot progress"). Tests read its store; none may modify it."""
     work = membrane_tiny_system.parent
     toml = work / "campaign.toml"
     toml.write_text(MEMBRANE_CI_CAMPAIGN)

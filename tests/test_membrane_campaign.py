@@ -87,7 +87,9 @@ def test_tiny_membrane_campaign_interrupted_resumed_and_analysed(membrane_ci_cam
     work, tiny_system = run.work, run.system
     assert run.first.returncode == 75, run.first.stderr[-3000:]
     assert run.status.returncode == 0 and json.loads(run.status.stdout)["basin"]["steps"] > 0
-    assert run.second.returncode == 0, run.second.stderr[-3000:]
+    # max_stages = 1 stops short of lambda_b: exit 1 "cannot progress" (never 0 while incomplete)
+    assert run.second.returncode == 1 and "interfaces.max_stages = 1" in run.second.stderr, \
+        run.second.stderr[-2000:]
     assert run.results.returncode == 0, run.results.stderr[-3000:]
     data = json.loads(run.results.stdout)
     wall = run.wall_s

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BuildError
-from ..resources import render_input
+from ..resources import quote_lammps_path, render_input
 from ..system.packing import idealize_water, packmol_binary, read_xyz, water_template_A
 
 __all__ = [
@@ -256,7 +256,7 @@ def waterbox_commands(
     """
     return render_input(
         "waterbox.lmp",
-        data=Path(data_file).as_posix(),
+        data=quote_lammps_path(Path(data_file).as_posix(), what="water-box data file"),
         temperature=f"{float(temperature_K):.6g}",
         tdamp=f"{float(tdamp_fs):.6g}",
         thermo_every=int(thermo_every),

@@ -87,6 +87,15 @@ class MembraneSystem:
         if replicas > len(files):
             raise ConfigError([ConfigProblem("model.replicas", replicas,
                                              f"at most the {len(files)} equilibrated replica(s) found in {path}")])
+        from ..resources import lammps_path_problem  # noqa: PLC0415
+
+        for file in files:  # read by LAMMPS (read_data, quoted): refuse before anything runs
+            problem = lammps_path_problem(file)
+            if problem:
+                raise ConfigError([ConfigProblem("model.system", str(root),
+                                                 f"a folder LAMMPS can read: the path {str(file)!r} cannot be "
+                                                 f"passed to LAMMPS ({problem}); rename the folder (spaces, "
+                                                 "'#', '$' and single quotes are fine)")])
         return cls(root=path, meta=meta, replica_files=tuple(files[:replicas] if replicas else files))
 
     @property
@@ -338,6 +347,15 @@ def check_model_values(model: Mapping[str, Any]) -> list[ConfigProblem]:
         value = model.get(key)
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             problems.append(ConfigProblem(f"model.{key}", value, "a positive number"))
-    if not str(model.get("system", "x")).strip():
-        problems.append(ConfigProblem("model.system", model.get("system"), "a non-empty path"))
+    system = model.get("system", "x")
+    if not str(system).strip():
+        problems.append(ConfigProblem("model.system", system, "a non-empty path"))
+    else:
+        from ..resources import lammps_path_problem  # noqa: PLC0415
+
+        problem = lammps_path_problem(str(system))
+        if problem:
+            problems.append(ConfigProblem("model.system", system,
+                                          f"a path LAMMPS can read ({problem}); rename the folder "
+                                          "(spaces, '#', '$' and single quotes are fine)"))
     return problems

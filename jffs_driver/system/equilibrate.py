@@ -30,6 +30,7 @@ import numpy as np
 
 from ..engine.lammps_backend import LammpsHandle
 from ..errors import EngineError, UsageError
+from ..resources import lammps_path_problem
 from ..units import AVOGADRO
 from . import lammps_inputs as li
 from .assembly import WATER_G_MOL
@@ -89,6 +90,14 @@ class ReplicaResult:
     lammps_version: str = ""
 
 
+#: Most replicas one call equilibrates (a campaign uses tens; more is a typo).
+MAX_REPLICAS = 10_000
+#: Longest single LAMMPS ``run`` (its step count is a 32-bit integer).
+MAX_LAMMPS_RUN = 2**31 - 1
+#: Longest equilibration stage in steps (10^10 fs = 10 us at 1 fs: far beyond any use).
+MAX_STEPS_PER_STAGE = 1.0e10
+
+
 def equilibrate(
     out_dir: str | Path,
     replicas: int = 1,
@@ -119,15 +128,28 @@ def equilibrate(
         Optional mpi4py communicator for each LAMMPS instance (``None``: serial).
     """
     out = Path(out_dir)
+    # Every replica file lives under BUILD_DIR: a folder LAMMPS cannot take is refused here,
+    # before any replica folder is made or LAMMPS starts.
+    problem = lammps_path_problem(out.resolve())
+    if problem:
+        raise UsageError(f"BUILD_DIR {str(out)!r} cannot be passed to LAMMPS: {problem}; rename the folder "
+                         "(spaces, '#', '$' and single quotes are fine)")
     meta = load_metadata(out)
-    if replicas < 1 or first < 0:
-        raise UsageError(f"need replicas >= 1 and first >= 0, got {replicas}, {first}")
+    if not (1 <= replicas <= MAX_REPLICAS) or first < 0:
+        raise UsageError(f"--replicas must be 1..{MAX_REPLICAS} and --first >= 0, got {replicas}, {first}")
     md = dict(meta["md"])
     for key, value in (("fixed_ps", fixed_ps), ("moving_ps", moving_ps), ("log_every_ps", log_every_ps)):
         if value is not None:
-            if value < 0 or (key == "log_every_ps" and value == 0):
-                raise UsageError(f"{key} must be positive, got {value}")
+            if not math.isfinite(value) or value < 0 or (key == "log_every_ps" and value == 0):
+                raise UsageError(f"--{key.replace('_', '-')} must be a finite number >= 0 (> 0 for the log "
+                                 f"interval) in ps, got {value}")
             md[key] = float(value)
+    for dt_key, ps_key in (("fixed_dt_fs", "fixed_ps"), ("moving_dt_fs", "moving_ps"), ("moving_dt_fs", "log_every_ps")):
+        steps = float(md[ps_key]) * 1000.0 / float(md[dt_key])
+        limit = MAX_STEPS_PER_STAGE if ps_key != "log_every_ps" else MAX_LAMMPS_RUN
+        if steps > limit:
+            raise UsageError(f"--{ps_key.replace('_', '-')} = {md[ps_key]:g} ps is {steps:.3g} steps of "
+                             f"{md[dt_key]:g} fs; at most {limit:.3g} (LAMMPS runs are 32-bit step counts)")
     results = []
     for index in range(first, first + replicas):
         results.append(run_replica(out, meta, md, index, repack_liquid, lammps_args, comm))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..resources import render_input
+from ..resources import quote_lammps_path, render_input
 from ..units import ATM_A2_IN_KCAL_PER_MOL_A, bar_to_atm
 
 #: Fix IDs defined by ``membrane_nemd.lmp`` (to unfix before re-creating them).
@@ -43,11 +43,15 @@ def _ids(ranges: list[list[int]]) -> str:
 
 
 def setup_commands(meta: Mapping[str, Any], data_file: str, thermo_every: int = 1000) -> list[str]:
-    """Initialise LAMMPS and read ``data_file`` (a system of this build, any replica/state)."""
+    """Initialise LAMMPS and read ``data_file`` (a system of this build, any replica/state).
+
+    The path is passed quoted (spaces, ``#``, ``$`` work); one LAMMPS cannot take (a newline
+    or a double quote) is a :class:`~jffs_driver.errors.UsageError` before anything runs.
+    """
     md, types, groups = meta["md"], meta["types"], meta["groups"]
     return render_input(
         "membrane_setup.lmp",
-        data_file=data_file,
+        data_file=quote_lammps_path(data_file, what="data file"),
         cutoff_A=md["cutoff_A"],
         kspace_accuracy=md["kspace_accuracy"],
         slab_factor=md["slab_factor"],
@@ -111,5 +115,5 @@ def unfix_commands(fix_ids: tuple[str, ...]) -> list[str]:
 
 
 def write_data_commands(path: str) -> list[str]:
-    """Write the current state (with velocities and all pair coefficients) to ``path``."""
-    return render_input("membrane_write_data.lmp", path=path)
+    """Write the current state (with velocities and all pair coefficients) to ``path`` (quoted)."""
+    return render_input("membrane_write_data.lmp", path=quote_lammps_path(path, what="output data file"))
