@@ -46,7 +46,7 @@ pore = {{ radius_A = 7.0 }}
 pressure = {{ delta_p_bar = 4000.0 }}
 {boxes}
 [equilibrate]
-replicas = 2
+replicas = 1
 fixed_ps = 0.1
 moving_ps = 0.3
 [campaign]

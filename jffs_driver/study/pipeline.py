@@ -272,9 +272,24 @@ def run_study(cfg: StudyConfig, echo: Echo, only: Optional[str] = None, prepare_
         if not plans:
             raise ConfigError([ConfigProblem("--box", only, "one of " + ", ".join(b.name for b in cfg.boxes))])
     campaigns = []
+    failed: list[tuple[str, JffsError]] = []
     for plan in plans:
         camp = prepare_box(cfg, plan, echo)
         campaigns.append(camp)
-        if not prepare_only:
+        if prepare_only:
+            continue
+        try:
             run_box(cfg, plan, camp, echo)
+        except StudyStopped:
+            raise  # a stop request ends the whole study at once
+        except JffsError as exc:  # one box that cannot progress does not hold up the others
+            echo(f"[{plan.box.name}] {exc}")
+            failed.append((plan.box.name, exc))
+    if failed:
+        names = ", ".join(n for n, _ in failed)
+        err = JffsError(f"the campaign of {len(failed)} box(es) did not complete: {names} (reasons above; "
+                        f"`jffs study {cfg.path} --status`); the others ran. Fix the campaign template and run "
+                        "the study again, or write the report of what there is with --report-only")
+        err.exit_code = failed[0][1].exit_code
+        raise err
     return campaigns

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..errors import AnalysisError, JffsError
+from ..errors import JffsError
 from .config import StudyConfig
 from .pipeline import BoxPlan, plan_boxes, write_if_changed
 
@@ -81,9 +81,14 @@ def box_report(cfg: StudyConfig, plan: BoxPlan, echo: Echo) -> BoxReport:
     store, system = bdir / "campaign.jffs", bdir / "system"
     problems: list[str] = []
     res = compute_results(store, n_bootstrap=0)
-    if res.get("rate") is None:
-        raise AnalysisError(f"box {plan.box.name}: its campaign has no closed stage yet; run "
-                            f"`jffs study {cfg.path}` first")
+    if res.get("rate") is None or not res.get("stages") or not any(s.get("closed") for s in res["stages"]):
+        row = {k: None for k in COLUMNS}
+        row.update({"box": plan.box.name, "complete": False, "lx_nm": plan.lx_nm, "ly_nm": plan.ly_nm,
+                    "area_nm2": plan.lx_nm * plan.ly_nm})
+        reason = res.get("reason") or "no stage has closed yet"
+        return BoxReport(plan=plan, row=row, correction=None, charge=None,
+                         problems=(f"nothing to report: {reason}; run `jffs study {cfg.path}` "
+                                   f"(or see `jffs status {store}`)",))
     if not res.get("complete"):
         problems.append("campaign incomplete: MFPT, tau and barriers refer to the last closed milestone "
                         "(lower bounds of the barrier); run `jffs study` to finish it")
@@ -206,6 +211,7 @@ def write_report(cfg: StudyConfig, echo: Echo) -> Path:
 
 def _figures(reports: list[BoxReport], limit: Any, out: Path) -> dict[str, str]:
     import matplotlib  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
@@ -220,9 +226,9 @@ def _figures(reports: list[BoxReport], limit: Any, out: Path) -> dict[str, str]:
             label = f"{r.plan.box.name} ({r.plan.lx_nm:.2f} x {r.plan.ly_nm:.2f} nm)"
             ax.plot(c.lam, c.beta_g_raw, "--", color=color, label=f"{label}, raw")
             ax.plot(c.lam, c.beta_g_corrected, "-", color=color, label=f"{label}, corrected")
-            band = getattr(c, "beta_g_corrected_ci95", None)
-            if band is not None:
-                ax.fill_between(c.lam, band[0], band[1], color=color, alpha=0.15, linewidth=0)
+            band = np.asarray(c.beta_g_corrected_ci95, dtype=float)  # (N, 2) pointwise 95 % band
+            if band.shape == (len(c.lam), 2) and np.isfinite(band).any():
+                ax.fill_between(c.lam, band[:, 0], band[:, 1], color=color, alpha=0.15, linewidth=0)
         ax.set_xlabel("lambda (Å)")
         ax.set_ylabel("beta G (kT)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
