@@ -15,11 +15,10 @@ biased by about (1 - p)/S per stage, sat near 0.85-0.90 before that correction
 campaigns).
 """
 
-import math
-
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
