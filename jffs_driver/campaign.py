@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 from . import __version__
 from .campaign_state import CampaignState
 from .config import CampaignConfig, describe_differences
-from .errors import EXIT_INTERNAL, ConfigError, ConfigProblem, JffsError, StopRequested
+from .errors import EXIT_INTERNAL, ConfigError, ConfigProblem, JffsError, StopRequested, StoreError
 from .models import ModelSetup, make_model
 from .parallel.executor import Executor, SerialExecutor
 from .parallel.signals import EXIT_RESUBMIT, Deadline, StopFlag, StopSignals, WallClockGuard
@@ -93,6 +93,17 @@ def open_store(config: CampaignConfig, config_text: str, path: Path, model: Mode
             )
         return store
     units = UNIT_SYSTEMS[model.units]
+    try:
+        return _create_store(CampaignStore, config, config_text, path, model, units, lammps_comm)
+    except JffsError:
+        raise
+    except OSError as exc:  # e.g. /proc/x.jffs, a read-only folder: say which setting to change
+        raise StoreError(f"cannot create the store {str(path)!r}: {exc.strerror or exc}; choose a writable "
+                         "folder (campaign.store in the campaign file, or --store)", path=str(path)) from exc
+
+
+def _create_store(CampaignStore: Any, config: CampaignConfig, config_text: str, path: Path,  # noqa: N803
+                  model: ModelSetup, units: Any, lammps_comm: Any) -> Any:
     return CampaignStore.create(
         path, config_toml=config_text, config=dict(config.resolved), config_hash=config.hash,
         versions=versions(lammps_comm),

@@ -19,10 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from .config_checks import brownian_z_bounds_problem, check_model_reach, check_settings
 from .errors import ConfigError, ConfigProblem
 from .ffs.histogram import HistogramSpec
 from .schema import (
-    REQUIRED, Field, at_least, non_negative, one_of, positive, probability, raise_if,
+    REQUIRED, Field, at_least, between, non_negative, one_of, positive, probability, raise_if,
     validate_section,
 )
 
@@ -32,8 +33,44 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+# Upper bounds, each with its reason (issue 11: hostile input must fail at parse time, not
+# after a store was written or minutes of work).
+#: Largest campaign file (bytes): a campaign is a page of TOML.
+MAX_FILE_BYTES = 1_000_000
+#: Longest campaign name (it names the store folder and the Slurm job).
+MAX_NAME = 100
+#: Basin runs: each is an independent chain with its own journal rows.
+MAX_RUNS = 10_000
+#: Steps of one basin run (10^12 steps: years of MD at LAMMPS speeds).
+MAX_STEPS_PER_RUN = 10**12
+#: One LAMMPS ``run`` counts its steps in a 32-bit integer.
+MAX_LAMMPS_RUN = 2**31 - 1
+#: Trials per stage (each is a stored record).
+MAX_TRIALS = 10_000_000
+#: Successes per stage, pilots per stage, stages per campaign.
+MAX_SUCCESSES, MAX_PILOTS, MAX_STAGES = 1_000_000, 100_000, 1000
+#: Steps between order-parameter checks.
+MAX_CHECK_INTERVAL = 1_000_000
+#: Re-runs of a failed trial (a deterministic failure repeats: more retries only delay the stop).
+MAX_RETRIES = 10
+#: Bootstrap resamples (memory grows with resamples x stages; 10^5 is far beyond a 95 % CI's needs).
+MAX_BOOTSTRAP = 100_000
+#: Longest accepted time setting (s): 10^7 s is about 116 days.
+MAX_SECONDS = 1.0e7
+
+
+def _name_check(value: str) -> str | None:
+    if not value.strip():
+        return "must be a non-empty name"
+    if len(value) > MAX_NAME:
+        return f"must be at most {MAX_NAME} characters (it names the store folder and the Slurm job)"
+    if "/" in value or "\\" in value:
+        return "must not contain '/' or '\\' (it names the store folder)"
+    return None
+
+
 CAMPAIGN_FIELDS = {
-    "name": Field(str, REQUIRED, doc="campaign name"),
+    "name": Field(str, REQUIRED, _name_check, doc="campaign name"),
     "seed": Field(int, REQUIRED, non_negative, doc="campaign seed (every random draw derives from it)"),
     "store": Field(str, "", doc="store directory, relative to this file's folder (default NAME.jffs)"),
 }
@@ -45,18 +82,18 @@ INTERFACE_FIELDS = {
     "mode": Field(str, "adaptive", one_of("adaptive", "fixed"), doc="milestone placement"),
     "milestones": Field(list, [], doc="fixed mode: lambda_1 .. lambda_{n-1}, increasing, between lambda_0 and lambda_b"),
     "target_p": Field(float, 0.2, probability, doc="adaptive mode: aimed success probability per stage"),
-    "pilot_trials": Field(int, 30, at_least(5), doc="adaptive mode: pilot trajectories per stage to place the next milestone"),
+    "pilot_trials": Field(int, 30, between(5, MAX_PILOTS, "each pilot is a full trajectory"), doc="adaptive mode: pilot trajectories per stage to place the next milestone"),
     "min_spacing": Field(float, 0.0, non_negative, doc="adaptive mode: smallest step above the largest stored lambda (length units)"),
-    "max_stages": Field(int, 50, at_least(1), doc="safety cap on the number of stages"),
+    "max_stages": Field(int, 50, between(1, MAX_STAGES, "a stage's milestone must rise by a finite step"), doc="safety cap on the number of stages"),
 }
 
 #: Largest accepted ``[basin] histogram_bins`` (three int64 counts per bin and segment are stored).
 MAX_HISTOGRAM_BINS = 100_000
 
 BASIN_FIELDS = {
-    "runs": Field(int, 2, at_least(2), doc="independent basin runs (at least 2)"),
-    "steps_per_run": Field(int, REQUIRED, positive, doc="steps of each basin run"),
-    "segment_steps": Field(int, 100_000, positive, doc="steps between basin checkpoints"),
+    "runs": Field(int, 2, between(2, MAX_RUNS, "each run is an independent chain with its own records"), doc="independent basin runs (at least 2)"),
+    "steps_per_run": Field(int, REQUIRED, between(1, MAX_STEPS_PER_RUN, "10^12 steps is years of MD"), doc="steps of each basin run"),
+    "segment_steps": Field(int, 100_000, between(1, MAX_LAMMPS_RUN, "one LAMMPS run counts steps in 32 bits"), doc="steps between basin checkpoints"),
     "histogram_range": Field((list, type(None)), None,
                              doc="[lo, hi] of the lambda histogram every basin segment records for the free-energy "
                                  "profile below lambda_0 (length units; lo < lambda_a, hi >= lambda_0); default "
@@ -67,32 +104,34 @@ BASIN_FIELDS = {
 }
 
 STAGE_FIELDS = {
-    "target_successes": Field(int, 100, lambda v: None if v == 0 or v >= 2 else
+    "target_successes": Field(int, 100, lambda v: None if v == 0 or 2 <= v <= MAX_SUCCESSES else
+                              f"must be at most {MAX_SUCCESSES:,} (each success is a stored configuration)"
+                              if v > MAX_SUCCESSES else
                               "must be 0 (off) or at least 2: with 1 the unbiased estimate of P_k is 0 "
                               "whenever the success needed more than min_trials trials (docs/statistics.md)",
                               doc="stop a stage after this many successes (0: off; otherwise at least 2)"),
-    "min_trials": Field(int, 0, non_negative, doc="at least this many trials per stage"),
-    "max_trials": Field(int, 100_000, positive, doc="stop a stage after this many trials"),
-    "max_trial_steps": Field(int, 100_000_000, positive, doc="step cap of one trial (then: timeout, counted as failure)"),
+    "min_trials": Field(int, 0, between(0, MAX_TRIALS, "each trial is a stored record"), doc="at least this many trials per stage"),
+    "max_trials": Field(int, 100_000, between(1, MAX_TRIALS, "each trial is a stored record"), doc="stop a stage after this many trials"),
+    "max_trial_steps": Field(int, 100_000_000, between(1, MAX_LAMMPS_RUN, "one LAMMPS run counts steps in 32 bits"), doc="step cap of one trial (then: timeout, counted as failure)"),
 }
 
 ENGINE_FIELDS = {
-    "check_interval": Field(int, 10, positive, doc="steps between order-parameter checks (fix halt)"),
+    "check_interval": Field(int, 10, between(1, MAX_CHECK_INTERVAL, "lambda must be checked during a trial"), doc="steps between order-parameter checks (fix halt)"),
     "record_trace": Field(bool, True, doc="store lambda at every check step of every trial"),
-    "retries": Field(int, 1, non_negative, doc="re-runs with the same seed after an engine error"),
-    "commit_interval_s": Field(float, 0.0, non_negative,
+    "retries": Field(int, 1, between(0, MAX_RETRIES, "a deterministic failure repeats; more retries only delay the stop"), doc="re-runs with the same seed after an engine error"),
+    "commit_interval_s": Field(float, 0.0, between(0.0, 3600.0, "a kill loses up to this much finished work"),
                                doc="seconds between store commits (0: commit every result; a kill loses at most this much finished work)"),
 }
 
 RESULTS_FIELDS = {
-    "bootstrap": Field(int, 2000, non_negative, doc="bootstrap resamples of the trial tree (0: off)"),
+    "bootstrap": Field(int, 2000, between(0, MAX_BOOTSTRAP, "memory grows with resamples x stages"), doc="bootstrap resamples of the trial tree (0: off)"),
 }
 
 BROWNIAN_FIELDS = {
     "type": Field(str, REQUIRED, one_of("brownian"), doc="model type"),
     "potential": Field(str, REQUIRED, doc="U(z)/kT as an expression in z (LAMMPS syntax, ^ for powers)"),
-    "diffusion": Field(float, 1.0, positive, doc="diffusion coefficient D (sigma^2/tau)"),
-    "timestep": Field(float, 1e-3, positive, doc="time step (tau)"),
+    "diffusion": Field(float, 1.0, lambda v: None if 0 < v <= 1e6 else "must be > 0 and at most 1e6", doc="diffusion coefficient D (sigma^2/tau)"),
+    "timestep": Field(float, 1e-3, lambda v: None if 0 < v <= 1e3 else "must be > 0 and at most 1e3", doc="time step (tau)"),
     "z_bounds": Field(list, [-10.0, 10.0], doc="[low, high] box limits in z (sigma)"),
     "start_z": Field(float, None, doc="start of the basin runs (sigma); default: minimum of U below lambda_a"),
 }
@@ -101,14 +140,14 @@ BROWNIAN_FIELDS["start_z"] = Field((float, type(None)), None, doc=BROWNIAN_FIELD
 TOY_CHAIN_FIELDS = {
     "type": Field(str, REQUIRED, one_of("toy-chain"), doc="model type"),
     "potential": Field(str, REQUIRED, doc="U(z)/kT on integer sites z (expression in z)"),
-    "n_sites": Field(int, REQUIRED, at_least(3), doc="number of sites (lambda = site index)"),
+    "n_sites": Field(int, REQUIRED, between(3, 100_000, "the exact answer solves one equation per site"), doc="number of sites (lambda = site index)"),
     "start_site": Field(int, 0, non_negative, doc="site where basin runs start"),
 }
 
 MEMBRANE_FIELDS = {
     "type": Field(str, REQUIRED, one_of("membrane"), doc="model type"),
     "system": Field(str, REQUIRED, doc="folder of a built and equilibrated system ('jffs build', 'jffs equilibrate'), relative to this file's folder"),
-    "replicas": Field(int, 0, non_negative, doc="equilibrated replicas to start basin runs from (0: all); run r starts from replica r mod n"),
+    "replicas": Field(int, 0, between(0, MAX_RUNS, "basin runs use at most that many"), doc="equilibrated replicas to start basin runs from (0: all); run r starts from replica r mod n"),
     "temperature_K": Field((float, type(None)), None, doc="thermostat and velocity-redraw temperature (K); default: the build's md.temperature_K"),
     "timestep_fs": Field((float, type(None)), None, doc="MD time step (fs); default: the build's md.moving_dt_fs (1 fs)"),
     "lammps_args": Field(list, [], doc='extra LAMMPS switches, e.g. ["-sf", "omp", "-pk", "omp", "2"]'),
@@ -121,11 +160,11 @@ MODEL_FIELDS: dict[str, dict[str, Field]] = {"brownian": BROWNIAN_FIELDS, "toy-c
 # configuration and its hash, so a campaign can be continued with another number of ranks or
 # another time budget (results do not depend on them; see docs/parallel.md).
 PARALLEL_FIELDS = {
-    "ranks_per_trial": Field(int, 1, at_least(1), doc="MPI ranks per engine group (one LAMMPS instance each)"),
-    "prefetch": Field(int, 0, non_negative, doc="tasks queued per engine group (0: automatic: 1 for tasks over 10 ms, deeper for tiny ones)"),
-    "wall_time_budget_s": Field(float, 0.0, non_negative, doc="wall-clock budget of one 'jffs run' (s; 0: none)"),
-    "stop_margin_s": Field(float, 120.0, non_negative, doc="stop dispatching this long before the budget ends (s)"),
-    "drain_s": Field(float, 60.0, non_negative, doc="after a stop, wait this long for running tasks, then abandon them (s)"),
+    "ranks_per_trial": Field(int, 1, between(1, 65_536, "ranks of one LAMMPS instance"), doc="MPI ranks per engine group (one LAMMPS instance each)"),
+    "prefetch": Field(int, 0, between(0, 1000, "tasks queued per engine group"), doc="tasks queued per engine group (0: automatic: 1 for tasks over 10 ms, deeper for tiny ones)"),
+    "wall_time_budget_s": Field(float, 0.0, between(0.0, MAX_SECONDS, "about 116 days"), doc="wall-clock budget of one 'jffs run' (s; 0: none)"),
+    "stop_margin_s": Field(float, 120.0, between(0.0, MAX_SECONDS, "about 116 days"), doc="stop dispatching this long before the budget ends (s)"),
+    "drain_s": Field(float, 60.0, between(0.0, 86_400.0, "a stop request takes effect within drain_s + 5 s"), doc="after a stop, wait this long for running tasks, then abandon them (s)"),
 }
 
 SECTIONS: dict[str, dict[str, Field]] = {
@@ -258,9 +297,17 @@ def load_config(path: str | Path) -> tuple[CampaignConfig, str]:
     """Read and validate a campaign TOML file; return the config and the file's text."""
     p = Path(path)
     try:
-        text = p.read_text()
+        raw = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read the campaign file: {exc.strerror}; check the path", source=str(p)) from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"the campaign file has {len(raw):,} bytes; a campaign file is at most {MAX_FILE_BYTES:,}",
+                          source=str(p))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (invalid byte at offset {exc.start}); save the file as UTF-8",
+                          source=str(p)) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -290,13 +337,15 @@ def parse_config(data: Mapping[str, Any], source: str | None = None) -> Campaign
         model: dict[str, Any] = {}
     else:
         mtype = model_data.get("type")
-        if mtype not in MODEL_FIELDS:
+        if not isinstance(mtype, str) or mtype not in MODEL_FIELDS:
             problems.append(ConfigProblem("model.type", mtype, f"must be one of {sorted(MODEL_FIELDS)}"))
             model = {}
         else:
             model = validate_section(model_data, MODEL_FIELDS[mtype], "model", problems)
             model.update(_check_model(mtype, model, problems))
     _cross_checks(values, problems)
+    check_settings(values, problems)
+    check_model_reach(model.get("type"), model, values, problems)
     raise_if(problems, source)
     runtime = {name: values.pop(name) for name in RUNTIME_SECTIONS}
     ifc = values["interfaces"]
@@ -343,8 +392,10 @@ def _check_model(mtype: str, model: dict[str, Any], problems: list[ConfigProblem
                 problems.append(ConfigProblem("model.potential", model["potential"], str(exc)))
         zb = model.get("z_bounds")
         if zb is not None:
-            if not (isinstance(zb, list) and len(zb) == 2 and all(isinstance(v, (int, float)) for v in zb) and zb[0] < zb[1]):
-                problems.append(ConfigProblem("model.z_bounds", zb, "must be [low, high] with low < high (sigma)"))
+            problem = brownian_z_bounds_problem(zb)
+            if problem:
+                problems.append(ConfigProblem("model.z_bounds", zb, problem))
+                model.pop("z_bounds")  # the reach checks need valid bounds
             else:
                 return {"z_bounds": [float(zb[0]), float(zb[1])]}
     return {}
@@ -360,8 +411,11 @@ def _cross_checks(values: dict[str, dict[str, Any]], problems: list[ConfigProble
             problems.append(ConfigProblem("interfaces.lambda_b", lb, f"must be > lambda_0 ({l0})"))
     ms = ifc.get("milestones", [])
     if isinstance(ms, list):
-        if not all(isinstance(m, (int, float)) and not isinstance(m, bool) for m in ms):
-            problems.append(ConfigProblem("interfaces.milestones", ms, "must be an array of numbers"))
+        if not all(isinstance(m, (int, float)) and not isinstance(m, bool) and math.isfinite(m) for m in ms):
+            problems.append(ConfigProblem("interfaces.milestones", ms, "must be an array of finite numbers"))
+        elif len(ms) >= MAX_STAGES:
+            problems.append(ConfigProblem("interfaces.milestones", f"{len(ms)} values",
+                                          f"must hold fewer than {MAX_STAGES} milestones (interfaces.max_stages)"))
         elif ms:
             if any(b <= a for a, b in zip(ms, ms[1:])):
                 problems.append(ConfigProblem("interfaces.milestones", ms, "must be strictly increasing"))

@@ -90,7 +90,10 @@ class ConfigProblem:
     expected: str
 
     def __str__(self) -> str:
-        return f"{self.key} = {self.value!r}: {self.expected}"
+        value = repr(self.value)
+        if len(value) > 120:  # a 6,000-character potential is named, not printed
+            value = f"{value[:100]}... ({len(value)} characters)"
+        return f"{self.key} = {value}: {self.expected}"
 
 
 class ConfigError(JffsError, ValueError):

@@ -8,6 +8,7 @@ values) with its dotted key path, the value found and what is expected, and rais
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
@@ -90,6 +91,14 @@ def validate_section(
             continue
         if field.kind is float and isinstance(value, int):
             value = float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(ConfigProblem(full, value, f"must be a finite number ({field.doc})"))
+            continue
+        if isinstance(value, str):
+            text_problem = _text_problem(value)
+            if text_problem:
+                problems.append(ConfigProblem(full, value, text_problem))
+                continue
         if field.check is not None:
             msg = field.check(value)
             if msg:
@@ -97,6 +106,25 @@ def validate_section(
                 continue
         out[key] = value
     return out
+
+
+#: Longest accepted string value (paths, names, expressions have their own, smaller limits).
+MAX_TEXT = 4096
+
+
+def _text_problem(value: str) -> Optional[str]:
+    """Why a string value cannot be used (control characters, length), or None."""
+    if len(value) > MAX_TEXT:
+        return f"must be at most {MAX_TEXT} characters long"
+    if any(not ch.isprintable() for ch in value):
+        return "must be printable text on one line (no NUL, line breaks or other control characters)"
+    return None
+
+
+def between(lo: float, hi: float, why: str = "") -> Check:
+    """Check factory: lo <= value <= hi (``why`` says where the upper bound comes from)."""
+    reason = f" ({why})" if why else ""
+    return lambda v: None if lo <= v <= hi else f"must be between {lo:,} and {hi:,}{reason}"
 
 
 def positive(value: Any) -> Optional[str]:

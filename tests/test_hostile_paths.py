@@ -61,12 +61,14 @@ def test_paths_lammps_cannot_take_are_refused(bad: str) -> None:
 
 
 @pytest.mark.quick
-def test_campaign_with_a_system_path_lammps_cannot_take_exits_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize("system, why", [("nl\\nshell touch INJECTED\\nx", "control characters"),  # TOML escapes
+                                         ('quote\\"d', "LAMMPS")])
+def test_campaign_with_a_system_path_lammps_cannot_take_exits_2(tmp_path: Path, system: str, why: str) -> None:
     toml = tmp_path / "c.toml"
-    toml.write_text(CAMPAIGN.replace("SYSTEM", "nl\\nshell touch INJECTED\\nx"))  # TOML escapes
+    toml.write_text(CAMPAIGN.replace("SYSTEM", system))
     proc = _jffs("run", toml, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
-    assert "model.system" in proc.stderr and "LAMMPS" in proc.stderr and "Traceback" not in proc.stderr
+    assert "model.system" in proc.stderr and why in proc.stderr and "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]  # nothing written, nothing run
 
 

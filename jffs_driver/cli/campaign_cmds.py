@@ -17,7 +17,7 @@ from ..errors import UsageError
 @click.argument("campaign", type=click.Path(path_type=Path))
 @click.option("--store", "store", type=click.Path(path_type=Path), default=None,
               help="Store directory (default: campaign.store from the TOML, relative to its folder).")
-@click.option("--max-work", type=int, default=None, help="Stop after this many tasks (testing).")
+@click.option("--max-work", type=click.IntRange(1, None), default=None, help="Stop after this many tasks (testing).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def run(campaign: Path, store: Optional[Path], max_work: Optional[int], quiet: bool) -> None:
     """Start or continue the campaign described by CAMPAIGN (a TOML file).
@@ -104,7 +104,7 @@ def status(store: Path, as_json: bool) -> None:
 @click.command("results")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--bootstrap", type=int, default=None, help="Bootstrap resamples (default from the campaign).")
+@click.option("--bootstrap", type=click.IntRange(0, 100_000), default=None, help="Bootstrap resamples (default from the campaign).")
 def results(store: Path, as_json: bool, bootstrap: Optional[int]) -> None:
     """Flux, stage probabilities, rate and MFPT with 95 % CIs for STORE."""
     from ..results import compute_results  # noqa: PLC0415
@@ -174,7 +174,7 @@ def _echo_membrane(mem: dict[str, Any]) -> None:
 @click.command("export")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--stage", type=int, default=None, help="Only the pool of this stage (0 = basin crossings).")
+@click.option("--stage", type=click.IntRange(0, None), default=None, help="Only the pool of this stage (0 = basin crossings).")
 def export(store: Path, output: Path, stage: Optional[int]) -> None:
     """Write crossing configurations of STORE as an H5MD file OUTPUT (readable by MDAnalysis)."""
     from ..results import load_state  # noqa: PLC0415
@@ -182,8 +182,11 @@ def export(store: Path, output: Path, stage: Optional[int]) -> None:
     from ..store.h5md import export_h5md  # noqa: PLC0415
     from ..store.paths import refuse_output_in_store  # noqa: PLC0415
 
+    from .correction_cmds import check_output_file  # noqa: PLC0415
+
     _check_store(store)
     refuse_output_in_store(output, what="OUTPUT", stores=[store])
+    check_output_file(output, "OUTPUT")
     ids = None
     if stage is not None:
         with CampaignStore.open(store, mode="r") as st:

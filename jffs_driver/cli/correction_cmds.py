@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from pathlib import Path
 from typing import Any
 
 import click
@@ -32,6 +33,35 @@ def _finite_or_none(value: Any) -> Any:
 
 def _emit_json(payload: dict[str, Any]) -> None:
     click.echo(json.dumps(_finite_or_none(payload), indent=2, allow_nan=False))
+
+
+#: Accepted box edges and heights (nm, lo, hi): beyond them the lattice sums of the ideal
+#: conductor model need more reciprocal vectors than any computer holds (a 1e-300 nm box) or the
+#: correction is zero to all printed digits.
+BOX_NM = (0.1, 1.0e4, "nm")
+HEIGHT_NM = (1.0e-4, 1.0e4, "nm")
+#: File types matplotlib writes (checked before any computation).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+
+
+def _in_range(option: str, value: float, lo: float, hi: float, unit: str) -> None:
+    # Zero, negative and non-finite values get the library's own message (it says why).
+    if math.isfinite(value) and value > 0 and not lo <= value <= hi:
+        raise UsageError(f"{option} = {value!r}: must be a number between {lo:g} and {hi:g} {unit}", option=option)
+
+
+def check_output_file(path: str | Path, option: str, suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse, before any work, an output path that cannot be written: a folder, a missing
+    parent folder, an unknown file type (exit 2 naming the option)."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{option} {str(p)!r} is a folder; give a file name", option=option)
+    if not p.parent.is_dir():
+        raise UsageError(f"{option} {str(p)!r}: the folder {str(p.parent)!r} does not exist; create it first",
+                         option=option)
+    if suffixes and p.suffix.lower() not in suffixes:
+        raise UsageError(f"{option} {str(p)!r}: unknown file type {p.suffix or '(none)'!r}; use one of "
+                         + ", ".join(suffixes), option=option)
 
 
 def _parse_heights(text: str) -> list[float]:
@@ -70,6 +100,11 @@ def correction(lx: float, ly: float, z0: float, z: str, variant: str, temperatur
 
     name = normalize_variant(variant)
     heights = _parse_heights(z)
+    _in_range("--lx", lx, *BOX_NM)
+    _in_range("--ly", ly, *BOX_NM)
+    _in_range("--z0", z0, *HEIGHT_NM)
+    for h in heights:
+        _in_range("--z", h, *HEIGHT_NM)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AsPrintedVariantWarning)
         profile = free_energy_correction(lx, ly, z0, heights, variant=name, temperature_K=temperature,
@@ -111,6 +146,10 @@ def advise_box(max_correction: float, membrane_thickness: float, eps_r: float, v
     from ..correction import advise_box as advise  # noqa: PLC0415
     from ..correction.advisor import DEFAULT_Z0_NM  # noqa: PLC0415
 
+    _in_range("--max-correction", max_correction, 1e-6, 1e3, "kT")
+    _in_range("--membrane-thickness", membrane_thickness, *HEIGHT_NM)
+    if z0 is not None:
+        _in_range("--z0", z0, *HEIGHT_NM)
     advice = advise(max_correction, membrane_thickness, z0_nm=DEFAULT_Z0_NM if z0 is None else z0, eps_r=eps_r,
                     valence=valence, temperature_K=temperature)
     if as_json:
@@ -161,8 +200,9 @@ def extrapolate(table: str, barrier_inf: float, barrier_inf_ci95: float, as_json
 
     if plot_path is not None:
         refuse_output_in_store(plot_path, what="--plot")
-    if not math.isfinite(barrier_inf):
-        raise UsageError("--barrier-inf must be a finite number of kT", option="--barrier-inf")
+        check_output_file(plot_path, "--plot", suffixes=PLOT_SUFFIXES)
+    if not (math.isfinite(barrier_inf) and abs(barrier_inf) <= 300.0):
+        raise UsageError("--barrier-inf must be a finite number of kT between -300 and 300", option="--barrier-inf")
     if not (math.isfinite(barrier_inf_ci95) and barrier_inf_ci95 >= 0.0):
         raise UsageError("--barrier-inf-ci95 must be a half-width >= 0 in kT", option="--barrier-inf-ci95")
     records = read_size_table(table)

@@ -12,18 +12,18 @@ from ..errors import UsageError
 
 @click.command("submit")
 @click.argument("campaign", type=click.Path(path_type=Path))
-@click.option("--groups", type=int, default=1, show_default=True,
+@click.option("--groups", type=click.IntRange(1, 100_000), default=1, show_default=True,
               help="Engine groups (ranks per trial comes from the campaign's [parallel] section).")
-@click.option("--nodes", type=int, default=1, show_default=True, help="Nodes to request.")
+@click.option("--nodes", type=click.IntRange(1, 100_000), default=1, show_default=True, help="Nodes to request.")
 @click.option("--time", "time_limit", default="01:00:00", show_default=True, help="Time limit (Slurm syntax).")
-@click.option("--signal-lead", type=int, default=120, show_default=True,
+@click.option("--signal-lead", type=click.IntRange(0, 86_400), default=120, show_default=True,
               help="Seconds before the time limit at which Slurm sends USR1 (graceful stop).")
 @click.option("--job-name", default=None, help="Job name (default: the campaign name).")
 @click.option("--output", default=None, help="Output file, appended across requeues (default NAME-%j.out).")
 @click.option("--partition", default=None, help="Slurm partition.")
 @click.option("--account", default=None, help="Slurm account.")
 @click.option("--overcommit", is_flag=True, help="Add --overcommit (the coordinating rank mostly sleeps).")
-@click.option("--max-requeues", type=int, default=20, show_default=True,
+@click.option("--max-requeues", type=click.IntRange(0, 10_000), default=20, show_default=True,
               help="The job requeues itself at most this many times.")
 @click.option("--launcher", type=click.Choice(["mpiexec", "srun"]), default="mpiexec", show_default=True,
               help="mpiexec (pip MPICH, detects Slurm) or srun --mpi=pmi2.")
@@ -50,6 +50,8 @@ def submit(campaign: Path, groups: int, nodes: int, time_limit: str, signal_lead
 
     from ..config import load_config  # noqa: PLC0415
     from ..parallel.slurm import SbatchSettings, default_mpiexec, render_sbatch  # noqa: PLC0415
+    from ..errors import EXIT_ENVIRONMENT  # noqa: PLC0415
+    from ..parallel.slurm import SubmitError  # noqa: PLC0415
     from ..parallel.slurm import submit as sbatch_submit  # noqa: PLC0415
 
     if not campaign.is_file():
@@ -70,7 +72,11 @@ def submit(campaign: Path, groups: int, nodes: int, time_limit: str, signal_lead
         click.echo(script, nl=False)
         return
     path = script_path or campaign.parent / f"{name}.sbatch"
-    job = sbatch_submit(script, path, workdir=campaign.parent)
+    try:
+        job = sbatch_submit(script, path, workdir=campaign.parent)
+    except SubmitError as exc:  # sbatch refused: an external tool failed (exit 3, not 1)
+        exc.exit_code = EXIT_ENVIRONMENT
+        raise
     click.echo(f"submitted job {job} ({path}); output: {campaign.parent / settings.output.replace('%j', str(job))}")
     click.echo(f"progress: jffs status {config.store_path()}")
 

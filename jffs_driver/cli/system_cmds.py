@@ -15,7 +15,7 @@ PRESETS = ("paper-12", "paper-26", "paper-33", "paper-52", "paper-103", "tiny")
 
 @click.command("build")
 @click.option("--preset", type=click.Choice(PRESETS), default=None, help="Built-in system (Table 1 of the paper, or tiny).")
-@click.option("--seed", type=int, default=None, help="Seed of the Packmol placement (default 1).")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=None, help="Seed of the Packmol placement (default 1).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="TOML file overriding preset values (box, pore, fluid, pressure, md).")
 @click.option("--forcefield", type=str, default=None, help="Force-field TOML file or packaged name.")
@@ -27,8 +27,15 @@ def build(preset: str | None, seed: int | None, out_dir: Path, config: Path | No
     """
     from ..system.builder import build_system  # noqa: PLC0415 - lazy on purpose
 
+    from ..errors import UsageError  # noqa: PLC0415
+    from ..resources import lammps_path_problem  # noqa: PLC0415
+
     if preset is None and config is None:
         raise click.UsageError("give --preset NAME or --config FILE.toml (or both)")
+    problem = lammps_path_problem(out_dir.resolve())
+    if problem:  # LAMMPS reads the build later (equilibrate, run): refuse now, before any work
+        raise UsageError(f"--out {str(out_dir)!r} cannot be passed to LAMMPS later: {problem}; choose another "
+                         "folder name (spaces, '#', '$' and single quotes are fine)", option="--out")
     built = build_system(out_dir, preset=preset, seed=seed, config=config, forcefield=forcefield, overwrite=overwrite)
     m = built.metadata
     c, pore, box = m["counts"], m["pore"], m["box"]
@@ -48,13 +55,13 @@ def build(preset: str | None, seed: int | None, out_dir: Path, config: Path | No
 
 @click.command("equilibrate")
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--replicas", type=int, default=1, show_default=True, help="Number of independent starting configurations.")
-@click.option("--first", type=int, default=0, show_default=True, help="Index of the first replica (to split the work over jobs).")
+@click.option("--replicas", type=click.IntRange(1, 10_000), default=1, show_default=True, help="Number of independent starting configurations.")
+@click.option("--first", type=click.IntRange(0, 1_000_000), default=0, show_default=True, help="Index of the first replica (to split the work over jobs).")
 @click.option("--fixed-ps", type=float, default=None, help="Stage 1 length with fixed pistons in ps (default from build: 10).")
 @click.option("--moving-ps", type=float, default=None, help="Stage 2 length with moving pistons in ps (default from build: 2000).")
 @click.option("--log-every-ps", type=float, default=None, help="Log interval in ps (default 1).")
 @click.option("--no-repack", is_flag=True, help="Start every replica from system.data (velocities differ only).")
-@click.option("--omp", type=int, default=0, help="Use LAMMPS OPENMP styles with this many threads (0: plain styles).")
+@click.option("--omp", type=click.IntRange(0, 1024), default=0, help="Use LAMMPS OPENMP styles with this many threads (0: plain styles).")
 def equilibrate(
     build_dir: Path,
     replicas: int,

@@ -37,6 +37,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 INF_COLUMNS: tuple[str, ...] = ("barrier_inf_kt", "barrier_inf_ci95_lo", "barrier_inf_ci95_hi")
 INFO_COLUMNS: tuple[str, ...] = ("area_nm2",)
 _DISPLAY = {"barrier_kt": "barrier_kT", "barrier_inf_kt": "barrier_inf_kT"}
+#: Largest |barrier| accepted (kT): exp of a difference of two stays finite.
+MAX_BARRIER_KT = 300.0
+#: Largest accepted table file (bytes): one row per box size.
+MAX_TABLE_BYTES = 1_000_000
 
 
 def _show(col: str) -> str:
@@ -55,9 +59,19 @@ def read_size_table(path: str | Path) -> list[SizeRecord]:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        raw = p.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read the size table {str(p)!r}: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_TABLE_BYTES:
+        raise UsageError(f"the size table {str(p)!r} has {len(raw):,} bytes; a table of box sizes is at most "
+                         f"{MAX_TABLE_BYTES:,} (one row per size)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the size table {str(p)!r} is not UTF-8 text (invalid byte at offset {exc.start}); "
+                         "give a CSV file with a header row") from exc
+    if "\0" in text:
+        raise UsageError(f"the size table {str(p)!r} contains NUL bytes (a binary file?); give a CSV text file")
     return parse_size_table(text, source=str(p))
 
 
@@ -66,7 +80,11 @@ def parse_size_table(text: str, source: str = "<table>") -> list[SizeRecord]:
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise ConfigError("the size table is empty: it needs a header row and one row per box size", source)
-    reader = csv.reader(io.StringIO("\n".join(lines)))
+    try:
+        rows = list(csv.reader(io.StringIO("\n".join(lines))))
+    except csv.Error as exc:  # an over-long field, a stray quote: not a table of numbers
+        raise ConfigError(f"not a readable CSV table: {exc}", source) from exc
+    reader = iter(rows)
     header = [h.strip().lower() for h in next(reader)]
     problems: list[ConfigProblem] = []
     known = set(REQUIRED_COLUMNS) | set(INF_COLUMNS) | set(INFO_COLUMNS)
@@ -136,6 +154,15 @@ def _check_row(row_no: int, v: dict[str, float], inf_cols: list[str]) -> list[Co
     for col in ("lx_nm", "ly_nm", "tau_ns", "tau_ci95_lo"):
         if col in v and v[col] <= 0.0:
             out.append(ConfigProblem(f"{key}, column {col}", v[col], "a positive number"))
+    # Ranges that keep exp(barrier differences) and the fit finite, with room for any real system.
+    for col, limit, unit in (("lx_nm", 1e4, "nm"), ("ly_nm", 1e4, "nm"), ("tau_ns", 1e100, "ns"),
+                             ("tau_ci95_lo", 1e100, "ns"), ("tau_ci95_hi", 1e100, "ns")):
+        if col in v and v[col] > limit:
+            out.append(ConfigProblem(f"{key}, column {col}", v[col], f"at most {limit:g} {unit}"))
+    for col in ("barrier_kt", "barrier_ci95_lo", "barrier_ci95_hi", *inf_cols):
+        if col in v and abs(v[col]) > MAX_BARRIER_KT:
+            out.append(ConfigProblem(f"{key}, column {_show(col)}", v[col],
+                                     f"a barrier between -{MAX_BARRIER_KT:g} and {MAX_BARRIER_KT:g} kT"))
     triples = [
         (("tau_ci95_lo", "tau_ns", "tau_ci95_hi"), "lo <= tau_ns <= hi"),
         (("barrier_ci95_lo", "barrier_kt", "barrier_ci95_hi"), "lo <= barrier_kT <= hi"),

@@ -13,6 +13,7 @@ the flux of first arrivals in B per unit time of that renewal process is 1/tau.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -101,24 +102,27 @@ class BrownianModel:
 
     def exact_mfpt(self, start: float, lambda_b: float, rtol: float = 1e-10) -> float:
         """Exact mean first-passage time (tau) from ``start`` to ``lambda_b`` by quadrature."""
-        return exact_mfpt(self.potential, self.diffusion, start, lambda_b, rtol=rtol)
+        return exact_mfpt(self.potential, self.diffusion, start, lambda_b, rtol=rtol, floor=self.z_bounds[0])
 
 
-def left_limit(potential: Expression, start: float) -> float:
-    """A point left of ``start`` where U exceeds U(start) + LEFT_TAIL_KT (sigma)."""
+def left_limit(potential: Expression, start: float, floor: float = -math.inf) -> float:
+    """A point left of ``start`` where U exceeds U(start) + LEFT_TAIL_KT (sigma), or ``floor``
+    (the absorbing lower box wall) if U does not get that high before it: the particle never
+    goes beyond the wall, and the configuration check makes U rise by at least
+    :data:`jffs_driver.config_checks.CONFINE_KT` up to it."""
     u0 = float(potential(start))
     step = 0.05
     z = start
     for _ in range(100000):
-        z -= step
-        if float(potential(z)) > u0 + LEFT_TAIL_KT:
+        z = max(z - step, floor)
+        if float(potential(z)) > u0 + LEFT_TAIL_KT or z <= floor:
             return z
         step *= 1.05
     raise ValueError("the potential does not confine the particle on the left (U must grow for z -> -inf)")
 
 
 def exact_mfpt(potential: Expression, diffusion: float, start: float, lambda_b: float,
-               rtol: float = 1e-10) -> float:
+               rtol: float = 1e-10, floor: float = -math.inf) -> float:
     """Mean first-passage time (tau) from ``start`` to ``lambda_b`` for kT = 1 (see module doc).
 
     The inner integral is evaluated with adaptive Gauss-Kronrod quadrature on the pieces of a
@@ -127,7 +131,7 @@ def exact_mfpt(potential: Expression, diffusion: float, start: float, lambda_b: 
     """
     if lambda_b <= start:
         return 0.0
-    left = left_limit(potential, start)
+    left = left_limit(potential, start, floor)
     u = lambda z: float(potential(z))  # noqa: E731
     shift = u(start)
 

@@ -312,8 +312,11 @@ def setup_membrane(model: Mapping[str, Any], interfaces: object, engine_settings
     """Model setup for a campaign (see :class:`jffs_driver.models.ModelSetup`)."""
     from . import ModelSetup  # noqa: PLC0415
 
-    del interfaces, with_exact  # no exact answer for a membrane
+    del with_exact  # no exact answer for a membrane
     mm = model_from_config(model)
+    problems = check_interfaces(mm.system, interfaces)
+    if problems:  # before any file is written (make_model runs before the store is created)
+        raise ConfigError(problems)
     spec = mm.spec(int(engine_settings.check_interval))  # type: ignore[attr-defined]
     return ModelSetup(
         units="real",
@@ -337,16 +340,49 @@ class _EngineFactory:
         return LammpsEngine(self.spec, comm=comm, log_path=self.log_path)
 
 
+#: Accepted ranges of the membrane model's MD settings: (exclusive low, high, why).
+MD_LIMITS = {
+    "temperature_K": (0.0, 1000.0, "liquid water: the force field is made for about 300 K"),
+    "timestep_fs": (0.0, 4.0, "SHAKE-constrained TIP3P water is unstable above about 4 fs"),
+}
+
+
+def check_interfaces(system: MembraneSystem, interfaces: Any) -> list[ConfigProblem]:
+    """Lambda values against the system's geometry (A): basin A and B must be reachable.
+
+    The leading ion's lambda runs from about minus the largest distance to the pore mouth in
+    the feed (bounded by the box) to L_m plus the largest distance from the exit in the
+    filtrate; B (an ion in the filtrate) starts beyond the pore exit, lambda > L_m.
+    """
+    g = system.geometry
+    box = system.meta["box"]
+    half_diag = 0.5 * math.hypot(g.lx, g.ly)
+    lowest = -math.hypot(half_diag, g.z_in - float(box["zlo_A"]))
+    highest = g.length + math.hypot(half_diag, float(box["zhi_A"]) - g.z_out)
+    out: list[ConfigProblem] = []
+    la, lb = float(interfaces.lambda_a), float(interfaces.lambda_b)
+    if not la > lowest:
+        out.append(ConfigProblem("interfaces.lambda_a", la, f"must be reachable: above {lowest:.4g} A, the most "
+                                 "negative lambda an ion in the feed can have in this box"))
+    if not lb > g.length:
+        out.append(ConfigProblem("interfaces.lambda_b", lb, f"must lie beyond the pore exit: above the membrane "
+                                 f"length L_m = {g.length:.4g} A (B = an ion in the filtrate)"))
+    elif not lb < highest:
+        out.append(ConfigProblem("interfaces.lambda_b", lb, f"must be reachable: below {highest:.4g} A, the "
+                                 "largest lambda an ion in the filtrate can have in this box"))
+    return out
+
+
 def check_model_values(model: Mapping[str, Any]) -> list[ConfigProblem]:
     """Value checks of a ``[model] type = "membrane"`` section that need no files (for config.py)."""
     problems: list[ConfigProblem] = []
     args = model.get("lammps_args", [])
     if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
         problems.append(ConfigProblem("model.lammps_args", args, 'an array of strings, e.g. ["-sf", "omp", "-pk", "omp", "2"]'))
-    for key in ("temperature_K", "timestep_fs"):
+    for key, (lo, hi, why) in MD_LIMITS.items():
         value = model.get(key)
-        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            problems.append(ConfigProblem(f"model.{key}", value, "a positive number"))
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and lo < value <= hi):
+            problems.append(ConfigProblem(f"model.{key}", value, f"a number > {lo:g} and <= {hi:g} ({why})"))
     system = model.get("system", "x")
     if not str(system).strip():
         problems.append(ConfigProblem("model.system", system, "a non-empty path"))

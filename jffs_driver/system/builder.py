@@ -123,6 +123,22 @@ def build_system(
         overrides = {}
     params = resolve(preset, overrides, seed=seed, forcefield=str(forcefield) if forcefield else None, source=source)
     ff = load_forcefield(params.forcefield)
+    created = not out.exists()
+    try:
+        return _build(out, params, ff, t0)
+    except BaseException:
+        # A failed or stopped build leaves no half-written folder: remove what this call made.
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            for name in ("system.data", "metadata.json", "build.toml", "forcefield.toml"):
+                (out / name).unlink(missing_ok=True)
+            shutil.rmtree(out / "packmol", ignore_errors=True)
+        raise
+
+
+def _build(out: Path, params: BuildParameters, ff: ForceField, t0: float) -> BuiltSystem:
+    """The build steps of :func:`build_system` (files written into ``out``)."""
     out.mkdir(parents=True, exist_ok=True)
     t1 = time.perf_counter()
     seeds = packing_seeds(params.seed)

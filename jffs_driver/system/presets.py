@@ -14,6 +14,7 @@ problems are reported together.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -185,6 +186,18 @@ def preset(name: str, seed: int = 1) -> BuildParameters:
     )
 
 
+#: Upper bounds of a build (Packmol time, memory, physics); each problem says which.
+MAX_CELLS = 200
+MAX_LAYERS = 10
+MAX_REMOVED = 10_000
+MAX_WATER = 50_000
+MAX_LATERAL_NM = 100.0
+MAX_PRESSURE_BAR = 1.0e5
+MAX_PS = 1.0e7
+MD_UPPER = {"temperature_K": 1000.0, "tdamp_fs": 1.0e6, "cutoff_A": 30.0, "kspace_accuracy": 0.1,
+            "slab_factor": 10.0, "shake_tolerance": 0.1, "fixed_dt_fs": 4.0, "moving_dt_fs": 4.0,
+            "log_every_ps": 1.0e6}
+
 _SECTIONS = {"box": BoxParams, "pore": PoreParams, "fluid": FluidParams, "pressure": PressureParams, "md": MDParams}
 _TOP = {"preset", "seed", "forcefield", *_SECTIONS}
 
@@ -222,8 +235,10 @@ def resolve(
         if key not in _TOP:
             problems.append(ConfigProblem(key, over[key], "no such key; allowed: " + ", ".join(sorted(_TOP))))
     name = preset_name or over.get("preset") or "tiny"
-    if name not in preset_names():
-        raise ConfigError([ConfigProblem("preset", name, "one of " + ", ".join(preset_names()))], source=source)
+    if not isinstance(name, str) or name not in preset_names():
+        # keep going with the tiny preset so that every other problem is listed too
+        problems.append(ConfigProblem("preset", name, "one of " + ", ".join(preset_names())))
+        name = "tiny"
     params = preset(str(name))
     sections: dict[str, Any] = {}
     for sec, cls in _SECTIONS.items():
@@ -257,13 +272,15 @@ def resolve(
 
 def _lengths_to_cells(table: dict[str, Any], box: BoxParams, problems: list[ConfigProblem]) -> None:
     bond = table.get("bond_length_A", box.bond_length_A)
+    if not _finite_number(bond) or not 0.5 <= bond <= 3.0:
+        bond = box.bond_length_A  # reported by the bond_length_A check
     a, b = cell_lengths_A(float(bond))
     for key, cell_key, period in (("lx_nm", "nx_cells", a), ("ly_nm", "ny_cells", b)):
         if key not in table:
             continue
         value = table.pop(key)
-        if not isinstance(value, (int, float)) or value <= 0:
-            problems.append(ConfigProblem(f"box.{key}", value, "a positive length in nm"))
+        if not _finite_number(value) or not 0 < value <= MAX_LATERAL_NM:
+            problems.append(ConfigProblem(f"box.{key}", value, f"a positive length in nm, at most {MAX_LATERAL_NM:g}"))
             continue
         n = max(2, round(value * 10.0 / period))
         if abs(n * period - value * 10.0) > 0.05:
@@ -285,17 +302,24 @@ def _apply(sec: str, cls: type, current: Any, table: dict[str, Any], problems: l
         default = getattr(current, key)
         ok, coerced = _coerce(value, default, key)
         if not ok:
-            problems.append(ConfigProblem(f"{sec}.{key}", value, f"a value of the same kind as {default!r}"))
+            finite = " (finite)" if isinstance(value, float) else ""
+            problems.append(ConfigProblem(f"{sec}.{key}", value, f"a value of the same kind as {default!r}{finite}"))
             continue
         changes[key] = coerced
     return replace(current, **changes)
 
 
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _coerce(value: Any, default: Any, key: str) -> tuple[bool, Any]:
     if value is None:
         return True, None
+    if isinstance(value, float) and not math.isfinite(value):
+        return False, value  # nan and inf are never a length, count, pressure or time
     if key == "center_xy_A":
-        if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+        if isinstance(value, (list, tuple)) and len(value) == 2 and all(_finite_number(v) for v in value):
             return True, (float(value[0]), float(value[1]))
         return False, value
     if key in ("n_removed",) or isinstance(default, bool):
@@ -310,41 +334,50 @@ def _coerce(value: Any, default: Any, key: str) -> tuple[bool, Any]:
 
 
 def validate(p: BuildParameters) -> list[ConfigProblem]:
-    """Physical sanity checks of resolved parameters (the only place they live)."""
+    """Physical sanity checks of resolved parameters (the only place they live); every
+    problem is listed, and the upper bounds keep a build to seconds (Packmol) and sane memory."""
     out: list[ConfigProblem] = []
     b, f, m, pore = p.box, p.fluid, p.md, p.pore
-    if b.nx_cells < 2 or b.ny_cells < 2:
-        out.append(ConfigProblem("box.nx_cells", (b.nx_cells, b.ny_cells), "at least 2 x 2 cells"))
-    elif min(b.lx_A, b.ly_A) < 2.0 * m.cutoff_A:
+    for key in ("nx_cells", "ny_cells"):
+        if not 2 <= getattr(b, key) <= MAX_CELLS:
+            out.append(ConfigProblem(f"box.{key}", getattr(b, key), f"between 2 and {MAX_CELLS} graphene cells"))
+    if 2 <= min(b.nx_cells, b.ny_cells) and max(b.nx_cells, b.ny_cells) <= MAX_CELLS and 0 < m.cutoff_A \
+            and min(b.lx_A, b.ly_A) < 2.0 * m.cutoff_A:
         out.append(ConfigProblem("box", (round(b.lx_A, 3), round(b.ly_A, 3)), f"lateral sides of at least twice the cutoff ({2 * m.cutoff_A} A)"))
-    for key in ("bond_length_A", "interlayer_A", "wall_gap_A", "pack_gap_A", "vacuum_A"):
-        if getattr(b, key) <= 0:
-            out.append(ConfigProblem(f"box.{key}", getattr(b, key), "a positive length in A"))
-    if b.n_layers < 1:
-        out.append(ConfigProblem("box.n_layers", b.n_layers, "at least one layer"))
+    for key, hi in (("bond_length_A", 3.0), ("interlayer_A", 10.0), ("wall_gap_A", 20.0), ("pack_gap_A", 20.0),
+                    ("vacuum_A", 200.0)):
+        if not 0 < getattr(b, key) <= hi:
+            out.append(ConfigProblem(f"box.{key}", getattr(b, key), f"a positive length in A, at most {hi:g}"))
+    if not 1 <= b.n_layers <= MAX_LAYERS:
+        out.append(ConfigProblem("box.n_layers", b.n_layers, f"between 1 and {MAX_LAYERS} layers"))
     if (pore.n_removed is None) == (pore.radius_A is None):
         out.append(ConfigProblem("pore", asdict(pore), "exactly one of n_removed and radius_A"))
-    if pore.n_removed is not None and pore.n_removed < 2:
-        out.append(ConfigProblem("pore.n_removed", pore.n_removed, "an even number >= 2"))
-    if pore.radius_A is not None and pore.radius_A <= 0:
-        out.append(ConfigProblem("pore.radius_A", pore.radius_A, "a positive radius in A"))
+    if pore.n_removed is not None and not 2 <= pore.n_removed <= MAX_REMOVED:
+        out.append(ConfigProblem("pore.n_removed", pore.n_removed, f"an even number between 2 and {MAX_REMOVED}"))
+    if pore.radius_A is not None and not 0 < pore.radius_A <= 0.5 * min(b.lx_A, b.ly_A):
+        out.append(ConfigProblem("pore.radius_A", pore.radius_A, "a positive radius in A, at most half the lateral box"))
     for key in ("water_feed", "water_filtrate"):
-        if getattr(f, key) < 1:
-            out.append(ConfigProblem(f"fluid.{key}", getattr(f, key), "at least one water molecule"))
-    if f.salt_units < 0:
-        out.append(ConfigProblem("fluid.salt_units", f.salt_units, "a non-negative count"))
+        if not 1 <= getattr(f, key) <= MAX_WATER:
+            out.append(ConfigProblem(f"fluid.{key}", getattr(f, key),
+                                     f"between 1 and {MAX_WATER:,} water molecules (Packmol time grows fast with the "
+                                     "count; paper-103 has 13,275)"))
+    if not 0 <= f.salt_units <= min(MAX_WATER, max(f.water_feed, 0)):
+        out.append(ConfigProblem("fluid.salt_units", f.salt_units, "a non-negative count, at most the feed's water molecules"))
     if not 0.5 <= f.water_density_g_cm3 <= 1.5:
         out.append(ConfigProblem("fluid.water_density_g_cm3", f.water_density_g_cm3, "a liquid density in g/cm^3 (0.5-1.5)"))
     if not 1.0 <= f.packmol_tolerance_A <= 3.0:
         out.append(ConfigProblem("fluid.packmol_tolerance_A", f.packmol_tolerance_A, "a distance of 1-3 A"))
-    if p.pressure.p_ref_bar < 0:
-        out.append(ConfigProblem("pressure.p_ref_bar", p.pressure.p_ref_bar, "a non-negative pressure in bar"))
-    for key in ("temperature_K", "tdamp_fs", "cutoff_A", "kspace_accuracy", "slab_factor", "shake_tolerance", "fixed_dt_fs", "moving_dt_fs", "log_every_ps"):
-        if getattr(m, key) <= 0:
-            out.append(ConfigProblem(f"md.{key}", getattr(m, key), "a positive number"))
+    if not 0 <= p.pressure.p_ref_bar <= MAX_PRESSURE_BAR:
+        out.append(ConfigProblem("pressure.p_ref_bar", p.pressure.p_ref_bar, f"a pressure in bar between 0 and {MAX_PRESSURE_BAR:g}"))
+    if not abs(p.pressure.delta_p_bar) <= MAX_PRESSURE_BAR:
+        out.append(ConfigProblem("pressure.delta_p_bar", p.pressure.delta_p_bar, f"a pressure difference in bar within +-{MAX_PRESSURE_BAR:g}"))
+    for key, hi in MD_UPPER.items():
+        value = getattr(m, key)
+        if not 0 < value <= hi:
+            out.append(ConfigProblem(f"md.{key}", value, f"a positive number, at most {hi:g}"))
     for key in ("fixed_ps", "moving_ps"):
-        if getattr(m, key) < 0:
-            out.append(ConfigProblem(f"md.{key}", getattr(m, key), "a non-negative duration in ps"))
+        if not 0 <= getattr(m, key) <= MAX_PS:
+            out.append(ConfigProblem(f"md.{key}", getattr(m, key), f"a duration in ps between 0 and {MAX_PS:g}"))
     if m.slab_factor < 2.0:
         out.append(ConfigProblem("md.slab_factor", m.slab_factor, "at least 2.0 (LAMMPS recommends 3.0)"))
     return out
