@@ -178,8 +178,9 @@ def run_campaign(
     model = make_model(config.model, config.interfaces, config.engine, with_exact=not exists)
     # A serial engine runs inside this process: the watchdog interrupts it after drain_s. An
     # MPI coordinator abandons its workers' tasks instead.
+    in_process = executor is None or isinstance(executor, SerialExecutor)
     signals = StopSignals(stop, enabled=install_signal_handlers,
-                          interrupt_after_s=par.drain_s if executor is None else None)
+                          interrupt_after_s=par.drain_s if in_process else None)
     with signals:
         store = open_store(config, config_text, path, model,
                            lammps_comm=getattr(executor, "local_comm", None))
