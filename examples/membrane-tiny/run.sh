@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # membrane-tiny: build, equilibrate, run the jFFS campaign, print the results (about 12.5 min
 # on 2 cores). Run from anywhere; everything is written next to this script (runs/ and the
-# store membrane-tiny.jffs/, both ignored by git).
+# store membrane-tiny.jffs/, both ignored by git). Running it again after an interruption
+# skips every finished step: the build, each equilibrated replica, and the campaign's
+# committed work (it resumes where it stopped).
 set -euo pipefail
 cd "$(dirname "$0")"
-# Build and equilibrate once: running this script again after an interruption keeps the
-# system and resumes the campaign where it stopped.
-if [ ! -f runs/system/replicas/rep_003/equilibrated.data ]; then
+if [ ! -f runs/system/metadata.json ]; then
     jffs build --config build.toml --out runs/system --overwrite
-    jffs equilibrate runs/system --replicas 4 --fixed-ps 0.2 --moving-ps 1 --omp 2
 fi
+# Plain LAMMPS styles (one core per process): on a shared 2-core machine OpenMP threads wait for
+# each other; add --omp 2 on an otherwise idle machine if you like.
+for i in 0 1 2 3; do
+    if [ ! -f "runs/system/replicas/rep_00$i/equilibrated.data" ]; then
+        jffs equilibrate runs/system --first "$i" --replicas 1 --fixed-ps 0.2 --moving-ps 1
+    fi
+done
 mpiexec -n 3 jffs run campaign.toml      # coordinator + 2 engine groups (2 cores)
 jffs results membrane-tiny.jffs --json > runs/results.json
 jffs results membrane-tiny.jffs
