@@ -82,8 +82,6 @@ HOSTILE = [
     ({"results": {"bootstrap": BIG}}, "results.bootstrap", "between 0 and 100,000"),
     ({"interfaces": {"pilot_trials": BIG}}, "interfaces.pilot_trials", "between"),
     ({"interfaces": {"milestones": [0.0, math.inf], "mode": "fixed"}}, "interfaces.milestones", "finite"),
-    ({"interfaces": {"mode": "fixed", "milestones": [0.0, 0.5], "max_stages": 2}}, "interfaces.max_stages",
-     "at least 3"),
     ({"interfaces": {"min_spacing": 5.0}}, "interfaces.min_spacing", "smaller"),
     ({"parallel": {"drain_s": math.inf}}, "parallel.drain_s", "finite"),
     ({"parallel": {"drain_s": 1e9}}, "parallel.drain_s", "between"),
@@ -116,6 +114,7 @@ def test_every_problem_is_listed_at_once() -> None:
     {"stages": {"max_trial_steps": 2**31 - 1}, "engine": {"check_interval": 1_000_000},
      "basin": {"steps_per_run": 1_000_000}},
     {"interfaces": {"mode": "fixed", "milestones": [0.0, 0.5], "max_stages": 3}},
+    {"interfaces": {"mode": "fixed", "milestones": [0.0, 0.5], "max_stages": 1}},  # run stage by stage
 ])
 def test_values_at_the_limits_still_pass(changes: dict) -> None:
     parse_config(_with(changes))
