@@ -180,7 +180,8 @@ def run_campaign(
     # MPI coordinator abandons its workers' tasks instead.
     in_process = executor is None or isinstance(executor, SerialExecutor)
     signals = StopSignals(stop, enabled=install_signal_handlers,
-                          interrupt_after_s=par.drain_s if in_process else None)
+                          interrupt_after_s=par.drain_s if in_process else None,
+                          budget_stop_at=guard.stop_at())
     with signals:
         store = open_store(config, config_text, path, model,
                            lammps_comm=getattr(executor, "local_comm", None))

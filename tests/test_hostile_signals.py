@@ -136,6 +136,26 @@ def test_sigterm_interrupts_a_lammps_run_after_the_drain_time(tmp_path: Path) ->
     assert not (tmp_path / "brownian.jffs" / "failures.jsonl").exists()
 
 
+def test_wall_time_budget_interrupts_a_task_that_outlives_it(tmp_path: Path) -> None:
+    """A toy basin segment of 2^31 - 1 steps (hours in Python, and no crossing of lambda_0
+    behind a 50 kT barrier to end it early) ends because the wall-time
+    budget ran out: the watchdog interrupts it drain_s later; nothing is committed."""
+    text = (DATA / "toy_chain.toml").read_text().replace("steps_per_run = 40000", "steps_per_run = 100000000000")
+    text = text.replace("segment_steps = 20000", "segment_steps = 2147483647")
+    # a 50 kT barrier in front of lambda_0 = 16: the segment never ends on a crossing
+    text = text.replace('potential = "7*', 'potential = "50*').replace(")^2/144-2)+7", ")^2/144-2)+50")
+    text = text.replace("lambda_0 = 6", "lambda_0 = 16")
+    (tmp_path / "toy.toml").write_text(text + "\n[parallel]\nwall_time_budget_s = 3\nstop_margin_s = 0\n"
+                                              "drain_s = 1\n")
+    proc = subprocess.run([sys.executable, "-m", "jffs_driver", "run", "toy.toml", "--quiet"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=HANG_GUARD_S)
+    assert proc.returncode == 75, proc.stderr
+    assert "wall-clock budget" in proc.stderr and "Traceback" not in proc.stderr
+    status = subprocess.run([sys.executable, "-m", "jffs_driver", "status", "toy.jffs", "--json"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=HANG_GUARD_S)
+    assert json.loads(status.stdout)["basin"]["steps"] == 0
+
+
 class _AlwaysFailingTrials(ChainEngine):
     """The real toy engine, except that every trial attempt fails after 0.2 s (basin runs work)."""
 

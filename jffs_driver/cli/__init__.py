@@ -19,8 +19,8 @@ from typing import Any
 import click
 
 from ..errors import (
-    EXIT_CODES, EXIT_INTERNAL, EXIT_IO, EXIT_STOPPED, EXIT_USAGE, JffsError, StopRequested, one_line,
-    write_crash_log,
+    EXIT_CODES, EXIT_INTERNAL, EXIT_IO, EXIT_STOPPED, EXIT_USAGE, JffsError, StopRequested, UsageError,
+    one_line, write_crash_log,
 )
 
 #: sub-command name -> ("module", "attribute", "one-line help")
@@ -113,7 +113,11 @@ def main(argv: list[str] | None = None) -> Any:
 
 def _main(argv: list[str] | None) -> Any:
     try:
-        return cli.main(args=argv, prog_name="jffs", standalone_mode=False)
+        args = list(sys.argv[1:] if argv is None else argv)
+        for arg in args:  # a shell cannot pass NUL; a caller in Python can, and paths break on it
+            if "\0" in arg:
+                raise UsageError(f"argument {one_line(repr(arg), 80)} contains a NUL character")
+        return cli.main(args=args, prog_name="jffs", standalone_mode=False)
     except SystemExit:
         raise
     except JffsError as exc:

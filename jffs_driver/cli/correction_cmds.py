@@ -50,6 +50,12 @@ def _in_range(option: str, value: float, lo: float, hi: float, unit: str) -> Non
         raise UsageError(f"{option} = {value!r}: must be a number between {lo:g} and {hi:g} {unit}", option=option)
 
 
+def _physical(temperature: float, valence: float) -> None:
+    """Temperature and valence ranges of a real ion in water (the formulas overflow far beyond)."""
+    _in_range("--temperature", temperature, 1.0, 1.0e4, "K")
+    _in_range("--valence", abs(valence), 0.01, 10.0, "(absolute value)")
+
+
 def check_output_file(path: str | Path, option: str, suffixes: tuple[str, ...] = ()) -> None:
     """Refuse, before any work, an output path that cannot be written: a folder, a missing
     parent folder, an unknown file type (exit 2 naming the option)."""
@@ -100,6 +106,7 @@ def correction(lx: float, ly: float, z0: float, z: str, variant: str, temperatur
 
     name = normalize_variant(variant)
     heights = _parse_heights(z)
+    _physical(temperature, valence)
     _in_range("--lx", lx, *BOX_NM)
     _in_range("--ly", ly, *BOX_NM)
     _in_range("--z0", z0, *HEIGHT_NM)
@@ -146,6 +153,8 @@ def advise_box(max_correction: float, membrane_thickness: float, eps_r: float, v
     from ..correction import advise_box as advise  # noqa: PLC0415
     from ..correction.advisor import DEFAULT_Z0_NM  # noqa: PLC0415
 
+    _physical(temperature, valence)
+    _in_range("--eps-r", eps_r, 1e-3, 1e3, "")
     _in_range("--max-correction", max_correction, 1e-6, 1e3, "kT")
     _in_range("--membrane-thickness", membrane_thickness, *HEIGHT_NM)
     if z0 is not None:

@@ -70,6 +70,7 @@ class _Loop:
 
     stop: StopFlag
     interrupt_after_s: Optional[float]
+    budget_stop_at: Optional[float] = None
 
 
 class _ProcessState:
@@ -97,6 +98,15 @@ class _ProcessState:
             return self.requested_at if self.installed else None
         after = self.loops[-1].interrupt_after_s
         return None if after is None else self.requested_at + after
+
+    def budget_deadline(self) -> Optional[float]:
+        """When engines must be interrupted because the loop's wall-time budget ran out."""
+        if not self.loops:
+            return None
+        loop = self.loops[-1]
+        if loop.budget_stop_at is None or loop.interrupt_after_s is None:
+            return None
+        return loop.budget_stop_at + loop.interrupt_after_s
 
 
 _STATE = _ProcessState()
@@ -133,11 +143,19 @@ def _watchdog() -> None:
         for number in data:
             if number in stop_numbers:
                 _STATE.note(_signal_name(number))
-        deadline = _STATE.interrupt_deadline()
         now = time.monotonic()
-        if deadline is not None and now >= deadline and now - last >= INTERRUPT_REPEAT_S:
+        deadline = _STATE.interrupt_deadline()
+        budget = _STATE.budget_deadline()
+        if now - last < INTERRUPT_REPEAT_S:
+            continue
+        if deadline is not None and now >= deadline:
             last = now
             interrupt_all(f"stopped on {_STATE.reason}")
+        elif budget is not None and now >= budget:
+            # The task loop stops dispatching at the budget itself; a task that outlives the
+            # budget by drain_s is cut short like one after a signal.
+            last = now
+            interrupt_all("stopped: wall-clock budget used")
 
 
 def _ensure_watchdog() -> int:
@@ -201,15 +219,20 @@ class StopSignals:
     interrupt_after_s
         Seconds after a stop request at which running engines are interrupted (the serial
         campaign's ``drain_s``); ``None``: never (MPI ranks).
+    budget_stop_at
+        ``time.monotonic()`` value at which a wall-time budget stops the loop (``None``: no
+        budget); running engines are interrupted ``interrupt_after_s`` later.
     """
 
     def __init__(self, stop: StopFlag, enabled: bool = True,
                  on_signal: Optional[Callable[[str], None]] = None,
-                 interrupt_after_s: Optional[float] = None) -> None:
+                 interrupt_after_s: Optional[float] = None,
+                 budget_stop_at: Optional[float] = None) -> None:
         self.stop = stop
         self.enabled = enabled
         self.on_signal = on_signal
         self.interrupt_after_s = interrupt_after_s
+        self.budget_stop_at = budget_stop_at
         self._old: dict[int, Any] = {}
         self._old_fd: Optional[int] = None
         self._loop: Optional[_Loop] = None
@@ -223,7 +246,7 @@ class StopSignals:
 
     def __enter__(self) -> "StopSignals":
         if self.enabled:
-            self._loop = _Loop(self.stop, self.interrupt_after_s)
+            self._loop = _Loop(self.stop, self.interrupt_after_s, self.budget_stop_at)
             _STATE.loops.append(self._loop)
             for sig in STOP_SIGNALS:
                 self._old[sig] = signal.signal(sig, self._handler)
@@ -274,6 +297,10 @@ class WallClockGuard:
     def enabled(self) -> bool:
         """Whether a budget is set."""
         return self.budget_s > 0
+
+    def stop_at(self) -> Optional[float]:
+        """Clock value at which :meth:`check` sets the flag (``None`` without a budget)."""
+        return self._t0 + self.budget_s - self.margin_s if self.enabled else None
 
     def remaining(self) -> float:
         """Seconds of the budget left (``inf`` without a budget)."""

@@ -207,7 +207,7 @@ def read_overrides(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # binary files too
         raise ConfigError(f"cannot read build configuration: {exc}", source=str(path)) from exc
 
 
