@@ -121,7 +121,10 @@ def cumulative_from_right(x: np.ndarray, y: np.ndarray, method: str = "spline") 
 def _derivative(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
     if method == "spline":
         return CubicSpline(x, y).derivative()(x)
-    return np.gradient(y, x, edge_order=2 if x.size > 2 else 1)
+    # A bootstrap replicate may hold inf (a bin it never visited); its derivative is NaN there
+    # and the bands skip it, so numpy's warning would only alarm the user.
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.gradient(y, x, edge_order=2 if x.size > 2 else 1)
 
 
 def _cumulative_from_left(x: np.ndarray, y: np.ndarray, method: str, ref: int = 0) -> np.ndarray:
