@@ -75,6 +75,11 @@ class Scheduler:
         self.dispatched: dict[tuple[int, str], int] = {}
         self.message: Optional[str] = None
         self.completed = 0
+        b = config.basin
+        if sum(s.steps for s in self.segments if s.run < b.runs) < b.runs * b.steps_per_run:
+            from .ffs.basin_plan import basin_plan  # noqa: PLC0415
+
+            progress.message(basin_plan(b.runs, b.steps_per_run, self.timestep, self.time_unit))
         # Records wait here until the next flush; config ids are predicted (the store assigns
         # them sequentially and this is its only writer), so decisions never wait for disk.
         self.commit_interval_s = (float(config.engine.commit_interval_s) if commit_interval_s is None

@@ -211,3 +211,34 @@ def test_shift_tau_is_a_log_linear_shift() -> None:
     tau = np.exp(3.0 * x)
     np.testing.assert_allclose(shift_tau(x, tau, 0.05), np.exp(3.0 * (x - 0.05)), rtol=1e-12)
     np.testing.assert_array_equal(shift_tau(x, tau, 0.0), tau)
+
+
+@pytest.mark.quick
+def test_short_basin_runs_fall_back_to_the_armed_time_anchor() -> None:
+    """Basin runs too short for 1/Phi_0 - E[excursion] > 0 (their excursions cut at the run ends):
+    the profile anchors tau(lambda_0) on the armed basin time per crossing instead. The result
+    must be the profile whose subtraction anchor has that same value (Eq. 2 only sees tau_0):
+    recomputed here with a basin time chosen so that 1/Phi_0 - E[excursion] equals it."""
+    from jffs_driver.errors import AnalysisError
+
+    state, traces, lambdas = synthetic_campaign()
+    fr = collect(state, traces, lambdas, DT, 40)
+    n0 = state.n_crossings
+    ones = np.ones((1, fr.n_roots))
+    excursion = float(estimate(fr, ones, np.array([n0]), 1.0).excursion[0])
+    short = 0.5 * n0 * excursion  # 1/Phi_0 = E[excursion]/2: the subtraction is negative
+    with pytest.raises(AnalysisError, match="not positive.*3 basin run"):
+        profile_from_fragments(fr, n0, short, 0, 7, cut_runs=3)
+    armed = 0.8 * n0 * excursion  # tau(lambda_0; A) = 0.8 E[excursion] per crossing
+    point, res = profile_from_fragments(fr, n0, short, 100, 7, armed_time=armed)
+    assert res["anchor_method"] == "armed" and res["tau0_subtraction"] < 0
+    assert point.tau0[0] == pytest.approx(armed / n0, rel=1e-12)
+    same = n0 * (armed / n0 + excursion)  # basin time whose subtraction anchor is armed / N_0
+    ref_point, ref = profile_from_fragments(fr, n0, same, 0, 7)
+    assert ref["anchor_method"] == "subtraction"
+    np.testing.assert_allclose(point.tau, ref_point.tau, rtol=1e-10)
+    np.testing.assert_allclose(res["beta_g"], ref["beta_g"], rtol=1e-10, atol=1e-12)
+    assert res["replicates"] >= 50 and np.isfinite(res["height_ci95"]).all()
+    # A long enough basin keeps the subtraction anchor even when the armed time is known.
+    _, kept = profile_from_fragments(fr, n0, same, 0, 7, armed_time=armed * 3)
+    assert kept["anchor_method"] == "subtraction"

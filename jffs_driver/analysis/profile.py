@@ -66,7 +66,7 @@ class Estimate:
 
 
 def estimate(fr: Fragments, weights: np.ndarray, n0: np.ndarray, basin_time: float,
-             basin_weights: Optional[np.ndarray] = None) -> Estimate:
+             basin_weights: Optional[np.ndarray] = None, armed_time: Optional[float] = None) -> Estimate:
     """tau, P_st, int_x^b P_st and the flux for root multiplicities ``weights`` (R, roots).
 
     Parameters
@@ -81,6 +81,11 @@ def estimate(fr: Fragments, weights: np.ndarray, n0: np.ndarray, basin_time: flo
         Total basin-run time T (time units).
     basin_weights
         (R, n_segments) multiplicity of every basin segment (default: ones).
+    armed_time
+        Total armed basin time (time units). Given, the anchor is tau(lambda_0; A) = armed
+        time / N_0 (the basin runs' own first-passage time to lambda_0) instead of
+        1/Phi_0 - E[excursion]; :func:`profile_from_fragments` falls back to it when the
+        subtraction is not positive (basin runs short against an excursion).
     """
     w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     n0 = np.asarray(n0, dtype=np.float64).reshape(-1)
@@ -95,7 +100,11 @@ def estimate(fr: Fragments, weights: np.ndarray, n0: np.ndarray, basin_time: flo
     with np.errstate(divide="ignore"):
         inv_phi0 = 1.0 / phi0
     excursion = np.sum(cp[:, :n_st] * mean_len, axis=1)
-    tau0 = inv_phi0 - excursion
+    if armed_time is None:
+        tau0 = inv_phi0 - excursion
+    else:
+        with np.errstate(divide="ignore"):
+            tau0 = float(armed_time) / n0
     imm, reach = w @ fr.immediate, w @ fr.reached
     ts, tf = w @ fr.time_success, w @ fr.time_failure
     tau = np.empty_like(imm)
@@ -282,8 +291,9 @@ def boundary_layer(nodes: np.ndarray, diffusion: np.ndarray, check_time: float) 
 
 
 def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n_bootstrap: int,
-                           seed: int, check_time: float = math.nan,
-                           delta: float = 0.0) -> tuple[Estimate, dict[str, Any]]:
+                           seed: int, check_time: float = math.nan, delta: float = 0.0,
+                           armed_time: Optional[float] = None,
+                           cut_runs: int = 0) -> tuple[Estimate, dict[str, Any]]:
     """Point estimate and bootstrap bands of beta G, tau and D at the reported nodes.
 
     The reported nodes run from the first node (lambda_0, or the bottom of A when ``fr.basin``
@@ -293,17 +303,29 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
     bootstrap. The bootstrap resamples the stage-0 configurations with their subtrees, redraws
     N_0 from a Poisson law and, independently, resamples the basin segments for the shape of
     the profile below lambda_0.
+
+    The anchor is tau(lambda_0; A) = 1/Phi_0 - E[excursion] (then tau at the end of the profile
+    is 1/Phi exactly). When that is not positive - basin runs short against an excursion beyond
+    lambda_0: every run's last excursion is cut at its end, so 1/Phi_0 lacks time the trials
+    count - and ``armed_time`` (the basin runs' armed time) is known, the anchor falls back to
+    armed time / N_0, which no cut excursion biases; ``out["anchor_method"]`` says which.
+    ``cut_runs`` (basin runs that ended beyond lambda_0) only enters the error message.
     """
     ones = np.ones((1, fr.n_roots))
     point = estimate(fr, ones, np.array([n_crossings]), basin_time)
+    subtraction = point
+    use_armed = False
     if not point.tau0[0] > 0:
-        raise AnalysisError(f"tau(lambda_0) = 1/Phi_0 - E[excursion] = {point.inv_phi0[0]:.6g} - "
-                            f"{point.excursion[0]:.6g} is not positive: the basin runs spent less time per "
-                            "lambda_0 crossing than the trials say a crossing trajectory spends beyond "
-                            "lambda_0; the basin data and the trials do not describe the same process. "
-                            "Usually the basin runs are too short or saw too few crossings: make each basin "
-                            "run long compared with an excursion beyond lambda_0 ([basin] steps_per_run) and "
-                            "collect more crossings")
+        if armed_time is None or not armed_time > 0:
+            raise AnalysisError(
+                f"tau(lambda_0) = 1/Phi_0 - E[excursion] = {point.inv_phi0[0]:.6g} - {point.excursion[0]:.6g} "
+                f"is not positive: the basin runs spent less time per lambda_0 crossing than the trials say "
+                f"a crossing trajectory spends beyond lambda_0 ({cut_runs} basin run(s) ended beyond lambda_0, "
+                "their excursions cut), and the store has no armed basin time to anchor on instead. Make each "
+                "basin run long compared with an excursion beyond lambda_0 ([basin] steps_per_run; at least "
+                f"10 x {point.excursion[0]:.4g} time units here) and collect more crossings")
+        use_armed = True
+        point = estimate(fr, ones, np.array([n_crossings]), basin_time, armed_time=armed_time)
     g, d, t = _profile_row(fr, point, 0, delta)
     ell, keep = boundary_layer(fr.grid.nodes, d, check_time)
     i0 = fr.grid.i0
@@ -320,7 +342,9 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
                            "barrier": bar, "beta_g_ci95": nan2, "diffusion_ci95": nan2.copy(),
                            "tau_ci95": nan2.copy(), "height_ci95": np.full(2, np.nan),
                            "location_ci95": np.full(2, np.nan), "replicates": 0,
-                           "replicate_beta_g": np.zeros((0, n)), "replicate_tau_end": np.zeros(0)}
+                           "replicate_beta_g": np.zeros((0, n)), "replicate_tau_end": np.zeros(0),
+                           "anchor_method": "armed" if use_armed else "subtraction",
+                           "tau0_subtraction": float(subtraction.tau0[0])}
     if n_bootstrap <= 0:
         return point, out
     rng = np.random.default_rng(seed)
@@ -330,7 +354,7 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
     if fr.basin is not None:  # drawn after the trial tree, so the bands above lambda_0 stay as they were
         n_seg = fr.basin.n_segments
         bw = rng.multinomial(n_seg, np.full(n_seg, 1.0 / n_seg), size=n_bootstrap)
-    boot = estimate(fr, w, n0, basin_time, bw)
+    boot = estimate(fr, w, n0, basin_time, bw, armed_time=armed_time if use_armed else None)
     gs: list[np.ndarray] = []
     ds: list[np.ndarray] = []
     ts: list[np.ndarray] = []
@@ -418,7 +442,15 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
     delta = fr.mean_overshoot if overshoot_correction else 0.0
     if not math.isfinite(delta) or delta < 0:
         delta = 0.0
-    point, res = profile_from_fragments(fr, state.n_crossings, basin_time, nb, seed, check_time, delta)
+    armed_steps = [s.armed_steps for s in segments]
+    armed_time = float(sum(armed_steps)) * dt if armed_steps and min(armed_steps) >= 0 else None
+    last = {}
+    for s in segments:  # the last segment of each run says whether the run ended beyond lambda_0
+        if s.run not in last or s.segment > last[s.run].segment:
+            last[s.run] = s
+    cut_runs = sum(1 for s in last.values() if not s.armed_end)
+    point, res = profile_from_fragments(fr, state.n_crossings, basin_time, nb, seed, check_time, delta,
+                                        armed_time=armed_time, cut_runs=cut_runs)
     lam_b = float(cfg.interfaces.lambda_b)
     ms = fr.grid.milestones
     complete = bool(state.complete) and bool(ms[-1] >= lam_b)
@@ -473,7 +505,15 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
         p_st=p_nodes[keep], barrier=barrier,
         anchor={"tau_lambda0": float(point.tau0[0]), "inv_phi0": float(point.inv_phi0[0]),
                 "excursion": float(point.excursion[0]), "tau_end": float(point.tau[0, -1]),
-                "inv_flux_end": float(1.0 / point.flux[0]) if point.flux[0] > 0 else math.inf},
+                "inv_flux_end": float(1.0 / point.flux[0]) if point.flux[0] > 0 else math.inf,
+                "method": res["anchor_method"], "tau_lambda0_subtraction": res["tau0_subtraction"],
+                "tau_lambda0_armed": (armed_time / state.n_crossings if armed_time is not None else math.nan),
+                "basin_runs_ended_beyond_lambda0": cut_runs,
+                "note": (None if res["anchor_method"] == "subtraction" else
+                         f"1/Phi_0 - E[excursion] = {res['tau0_subtraction']:.6g} {time} is not positive "
+                         f"({cut_runs} basin run(s) ended beyond lambda_0, their excursions cut): anchored on "
+                         "the armed basin time per lambda_0 crossing instead, so tau at the end of the profile "
+                         "is not exactly 1/(flux prod P); lengthen [basin] steps_per_run")},
         check_time=check_time, n_bootstrap=int(res["replicates"]), traces=fr.report,
         exact_beta_u=exact,
     )

@@ -117,6 +117,8 @@ def profile(stores: tuple[Path, ...], out_dir: Path, as_json: bool, n_grid: Opti
                        f"{data['anchor']['tau_lambda0']:.4g} {u['tau']} from the flux and the trials")
         elif basin.get("note"):
             click.echo(f"  note: {basin['note']}")
+        if data["anchor"].get("note"):
+            click.echo(f"  note: {data['anchor']['note']}")
         bar = data["barrier"]
         if bar["height"] is None:
             click.echo("  barrier: undefined (no finite profile)")
