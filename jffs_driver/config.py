@@ -151,7 +151,16 @@ MEMBRANE_FIELDS = {
     "temperature_K": Field((float, type(None)), None, doc="thermostat and velocity-redraw temperature (K); default: the build's md.temperature_K"),
     "timestep_fs": Field((float, type(None)), None, doc="MD time step (fs); default: the build's md.moving_dt_fs (1 fs)"),
     "lammps_args": Field(list, [], doc='extra LAMMPS switches, e.g. ["-sf", "omp", "-pk", "omp", "2"]'),
+    "redraw": Field(str, "boltzmann", one_of("boltzmann", "streaming"),
+                    doc='trial velocity redraw: "boltzmann" (the paper: water and ions from Maxwell-Boltzmann around '
+                        'zero) or "streaming" (the same, then every z slab of water + ions gets back the momentum '
+                        'it had: keeps the pressure-driven flow; docs/membrane.md)'),
+    "streaming_slab_A": Field(float, 5.0, between(0.5, 1000.0, "a slab of at least a water layer"),
+                              doc='slab width (A) of redraw = "streaming"'),
 }
+#: Keys left out of the resolved configuration (and its hash) while at their defaults, so
+#: stores created before the keys existed keep their hash and can be continued.
+MEMBRANE_HASH_DEFAULTS = {"redraw": "boltzmann", "streaming_slab_A": 5.0}
 
 MODEL_FIELDS: dict[str, dict[str, Field]] = {"brownian": BROWNIAN_FIELDS, "toy-chain": TOY_CHAIN_FIELDS,
                                              "membrane": MEMBRANE_FIELDS}
@@ -343,6 +352,10 @@ def parse_config(data: Mapping[str, Any], source: str | None = None) -> Campaign
         else:
             model = validate_section(model_data, MODEL_FIELDS[mtype], "model", problems)
             model.update(_check_model(mtype, model, problems))
+            if mtype == "membrane":
+                for key, default in MEMBRANE_HASH_DEFAULTS.items():
+                    if model.get(key) == default:
+                        model.pop(key)
     _cross_checks(values, problems)
     check_settings(values, problems)
     check_model_reach(model.get("type"), model, values, problems)

@@ -52,6 +52,7 @@ from ..units import KB_KCAL_PER_MOL_K
 __all__ = [
     "MVV2E_REAL",
     "redraw_velocities",
+    "keep_slab_momenta",
     "rigid_constraint_violation",
     "mobile_degrees_of_freedom",
     "kinetic_temperature",
@@ -309,6 +310,80 @@ def redraw_velocities(
         if mobile.size:
             p = m[mobile] @ out[mobile]
             out[mobile] -= p / m[mobile].sum()
+    return out
+
+
+def keep_slab_momenta(
+    new_velocities: ArrayLike,
+    old_velocities: ArrayLike,
+    positions: ArrayLike,
+    masses: ArrayLike,
+    box: ArrayLike | None,
+    free_atoms: ArrayLike | None,
+    rigid_molecules: ArrayLike | None,
+    slab: float,
+) -> FloatArray:
+    """Give every z slab of mobile matter back the momentum it had before a redraw.
+
+    Why: in pressure-driven NEMD the water and ions stream through the box; a Maxwell-Boltzmann
+    redraw centred on zero velocity removes that flow, and a trial then starts from a state the
+    steady state never visits (it has to re-accelerate the fluid first). Here the mobile units
+    (rigid molecules by their centre of mass, free atoms by their own z) are grouped in slabs
+    ``floor(z / slab)``; each slab's units get one uniform velocity shift so that the slab's
+    total momentum equals the old one. A uniform shift per molecule keeps the rigid
+    constraints; the thermal part stays canonical conditioned on the slab momenta (3 degrees of
+    freedom per slab are kept from the trajectory instead of redrawn).
+
+    Parameters
+    ----------
+    new_velocities, old_velocities
+        (N, 3) velocities after and before the redraw (velocity units).
+    positions
+        (N, 3) positions (length units); molecules are rebuilt with the minimum image of ``box``.
+    masses
+        (N,) masses.
+    box
+        Box lengths (3,) (``inf``/``0``: not periodic) or ``None``.
+    free_atoms, rigid_molecules
+        As for :func:`redraw_velocities`.
+    slab
+        Slab width along z (length units), > 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, 3) velocities: ``new_velocities`` with the shifts applied (a new array).
+    """
+    if not slab > 0.0:
+        raise UsageError(f"slab width must be positive, got {slab}")
+    v_new, x, m, free, rigid = _check_inputs(new_velocities, positions, masses, free_atoms, rigid_molecules)
+    v_old = np.asarray(old_velocities, dtype=np.float64)
+    if v_old.shape != v_new.shape:
+        raise UsageError(f"old velocities have shape {v_old.shape}, new ones {v_new.shape}")
+    # One row per unit: its atoms (padded with -1), mass and z.
+    n_rigid = rigid.shape[0]
+    z = np.empty(free.size + n_rigid)
+    z[:free.size] = x[free, 2]
+    if n_rigid:
+        r, mm = _molecule_geometry(x, m, rigid, box)
+        z[free.size:] = x[rigid[:, 0], 2] - r[:, 0, 2]  # O position minus its offset from the COM
+    unit_mass = np.concatenate([m[free], m[rigid].sum(axis=1) if n_rigid else np.zeros(0)])
+    p_old = np.concatenate([m[free, None] * v_old[free],
+                            np.einsum("ma,mak->mk", m[rigid], v_old[rigid]) if n_rigid else np.zeros((0, 3))])
+    p_new = np.concatenate([m[free, None] * v_new[free],
+                            np.einsum("ma,mak->mk", m[rigid], v_new[rigid]) if n_rigid else np.zeros((0, 3))])
+    out = v_new.copy()
+    if z.size == 0:
+        return out
+    slab_of = np.floor(z / slab).astype(np.int64)
+    _, inverse = np.unique(slab_of, return_inverse=True)
+    n_slabs = int(inverse.max()) + 1
+    slab_mass = np.bincount(inverse, weights=unit_mass, minlength=n_slabs)
+    dp = np.stack([np.bincount(inverse, weights=(p_old - p_new)[:, k], minlength=n_slabs) for k in range(3)], axis=1)
+    shift = dp / slab_mass[:, None]
+    out[free] += shift[inverse[:free.size]]
+    if n_rigid:
+        out[rigid] += shift[inverse[free.size:]][:, None, :]
     return out
 
 

@@ -140,14 +140,20 @@ class MembraneRedraw:
     ions: np.ndarray
     waters: np.ndarray
     temperature_K: float
+    #: Slab width (A) whose water + ion momentum the redraw keeps (``[model] redraw =
+    #: "streaming"``); None: plain Maxwell-Boltzmann (the paper's protocol).
+    streaming_slab_A: Optional[float] = None
 
     def __call__(self, rng: np.random.Generator, x: np.ndarray, v: np.ndarray, box: np.ndarray) -> np.ndarray:
-        from ..engine.velocities import redraw_velocities  # noqa: PLC0415
+        from ..engine.velocities import keep_slab_momenta, redraw_velocities  # noqa: PLC0415
 
         b = np.asarray(box, dtype=np.float64)
         lengths = np.array([b[1, 0] - b[0, 0], b[1, 1] - b[0, 1], np.inf])  # periodic x, y only
-        return redraw_velocities(rng, v, x, self.masses, lengths, self.temperature_K,
-                                 free_atoms=self.ions, rigid_molecules=self.waters)
+        new = redraw_velocities(rng, v, x, self.masses, lengths, self.temperature_K,
+                                free_atoms=self.ions, rigid_molecules=self.waters)
+        if self.streaming_slab_A is None:
+            return new
+        return keep_slab_momenta(new, v, x, self.masses, lengths, self.ions, self.waters, self.streaming_slab_A)
 
 
 class ReplicaStates(Sequence):  # type: ignore[type-arg]
@@ -231,6 +237,7 @@ class MembraneModel:
     temperature_K: float
     timestep_fs: float
     lammps_args: tuple[str, ...] = field(default_factory=tuple)
+    streaming_slab_A: Optional[float] = None
 
     def setup_commands(self) -> list[str]:
         """System, groups, SHAKE and the order parameter (``jffs_lambda``, ``jffs_leader``)."""
@@ -251,7 +258,7 @@ class MembraneModel:
         if water.size % 3:
             raise ConfigError([ConfigProblem("model.system", str(self.system.root), "3-site water (O, H, H per molecule)")])
         return MembraneRedraw(masses=self.system.mobile_masses(), ions=ions, waters=water.reshape(-1, 3),
-                              temperature_K=float(self.temperature_K))
+                              temperature_K=float(self.temperature_K), streaming_slab_A=self.streaming_slab_A)
 
     def spec(self, check_interval: int) -> Any:
         """The :class:`~jffs_driver.engine.lammps_engine.LammpsSystemSpec` of this system."""
@@ -304,6 +311,8 @@ def model_from_config(model: Mapping[str, Any]) -> MembraneModel:
         temperature_K=float(md["temperature_K"] if temp is None else temp),
         timestep_fs=float(md["moving_dt_fs"] if dt is None else dt),
         lammps_args=tuple(str(a) for a in model.get("lammps_args", [])),
+        streaming_slab_A=(float(model.get("streaming_slab_A", DEFAULT_SLAB_A))
+                          if model.get("redraw", "boltzmann") == "streaming" else None),
     )
 
 
@@ -339,6 +348,10 @@ class _EngineFactory:
 
         return LammpsEngine(self.spec, comm=comm, log_path=self.log_path)
 
+
+#: Default slab width (A) of ``redraw = "streaming"``: a few water layers, so a slab holds
+#: tens of molecules in the tiny box and its momentum is a smooth flow profile.
+DEFAULT_SLAB_A = 5.0
 
 #: Accepted ranges of the membrane model's MD settings: (exclusive low, high, why).
 MD_LIMITS = {
