@@ -44,8 +44,40 @@ def load_state(store: Any) -> tuple[CampaignState, Any]:
     return CampaignState.from_store(store, config), header
 
 
-def compute_results(store_path: str | Path, n_bootstrap: int | None = None) -> dict[str, Any]:
-    """Everything ``jffs results`` reports (see module docstring)."""
+def plan_block(target_rel_ci: float, n_crossings: int, basin_steps: int, counts: list[StageCounts],
+               stage_steps: list[int]) -> dict[str, Any]:
+    """Crossings and trials needed for a 95 % CI of relative half-width ``target_rel_ci``
+    (:mod:`jffs_driver.ffs.allocation`), as a JSON-ready dict; MD steps in steps."""
+    from .ffs.allocation import allocate, per_unit_variance  # noqa: PLC0415
+
+    have = [n_crossings] + [c.trials for c in counts]
+    # p~ = (S + 1/2)/(M + 1) for planning: a stage with S = M (delta-method variance 0) still
+    # needs trials, since its p is known only to within its CI.
+    a = [1.0] + [per_unit_variance((c.successes + 0.5) / (c.trials + 1.0)) for c in counts]
+    # A stage whose trials were all immediate successes cost no MD: one step keeps the plan finite.
+    cost = [basin_steps / n_crossings] + [max(st, 1) / c.trials for st, c in zip(stage_steps, counts)]
+    plan = allocate(target_rel_ci, have, a, cost)
+    more = plan.more()
+    names = ["flux (lambda_0 crossings)"] + [f"stage {k}" for k in range(len(counts))]
+    return {
+        "target_rel_ci": plan.target_rel_ci, "reached": plan.reached,
+        "target_var_ln_rate": plan.target_var, "current_var_ln_rate": plan.current_var,
+        "terms": [{"term": nm, "have": h, "optimal": o, "more": m, "proportional": pr, "steps_per_unit": c}
+                  for nm, h, o, m, pr, c in zip(names, plan.have, plan.optimal, more, plan.proportional,
+                                                plan.cost_per_unit)],
+        "optimal_steps": plan.optimal_steps, "proportional_steps": plan.proportional_steps,
+        "spent_steps": basin_steps + sum(stage_steps),
+        "note": ("counts for a 95% CI of the rate within +-target_rel_ci (delta method, current p_k taken as "
+                 "known; (S + 1/2)/(M + 1) is used so that a stage with S = M still counts); 'optimal' minimises MD steps (per-term cost = measured steps per crossing or trial), "
+                 "'proportional' runs the same protocol longer; a campaign continued with more successes per "
+                 "stage changes p_k estimates, so re-plan as data come in"),
+    }
+
+
+def compute_results(store_path: str | Path, n_bootstrap: int | None = None,
+                    target_rel_ci: float | None = None) -> dict[str, Any]:
+    """Everything ``jffs results`` reports (see module docstring); with ``target_rel_ci`` also
+    the ``plan`` block (crossings and trials a 95 % CI of that relative half-width needs)."""
     from .store import CampaignStore  # noqa: PLC0415
 
     with CampaignStore.open(Path(store_path), mode="r") as store:
@@ -101,6 +133,12 @@ def compute_results(store_path: str | Path, n_bootstrap: int | None = None) -> d
             "rate_unit": f"1/{time_unit}",
         })
         out["variance"] = variance_breakdown(est.n_crossings, counts)
+        if target_rel_ci is not None and est.n_crossings > 0 and counts and all(c.p > 0 for c in counts):
+            steps = [int(sum(t.steps for t in s.counted)) for s in closed]
+            out["plan"] = plan_block(target_rel_ci, est.n_crossings, state.basin_steps, counts, steps)
+        elif target_rel_ci is not None:
+            out["plan"] = {"target_rel_ci": target_rel_ci, "reached": False,
+                           "note": "no plan yet: it needs basin crossings and a success in every closed stage"}
         if not state.complete:
             out["note"] = ("campaign incomplete: rate and MFPT use the closed stages only "
                            "(a partial product, i.e. the rate of reaching the last closed milestone)")

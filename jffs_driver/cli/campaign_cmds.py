@@ -105,12 +105,15 @@ def status(store: Path, as_json: bool) -> None:
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--bootstrap", type=click.IntRange(0, 100_000), default=None, help="Bootstrap resamples (default from the campaign).")
-def results(store: Path, as_json: bool, bootstrap: Optional[int]) -> None:
+@click.option("--target-rel-ci", type=click.FloatRange(1e-4, 100.0), default=None,
+              help="Also say how many crossings and trials a 95% CI of the rate within +-this fraction "
+                   "needs (0.2 = +-20%), at the least MD cost and by running the same protocol longer.")
+def results(store: Path, as_json: bool, bootstrap: Optional[int], target_rel_ci: Optional[float]) -> None:
     """Flux, stage probabilities, rate and MFPT with 95 % CIs for STORE."""
     from ..results import compute_results  # noqa: PLC0415
 
     _check_store(store)
-    data = compute_results(store, n_bootstrap=bootstrap)
+    data = compute_results(store, n_bootstrap=bootstrap, target_rel_ci=target_rel_ci)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=_json_default))
         return
@@ -133,10 +136,37 @@ def results(store: Path, as_json: bool, bootstrap: Optional[int]) -> None:
             click.echo(f"  bootstrap over the trial tree: MFPT 95% CI {_num(blo)} .. {_num(bhi)} {tu}")
     if "exact_mfpt" in data:
         click.echo(f"exact MFPT = {data['exact_mfpt']:.4e} {tu}")
+    if data.get("variance") and data["variance"].get("total_var_ln_rate") is not None:
+        v = data["variance"]
+        shares = ", ".join([f"flux {v['flux']['share']:.0%}"] +
+                           [f"stage {s['stage']} {s['share']:.0%}" for s in v["stages"] if s["share"] is not None])
+        click.echo(f"var(ln rate) = {v['total_var_ln_rate']:.3g} (dimensionless): {shares}")
+    if data.get("plan"):
+        _echo_plan(data["plan"])
     if data.get("membrane"):
         _echo_membrane(data["membrane"])
     if data.get("note"):
         click.echo(data["note"])
+
+
+def _echo_plan(plan: dict[str, Any]) -> None:
+    """Text form of the plan block of ``jffs results --target-rel-ci``."""
+    r = plan["target_rel_ci"]
+    if "terms" not in plan:
+        click.echo(f"plan for +-{r:.0%}: {plan['note']}")
+        return
+    if plan["reached"]:
+        click.echo(f"plan for a 95% CI within +-{r:.0%}: already reached (var(ln rate) "
+                   f"{plan['current_var_ln_rate']:.3g} <= {plan['target_var_ln_rate']:.3g})")
+        return
+    click.echo(f"plan for a 95% CI within +-{r:.0%} (var(ln rate) {plan['current_var_ln_rate']:.3g} -> "
+               f"{plan['target_var_ln_rate']:.3g}):")
+    for t in plan["terms"]:
+        click.echo(f"  {t['term']}: have {t['have']}, cheapest plan {math.ceil(t['optimal'])} "
+                   f"({t['more']} more), same protocol {math.ceil(t['proportional'])}; "
+                   f"{t['steps_per_unit']:.4g} steps each")
+    click.echo(f"  MD steps: cheapest plan {plan['optimal_steps']:.4g}, same protocol "
+               f"{plan['proportional_steps']:.4g} (spent so far {plan['spent_steps']:.4g})")
 
 
 def _num(x: Any) -> str:

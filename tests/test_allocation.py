@@ -1,0 +1,79 @@
+"""Crossings and trials for a requested CI (issue 15, item 5): the closed-form cheapest plan
+against a numerical optimiser, the variance it promises, and `jffs results --target-rel-ci`."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from jffs_driver.ffs.allocation import Z95, allocate, per_unit_variance
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.quick
+@pytest.mark.parametrize("seed", range(5))
+def test_cheapest_plan_matches_a_numerical_optimiser(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(2, 7))
+    a = np.concatenate([[1.0], [per_unit_variance(p) for p in rng.uniform(0.05, 0.9, k - 1)]])
+    cost = rng.uniform(10, 5000, k)
+    have = rng.integers(5, 50, k)
+    plan = allocate(0.2, have, a, cost)
+    n = np.array(plan.optimal)
+    assert np.sum(a / n) == pytest.approx(plan.target_var, rel=1e-12)       # it reaches V*
+    assert float(cost @ n) == pytest.approx(plan.optimal_steps, rel=1e-12)
+    # Independent: minimise sum c n subject to sum a/n = V* with SLSQP in log space.
+    scale = float(cost @ np.array(plan.proportional))
+    with np.errstate(all="ignore"):
+        res = minimize(lambda y: float(cost @ np.exp(y)) / scale, np.log(np.array(plan.proportional)),
+                       constraints=[{"type": "eq",
+                                     "fun": lambda y: np.sum(a / np.exp(y)) / plan.target_var - 1.0}],
+                       method="SLSQP", options={"ftol": 1e-14, "maxiter": 1000})
+    res.fun *= scale
+    assert res.success
+    assert plan.optimal_steps <= res.fun * (1 + 1e-6)
+    assert plan.optimal_steps == pytest.approx(res.fun, rel=1e-4)
+    assert plan.optimal_steps <= plan.proportional_steps * (1 + 1e-12)
+
+
+@pytest.mark.quick
+def test_target_variance_is_the_lognormal_half_width() -> None:
+    plan = allocate(0.2, [10, 10], [1.0, 1.0], [1.0, 1.0])
+    assert math.exp(Z95 * math.sqrt(plan.target_var)) == pytest.approx(1.2, rel=1e-12)
+    assert not plan.reached and plan.more() == tuple(math.ceil(n - 10) for n in plan.optimal)
+    assert allocate(100.0, [10, 10], [1.0, 1.0], [1.0, 1.0]).reached
+    with pytest.raises(ValueError):
+        allocate(0.0, [10], [1.0], [1.0])
+
+
+@pytest.mark.quick
+def test_results_cli_gives_the_plan(tmp_path: Path) -> None:
+    text = (DATA / "toy_chain.toml").read_text().replace("target_successes = 50", "target_successes = 10")
+    (tmp_path / "toy.toml").write_text(text)
+    run = subprocess.run([sys.executable, "-m", "jffs_driver", "run", "toy.toml", "--quiet"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    out = subprocess.run([sys.executable, "-m", "jffs_driver", "results", "toy.jffs", "--json", "--target-rel-ci",
+                          "0.1"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    data = json.loads(out.stdout)
+    plan = data["plan"]
+    assert len(plan["terms"]) == 1 + len(data["stages"]) and not plan["reached"]
+    assert plan["terms"][0]["have"] == data["basin"]["crossings"]
+    assert [t["have"] for t in plan["terms"][1:]] == [s["trials"] for s in data["stages"]]
+    # the plan's counts give the promised variance with the planning p~ = (S + 1/2)/(M + 1)
+    a = [1.0] + [per_unit_variance((s["successes"] + 0.5) / (s["trials"] + 1)) for s in data["stages"]]
+    assert sum(ak / t["optimal"] for ak, t in zip(a, plan["terms"])) == pytest.approx(plan["target_var_ln_rate"])
+    text_out = subprocess.run([sys.executable, "-m", "jffs_driver", "results", "toy.jffs", "--target-rel-ci", "0.1"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300).stdout
+    assert "plan for a 95% CI within +-10%" in text_out and "MD steps: cheapest plan" in text_out
+    bad = subprocess.run([sys.executable, "-m", "jffs_driver", "results", "toy.jffs", "--target-rel-ci", "-1"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--target-rel-ci" in bad.stderr and "Traceback" not in bad.stderr
