@@ -7,11 +7,11 @@ mutations (see ``tests/fuzz_inputs.py``). Properties:
   :class:`ConfigError` whose problems name dotted keys; no other exception escapes;
 * the same cases as TOML files through the file reader (NaN, infinities, NUL escapes);
 * random bytes as a campaign file: refused with ConfigError, never anything else;
-* a handful (CI) / dozens (slow) through ``jffs run`` subprocesses with tiny budgets: a
+* a handful (CI) / 20 (slow) through ``jffs run`` subprocesses with tiny budgets: a
   documented exit code, no traceback, exit 2 leaves nothing written, exit 0 only when
   ``jffs status`` says complete, exit 1 names the reason; each run inside its time box.
 
-CI runs a few hundred cases (seconds); the ``slow`` tests run more than a thousand.
+CI runs a few hundred cases (seconds); the ``slow`` tests run 1,000 in-process cases and 20 runs.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _tally(verdict: str) -> None:
 
 CI = settings(max_examples=300, deadline=CASE_BOX_MS, database=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-SLOW = settings(max_examples=1200, deadline=CASE_BOX_MS, database=None,
+SLOW = settings(max_examples=1000, deadline=CASE_BOX_MS, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
@@ -154,7 +154,7 @@ def test_fuzzed_campaigns_through_jffs_run(tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.mark.slow
-@settings(max_examples=40, deadline=None, database=None,
+@settings(max_examples=20, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much,
                                  HealthCheck.too_slow])
 @given(st.one_of(_toy_runs(), st.just(TOY)))
