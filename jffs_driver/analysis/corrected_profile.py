@@ -268,13 +268,7 @@ def conductor_position(store: Path, geometry: StoreGeometry, description: Mappin
         raise UsageError("z_c is needed: this store has no membrane geometry to measure it from; pass --z-c NM "
                          "(the conductor surface relative to lambda = 0 in nm, negative, e.g. --z-c -0.43)",
                          option="--z-c")
-    try:
-        from .induced_charge import charge_center  # noqa: PLC0415 - optional analysis, imported lazily
-    except ImportError:
-        raise UsageError("no --z-c given, and this version cannot measure z_c from the store (the induced-charge "
-                         "analysis jffs_driver.analysis.induced_charge is not available): pass --z-c NM, the "
-                         "conductor surface relative to the pore entrance, negative (in the feed; the paper's "
-                         "Table 2: -0.41 to -0.46 nm), e.g. --z-c -0.43", option="--z-c") from None
+    from .induced_charge import charge_center  # noqa: PLC0415 - only a run without --z-c needs it
     options = {"detach_lambda_A": lambda_detach_nm * A_PER_NM} if lambda_detach_nm != 0.0 else {}
     try:
         center = charge_center(Path(store), system, **options)

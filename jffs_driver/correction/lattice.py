@@ -76,11 +76,6 @@ class ReciprocalShells:
     g: NDArray[np.float64]
     multiplicity: NDArray[np.float64]
 
-    @property
-    def n_vectors(self) -> int:
-        """Total number of reciprocal vectors included."""
-        return int(self.multiplicity.sum())
-
 
 def _check_cell(lx_nm: float, ly_nm: float) -> tuple[float, float]:
     lx, ly = float(lx_nm), float(ly_nm)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -258,8 +258,3 @@ def _unpack_images(packed: np.ndarray) -> np.ndarray:
     out[:, 1] = ((p >> _IMGBITS) & _IMGMASK) - _IMGMAX
     out[:, 2] = (p >> (2 * _IMGBITS)) - _IMGMAX
     return out
-
-
-def spec_commands(lines: Sequence[str]) -> tuple[str, ...]:
-    """Normalise a command list into the tuple form stored in :class:`LammpsSystemSpec`."""
-    return tuple(str(line) for line in lines)

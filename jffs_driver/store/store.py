@@ -356,11 +356,6 @@ class CampaignStore:
         self._check_open()
         return self._catalog.table("trials")
 
-    def basin_table(self) -> np.ndarray:
-        """All basin segment rows as a structured array (cheap)."""
-        self._check_open()
-        return self._catalog.table("basin")
-
     def trials(self, stage: Optional[int] = None, kind: Optional[str] = None, *,
                traces: bool = True) -> list[TrialRecord]:
         """Trial records in commit order, optionally of one stage and/or kind.
