@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jffs_driver.errors import UsageError
+import jffs_driver.resources as resources
+from jffs_driver.errors import EnvironmentSetupError, UsageError
 from jffs_driver.resources import lammps_path_problem, quote_lammps_path, render_input
 from jffs_driver.system import lammps_inputs as li
 
@@ -37,7 +38,7 @@ def _jffs(*args: object, cwd: Path, timeout: float = 300) -> subprocess.Complete
 @pytest.mark.parametrize("value", ["1\nshell touch X", "1 # comment", "$(v_x)", "${x}", '"a"', "'a'", "1\r2",
                                    "a\0b", float("nan"), float("inf"), "-inf", "", "  "])
 def test_template_values_cannot_inject_or_break_commands(value: object) -> None:
-    with pytest.raises(UsageError, match=r"\$shake_tolerance"):
+    with pytest.raises(UsageError, match=r"\{\{shake_tolerance\}\}"):
         render_input("membrane_shake.lmp", shake_tolerance=value)
 
 
@@ -48,6 +49,37 @@ def test_one_template_line_is_one_command_and_quoted_paths_keep_hash_and_dollar(
     path = f"/tmp/{AWKWARD}/equilibrated.data"
     (line,) = li.write_data_commands(path)
     assert line == f'write_data      "{path}" pair ij'  # nothing cut at '#', nothing substituted
+
+
+@pytest.mark.quick
+def test_lammps_variables_in_templates_pass_through_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Templates use {{name}}, so LAMMPS's own $x, ${name} and $(expr) reach LAMMPS as written
+    (string.Template's $ placeholders used to swallow them)."""
+    template = tmp_path / "t.lmp"
+    template.write_text("# {{ignored}} in a comment\n"
+                        "variable a equal ${b}+$x+$(v_c*2)+{{value}}\n"
+                        "print \"{{path}} $y\"\n")
+    monkeypatch.setattr(resources, "input_path", lambda name: template)
+    lines = render_input("t.lmp", value=3, path="p", unused=1)
+    assert lines == ["variable a equal ${b}+$x+$(v_c*2)+3", 'print "p $y"']
+    with pytest.raises(EnvironmentSetupError, match=r"\{\{path\}\}"):      # a missing value is an error
+        render_input("t.lmp", value=3)
+    template.write_text("variable a equal {{value} + {{ value}}\n")      # so is a malformed placeholder
+    with pytest.raises(EnvironmentSetupError, match="malformed placeholder"):
+        render_input("t.lmp", value=3)
+
+
+@pytest.mark.quick
+def test_every_packaged_template_renders_without_leftover_placeholders() -> None:
+    root = resources.input_path("jffs_control.lmp").parent
+    names = sorted(p.name for p in root.glob("*.lmp"))
+    assert len(names) > 20
+    for name in names:
+        text = "\n".join(line.split("#", 1)[0] for line in (root / name).read_text().splitlines())
+        keys = set(resources._PLACEHOLDER.findall(text))
+        assert "$" not in text, name                                     # no string.Template leftovers
+        lines = render_input(name, **{key: 1 for key in keys})
+        assert not any("{" in line or "}" in line for line in lines), name
 
 
 @pytest.mark.quick

@@ -48,7 +48,7 @@ class LammpsSystemSpec:
     setup
         Commands that build the system and its persistent fixes, and define ``jffs_lambda``.
     dynamics_template
-        Name of the template in ``inputs/`` with the per-trajectory fixes (``$seed`` is
+        Name of the template in ``inputs/`` with the per-trajectory fixes (``{{seed}}`` is
         substituted), re-created at every trajectory start.
     dynamics_values
         Further substitutions for ``dynamics_template``.
