@@ -10,6 +10,16 @@ Importing the package is cheap: LAMMPS, MPI and h5py are imported lazily where n
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "open_store"]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # open_store (the notebook API, jffs_driver.api) is loaded on first use, so that
+    # ``import jffs_driver`` stays cheap.
+    if name == "open_store":
+        from .api import open_store
+
+        return open_store
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
