@@ -17,6 +17,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import EXIT_INTERNAL, JffsError
+
 _FUNCS_NP: dict[str, Callable[..., np.ndarray]] = {
     "exp": np.exp, "ln": np.log, "log": np.log10, "sqrt": np.sqrt, "abs": np.abs,
     "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos,
@@ -35,8 +37,16 @@ MAX_TEXT = 2000
 MAX_DEPTH = 100
 
 
-class ExpressionError(ValueError):
-    """The expression uses something outside the whitelist (message says what)."""
+class ExpressionError(JffsError, ValueError):
+    """The expression uses something outside the whitelist (message says what).
+
+    Configuration validation parses every expression first and reports this error as a
+    :class:`~jffs_driver.errors.ConfigError` problem (exit 2). One that escapes later means
+    the validation missed a case, a bug: hence the internal exit code, as before this class
+    joined the hierarchy.
+    """
+
+    exit_code = EXIT_INTERNAL
 
 
 @dataclass(frozen=True)

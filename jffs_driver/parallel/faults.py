@@ -40,8 +40,16 @@ def task_label(context: Mapping[str, Any]) -> str:
     return f"stage {context.get('stage', '?')}"
 
 
-class InjectedFault(RuntimeError):
-    """Raised by the ``JFFS_INJECT_FAULT`` testing hook (see module docstring)."""
+class InjectedFault(JffsError, RuntimeError):
+    """Raised by the ``JFFS_INJECT_FAULT`` testing hook (see module docstring).
+
+    It stands for an unexpected exception on a worker, so the coordinator must treat it like
+    one: it is defined here, not in :mod:`jffs_driver.errors`, so :func:`remote_error` turns it
+    into a :class:`WorkerError` carrying the worker's traceback, and its exit code is the one
+    such a foreign exception gets there (1).
+    """
+
+    exit_code = errors.EXIT_CANNOT_PROGRESS
 
 
 def parse_fault(text: Optional[str]) -> Optional[dict[str, str]]:
