@@ -246,7 +246,7 @@ _IMGMASK = (1 << _IMGBITS) - 1
 def _pack_images(images: np.ndarray) -> np.ndarray:
     img = np.asarray(images, dtype=np.int64) + _IMGMAX
     if np.any(img < 0) or np.any(img > _IMGMASK):
-        raise EngineError("image flags out of range for LAMMPS's 32-bit packing (|image| < 512)")
+        raise EngineError("image flags out of range for LAMMPS's 32-bit packing (-512 <= image <= 511)")
     packed = img[:, 0] | (img[:, 1] << _IMGBITS) | (img[:, 2] << (2 * _IMGBITS))
     return packed.astype(np.int32)
 
