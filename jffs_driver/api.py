@@ -238,6 +238,7 @@ class Results:
     mfpt: float
     mfpt_ci95: tuple[float, float]
     mfpt_ci95_bootstrap: tuple[float, float]
+    rate_unit: str
     exact_mfpt: float
     exact_within_ci95: Optional[bool]
     note: Optional[str]
@@ -273,6 +274,7 @@ class Results:
             stages=stages, flux=flux, rate=_num(d.get("rate")), rate_ci95=_pair(d.get("rate_ci95")),
             rate_ci95_bootstrap=_pair(d.get("rate_ci95_bootstrap")), mfpt=_num(d.get("mfpt")),
             mfpt_ci95=_pair(d.get("mfpt_ci95")), mfpt_ci95_bootstrap=_pair(d.get("mfpt_ci95_bootstrap")),
+            rate_unit=str(d.get("rate_unit", f"1/{t}")),
             exact_mfpt=_num(d.get("exact_mfpt")), exact_within_ci95=None if within is None else bool(within),
             note=d.get("note"), variance=_frozen(d.get("variance")), units=_frozen(units), raw=_frozen(d))
 
@@ -677,7 +679,7 @@ class StoreView:
             a.setflags(write=False)
             return a
 
-        keys = tuple((r["origin"] if isinstance(r["origin"], str) else r["origin"].decode(), int(r["a"]),
+        keys = tuple((str(r["origin"]), int(r["a"]),
                       int(r["b"])) for r in rows)
         return Configurations(
             stage=int(stage), milestone=milestone, ids=ro(np.asarray(ids, dtype=np.int64)), keys=keys,
