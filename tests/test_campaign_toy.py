@@ -18,7 +18,11 @@ from jffs_driver.progress import Progress
 from jffs_driver.results import compute_results
 from jffs_driver.store import CampaignStore
 
-# End-to-end (store commits with fsync): seconds each, not part of the quick subset.
+# End-to-end (store commits with fsync): seconds each, not part of the quick subset. The
+# engine is numpy, but creating a store starts one LAMMPS instance to record its version
+# (campaign.versions), so these need LAMMPS.
+pytestmark = pytest.mark.lammps
+
 DATA = Path(__file__).parent / "data"
 
 

@@ -112,6 +112,7 @@ def test_main_restores_the_callers_signal_handlers() -> None:
     assert {s: signal.getsignal(s) for s in before} == before
 
 
+@pytest.mark.lammps  # a toy campaign, but creating its store starts LAMMPS (version record)
 def test_unreachable_lambda_0_exits_1_naming_the_setting(tmp_path: Path) -> None:
     # The chain starts at site 3 and lambda_0 = 19 lies past the 7 kT barrier top (site 15):
     # 2 x 300 steps of a walker moving at most one site per step cannot get there.
@@ -127,6 +128,7 @@ def test_unreachable_lambda_0_exits_1_naming_the_setting(tmp_path: Path) -> None
     assert again.returncode == 1
 
 
+@pytest.mark.lammps  # a toy campaign, but creating its store starts LAMMPS (version record)
 def test_stage_cap_exits_1_and_complete_exits_0(tmp_path: Path) -> None:
     # Adaptive milestones at target_p = 0.25 from lambda_0 = 6 cannot reach lambda_b = 20 in
     # one stage (every stage stays below the pilots' maxima); a cap of 1 stops after stage 0.

@@ -294,6 +294,7 @@ def test_damaged_file_error_pickles() -> None:
     assert exc.reason == "why" and exc.exit_code == 4 and "pack-0001.h5" in str(exc)
 
 
+@pytest.mark.lammps  # a toy campaign, but creating its store starts LAMMPS (version record)
 def test_damaged_campaign_is_refused_then_salvaged_and_redone_identically(tmp_path: Path, capsys) -> None:
     """The issue's scenario on the toy-chain campaign: a damaged trial table makes `jffs status`
     fail naming the file (exit 4) and `jffs run` refuse the store; salvage + run gives a store
