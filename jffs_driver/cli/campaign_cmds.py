@@ -205,11 +205,19 @@ def _echo_membrane(mem: dict[str, Any]) -> None:
 @click.argument("store", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
 @click.option("--stage", type=click.IntRange(0, None), default=None, help="Only the pool of this stage (0 = basin crossings).")
-def export(store: Path, output: Path, stage: Optional[int]) -> None:
-    """Write crossing configurations of STORE as an H5MD file OUTPUT (readable by MDAnalysis)."""
+@click.option("--system", "system", type=click.Path(path_type=Path), default=None,
+              help="Membrane stores: the build folder (jffs build) when it moved since the campaign ran.")
+def export(store: Path, output: Path, stage: Optional[int], system: Optional[Path]) -> None:
+    """Write crossing configurations of STORE as an H5MD file OUTPUT, with its topology.
+
+    Names, types, charges and masses (and bonds) go into OUTPUT and into a PSF file next to
+    it (OUTPUT with suffix .psf); the command prints the one MDAnalysis call that opens both,
+    e.g. MDAnalysis.Universe('out.psf', 'out.h5md'), with convert_units=False for LJ and toy
+    units (docs/store.md).
+    """
     from ..results import load_state  # noqa: PLC0415
     from ..store import CampaignStore  # noqa: PLC0415
-    from ..store.h5md import export_h5md  # noqa: PLC0415
+    from ..store.h5md import export_with_topology, topology_path  # noqa: PLC0415
     from ..store.paths import refuse_output_in_store  # noqa: PLC0415
 
     from .correction_cmds import check_output_file  # noqa: PLC0415
@@ -217,6 +225,13 @@ def export(store: Path, output: Path, stage: Optional[int]) -> None:
     _check_store(store)
     refuse_output_in_store(output, what="OUTPUT", stores=[store])
     check_output_file(output, "OUTPUT")
+    companion = topology_path(output)
+    if companion.is_dir():
+        raise UsageError(f"OUTPUT {str(output)!r}: its topology file {str(companion)!r} would replace a "
+                         "folder; choose another OUTPUT name", option="OUTPUT")
+    if system is not None and not (system / "metadata.json").is_file():
+        raise UsageError(f"--system {str(system)!r} is not a membrane build folder (no metadata.json "
+                         "there); pass the folder 'jffs build' wrote", option="--system")
     ids = None
     if stage is not None:
         with CampaignStore.open(store, mode="r") as st:
@@ -224,8 +239,15 @@ def export(store: Path, output: Path, stage: Optional[int]) -> None:
         if stage >= len(state.stages):
             raise UsageError(f"--stage {stage}: the store has stages 0..{len(state.stages) - 1}")
         ids = state.stages[stage].pool_ids
-    export_h5md(store, output, config_ids=ids)
-    click.echo(f"wrote {output}")
+    result = export_with_topology(store, output, config_ids=ids, system=system)
+    if result.psf is None:
+        click.echo(f"wrote {output} ({result.frames} frames; the store has no model description, "
+                   "so no topology)")
+    else:
+        click.echo(f"wrote {output} ({result.frames} frames) and its topology {result.psf}")
+    click.echo(f"open in MDAnalysis: {result.call}")
+    if result.reduced:
+        click.echo("(reduced units: positions and times as stored, no unit conversion)")
 
 
 def _check_store(store: Path) -> None:

@@ -1,18 +1,32 @@
 """Export stored configurations as an H5MD 1.1 trajectory (one frame per configuration).
 
-The file follows H5MD 1.1 (https://www.nongnu.org/h5md/h5md.html) and loads in MDAnalysis
-without a topology: ``MDAnalysis.Universe("out.h5md")``. MDAnalysis builds its minimal
-topology from ``/particles/trajectory`` (a fixed name in its H5MD reader), so that name is a
-hard link to ``/particles/all``; both name the same group. Positions are exported exactly as
-stored (unwrapped, LAMMPS ``x``); H5MD boxes have no origin, so each frame's box ``lo`` is the
-observable ``box_origin``. Units are written in H5MD notation (``Angstrom``, ``fs``,
-``Angstrom fs-1``); reduced (LJ) units have no H5MD spelling, so their ``unit`` attribute is
-left out and MDAnalysis must be told ``convert_units=False``.
+The file follows H5MD 1.1 (https://www.nongnu.org/h5md/h5md.html). Positions are exported
+exactly as stored (unwrapped, LAMMPS ``x``); H5MD boxes have no origin, so each frame's box
+``lo`` is the observable ``box_origin``. Units are the store's, written in H5MD notation
+(``Angstrom``, ``fs``, ``Angstrom fs-1``; MDAnalysis converts them to its A and ps); reduced
+units (LJ sigma and tau, toy sites and steps) have no H5MD spelling, so their ``unit``
+attribute is left out (``jffs_unit`` names them) and MDAnalysis must be told
+``convert_units=False``.
+
+Topology (when the store's model is known, :mod:`.topology`): ``particles/all/species`` (the
+LAMMPS type), ``mass`` and ``charge`` (time-independent H5MD elements), ``/connectivity/bonds``
+and ``/angles`` (0-based particle indices, H5MD 1.1 connectivity with a ``particles_group``
+reference) and the names under ``/parameters/jffs_driver/topology``. MDAnalysis reads none of
+these (it has no H5MD topology parser), so the export also writes a PSF file next to the H5MD
+file, and one call opens both (:func:`open_call`)::
+
+    MDAnalysis.Universe("out.psf", "out.h5md")                        # real units
+    MDAnalysis.Universe("out.psf", "out.h5md", convert_units=False)   # LJ / toy units
+
+Without a topology, ``MDAnalysis.Universe("out.h5md")`` builds a bare one from the atom count
+(``/particles/trajectory``, a fixed name in its H5MD reader, is a hard link to
+``/particles/all``; both name the same group).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
@@ -25,11 +39,16 @@ from ..state import Snapshot
 from .durable import publish, temp_path
 from .paths import refuse_output_in_store
 from .store import CampaignStore
+from .topology import Topology, store_topology, write_psf
 
 PathLike = Union[str, "os.PathLike[str]"]
 _LENGTH = {"angstrom": "Angstrom", "a": "Angstrom", "nm": "nm", "pm": "pm", "fm": "fm",
            "m": "m"}
 _TIME = {"fs": "fs", "ps": "ps", "ns": "ns", "s": "s"}
+#: H5MD spellings of the store's mass and charge units (real units only).
+_MASS_CHARGE = {"g/mol": "g mol-1", "e": "e"}
+#: ``topology="auto"``: derive it from the store's model description.
+AUTO = "auto"
 
 
 def h5md_unit(unit: str) -> Optional[str]:
@@ -88,11 +107,65 @@ def _edges(box: np.ndarray, triclinic: bool) -> np.ndarray:
     return np.array([[lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]])
 
 
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_with_topology` wrote.
+
+    Attributes
+    ----------
+    frames
+        Number of frames.
+    h5md
+        The H5MD file.
+    psf
+        The companion topology file, or ``None`` when the store's model has no known topology.
+    reduced
+        True when the store's length unit has no H5MD spelling (LJ, toy): MDAnalysis must
+        read it with ``convert_units=False``.
+    """
+
+    frames: int
+    h5md: Path
+    psf: Optional[Path]
+    reduced: bool
+
+    @property
+    def call(self) -> str:
+        """The one MDAnalysis call that opens the export (see :func:`open_call`)."""
+        return open_call(self.h5md, self.psf, self.reduced)
+
+
+def topology_path(out_path: PathLike) -> Path:
+    """The companion PSF file of an export: ``out.psf`` next to ``out.h5md``."""
+    out = Path(out_path)
+    psf = out.with_suffix(".psf")
+    return psf if psf != out else out.with_name(out.name + ".psf")
+
+
+def open_call(h5md: PathLike, psf: Optional[PathLike], reduced: bool) -> str:
+    """The Python call that opens an export in MDAnalysis, with the paths as given.
+
+    ``MDAnalysis.Universe(PSF, H5MD)``; reduced units add ``convert_units=False`` (MDAnalysis
+    refuses a file without units otherwise); without a PSF the bare-topology form, which in
+    MDAnalysis 2.11 also needs ``n_atoms`` when ``convert_units`` is passed (its minimal
+    parser rejects the keyword otherwise).
+    """
+    files = [repr(os.fspath(psf))] if psf is not None else []
+    files.append(repr(os.fspath(h5md)))
+    if reduced:
+        if psf is None:
+            with h5py.File(h5md, "r") as f:
+                files.append(f"n_atoms={f['particles/all/position/value'].shape[1]}")
+        files.append("convert_units=False")
+    return f"MDAnalysis.Universe({', '.join(files)})"
+
+
 def export_h5md(store_path: Union[PathLike, CampaignStore], out_path: PathLike,
                 config_ids: Optional[Sequence[int]] = None, *, stage: Optional[int] = None,
                 boundary: Optional[Sequence[str]] = None, author: str = "jffs_driver",
-                compression: Optional[str] = "gzip") -> int:
-    """Write configurations of a store as H5MD 1.1 frames.
+                compression: Optional[str] = "gzip", topology: Union[Topology, None, str] = AUTO,
+                system: Optional[PathLike] = None) -> int:
+    """Write configurations of a store as H5MD 1.1 frames (and the topology next to them).
 
     Parameters
     ----------
@@ -113,33 +186,61 @@ def export_h5md(store_path: Union[PathLike, CampaignStore], out_path: PathLike,
         Name stored in ``/h5md/author``.
     compression
         Filter of the per-frame chunks (``'gzip'``: readable everywhere).
+    topology
+        ``'auto'`` (default): the store model's topology (:func:`.topology.store_topology`;
+        none for stores without a model description); a :class:`.topology.Topology`; or
+        ``None`` for none. With one, the file holds it and :func:`topology_path` (``out.psf``)
+        is written too (replaced atomically).
+    system
+        Membrane stores whose build folder moved: its new location (``'auto'`` only).
 
     Returns
     -------
     int
-        Number of frames written.
+        Number of frames written (:func:`export_with_topology` also says what was written).
 
     Raises
     ------
     UsageError
         Empty selection, configurations with different numbers of atoms (one H5MD
-        particle group needs a fixed atom count), or ``out_path`` inside a store.
+        particle group needs a fixed atom count), a topology of another atom count, a
+        membrane build folder that is gone, or ``out_path`` inside a store.
     """
-    refuse_output_in_store(out_path, what="out_path",
-                           stores=[store_path.path if isinstance(store_path, CampaignStore)
-                                   else store_path])
+    return export_with_topology(store_path, out_path, config_ids, stage=stage, boundary=boundary,
+                                author=author, compression=compression, topology=topology,
+                                system=system).frames
+
+
+def export_with_topology(store_path: Union[PathLike, CampaignStore], out_path: PathLike,
+                         config_ids: Optional[Sequence[int]] = None, *, stage: Optional[int] = None,
+                         boundary: Optional[Sequence[str]] = None, author: str = "jffs_driver",
+                         compression: Optional[str] = "gzip",
+                         topology: Union[Topology, None, str] = AUTO,
+                         system: Optional[PathLike] = None) -> ExportResult:
+    """:func:`export_h5md`, returning the files written and the call that opens them."""
+    stores = [store_path.path if isinstance(store_path, CampaignStore) else store_path]
+    out = Path(out_path)
+    refuse_output_in_store(out, what="out_path", stores=stores)
     store = store_path if isinstance(store_path, CampaignStore) else CampaignStore.open(
         store_path, "r")
     try:
-        return _export(store, Path(out_path), _select(store, config_ids, stage), boundary,
-                       author, compression)
+        top = store_topology(store.header.info, system) if topology == AUTO else topology
+        if top is not None and not isinstance(top, Topology):
+            raise UsageError(f"topology must be 'auto', None or a Topology, got {topology!r}")
+        psf = topology_path(out) if top is not None else None
+        if psf is not None:
+            refuse_output_in_store(psf, what="the topology file", stores=stores)
+        frames = _export(store, out, _select(store, config_ids, stage), boundary, author,
+                         compression, top, psf)
+        return ExportResult(frames, out, psf, h5md_unit(store.header.units["length"]) is None)
     finally:
         if store is not store_path:
             store.close()
 
 
 def _export(store: CampaignStore, out: Path, ids: list[int], boundary: Optional[Sequence[str]],
-            author: str, compression: Optional[str]) -> int:
+            author: str, compression: Optional[str], top: Optional[Topology],
+            psf: Optional[Path]) -> int:
     if not ids:
         raise UsageError("no configurations selected for export")
     index = store.config_index()
@@ -150,6 +251,9 @@ def _export(store: CampaignStore, out: Path, ids: list[int], boundary: Optional[
     if natoms.size != 1:
         raise UsageError(f"selected configurations have different atom counts {natoms.tolist()}"
                          "; export them separately")
+    if top is not None and top.n_atoms != int(natoms[0]):
+        raise UsageError(f"the topology from {top.source} has {top.n_atoms} atoms but the stored "
+                         f"configurations have {int(natoms[0])}; is it the campaign's system?")
     units: Mapping[str, str] = store.header.units
     bounds = list(boundary or store.header.info.get("boundary")
                   or ("periodic", "periodic", "none"))
@@ -158,14 +262,47 @@ def _export(store: CampaignStore, out: Path, ids: list[int], boundary: Optional[
     n, t = int(natoms[0]), len(ids)
     snaps = (store.snapshot(i) for i in ids)
     tmp = temp_path(out)
+    tmp_psf = temp_path(psf) if psf is not None else None
     try:
         with h5py.File(tmp, "w") as f:
             _write(f, store, rows, snaps, n, t, units, bounds, author, compression)
+            if top is not None:
+                _write_topology(f, top)
+        if tmp_psf is not None and psf is not None and top is not None:
+            write_psf(tmp_psf, top, title=f"jffs_driver {__version__} export of {store.path}")
+            publish(tmp_psf, psf)  # first: an H5MD file never names a topology that is not there
         publish(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        if tmp_psf is not None:
+            tmp_psf.unlink(missing_ok=True)
         raise
     return t
+
+
+def _write_topology(f: h5py.File, top: Topology) -> None:
+    """Topology as H5MD 1.1 time-independent particle elements, connectivity and parameters."""
+    part = f["particles/all"]
+    part.create_dataset("species", data=top.species.astype(np.int32))
+    mass = part.create_dataset("mass", data=top.masses.astype(np.float64))
+    charge = part.create_dataset("charge", data=top.charges.astype(np.float64))
+    charge.attrs["type"] = "effective"  # force-field partial charges (H5MD 1.1 proposal 102)
+    for ds, unit in ((mass, top.mass_unit), (charge, top.charge_unit)):
+        if unit in _MASS_CHARGE:
+            ds.attrs["unit"] = _MASS_CHARGE[unit]
+        ds.attrs["jffs_unit"] = unit
+    conn = f.create_group("connectivity")
+    for name, rows in (("bonds", top.bonds), ("angles", top.angles)):
+        ds = conn.create_dataset(name, data=np.asarray(rows, dtype=np.int64))
+        ds.attrs["particles_group"] = part.ref  # values are 0-based indices into that group
+    text = h5py.string_dtype()
+    grp = f.create_group("parameters/jffs_driver/topology")
+    grp.attrs["source"] = top.source
+    grp.attrs["companion"] = "a PSF file next to this one (same name, .psf)"
+    for name, values in (("name", top.names), ("type", top.types), ("resname", top.resnames),
+                         ("segid", top.segids), ("species_name", np.array(top.species_names, dtype=object))):
+        grp.create_dataset(name, data=[str(v) for v in values], dtype=text)
+    grp.create_dataset("resid", data=top.resids.astype(np.int64))
 
 
 def _write(f: h5py.File, store: CampaignStore, rows: np.ndarray, snaps: Iterable[Snapshot],
