@@ -208,8 +208,9 @@ def reconstruct(
     bracket = flux * (t_b - tau) - c
     with np.errstate(divide="ignore", invalid="ignore"):
         b_fn = np.where((bracket > 0) & (p > 0), bracket / p, np.nan)
-    inv_int = _cumulative_from_left(x, 1.0 / b_fn, method, ref)
-    with np.errstate(divide="ignore", invalid="ignore"):
+        # b_fn underflows to 0 where P_st is huge against the bracket: 1/b_fn is inf there and
+        # beta G undefined (NaN), which the caller reports; no numpy warning for the user.
+        inv_int = _cumulative_from_left(x, 1.0 / b_fn, method, ref)
         beta_g = np.log(b_fn) - inv_int
     beta_g = beta_g - beta_g[ref]
     dtau = _derivative(x, tau, method)
