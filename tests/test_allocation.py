@@ -54,7 +54,7 @@ def test_target_variance_is_the_lognormal_half_width() -> None:
         allocate(0.0, [10], [1.0], [1.0])
 
 
-@pytest.mark.quick
+@pytest.mark.lammps  # creating a store starts LAMMPS once to record its version
 def test_results_cli_gives_the_plan(tmp_path: Path) -> None:
     text = (DATA / "toy_chain.toml").read_text().replace("target_successes = 50", "target_successes = 10")
     (tmp_path / "toy.toml").write_text(text)

@@ -20,7 +20,7 @@ def test_plan_gives_run_time_and_the_excursion_limit_in_the_time_unit() -> None:
     assert f">= {RUN_EXCURSIONS} excursions" in line and f"excursions <= {15000 / RUN_EXCURSIONS:g} fs" in line
 
 
-@pytest.mark.quick
+@pytest.mark.lammps  # creating a store starts LAMMPS once to record its version
 def test_jffs_run_prints_the_plan_before_the_first_basin_step_and_not_once_the_basin_is_done(
         tmp_path: Path) -> None:
     text = (DATA / "toy_chain.toml").read_text().replace("steps_per_run = 40000", "steps_per_run = 4000")

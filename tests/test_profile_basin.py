@@ -132,6 +132,7 @@ def _exact_reinjected_chain(u: np.ndarray, entry: int, b: int) -> np.ndarray:
     return pi / pi.sum()
 
 
+@pytest.mark.lammps  # creating a store starts LAMMPS once to record its version
 def test_toy_chain_basin_profile_is_the_exact_stationary_distribution(tmp_path: Path) -> None:
     from jffs_driver.campaign import run_campaign
     from jffs_driver.config import load_config
