@@ -21,6 +21,13 @@ def _steps(edges_d: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
     return x, np.repeat(values, 2)
 
 
+def _zc_label(zc: float, ci: tuple[float, float]) -> str:
+    lo, hi = ci
+    if np.isfinite(lo) and np.isfinite(hi):
+        return f"z_c = {zc:.3f} nm (95% CI {lo:.3f} .. {hi:.3f})"
+    return f"z_c = {zc:.3f} nm (no CI)"
+
+
 def plot_induced_charge(result: InducedChargeResult, path: str | Path, dpi: int = 110) -> Path:
     """Write the three-panel figure to ``path`` (format from the suffix) and return the path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - heavy import
@@ -29,7 +36,7 @@ def plot_induced_charge(result: InducedChargeResult, path: str | Path, dpi: int 
     out = Path(path)
     if not out.parent.exists():
         raise UsageError(f"cannot write the plot to {str(out)!r}: folder {str(out.parent)!r} does not exist")
-    fig = Figure(figsize=(6.0, 8.0))
+    fig = Figure(figsize=(8.0, 8.0))
     FigureCanvasAgg(fig)
     axes = fig.subplots(3, 1, sharex=True)
     zc = result.center.z_c_nm
@@ -54,11 +61,16 @@ def plot_induced_charge(result: InducedChargeResult, path: str | Path, dpi: int 
             ax.axvline(-v / A_PER_NM, color="0.6", ls=":", lw=0.8)
         ax.axvline(0.0, color="0.3", lw=0.8)
         if np.isfinite(zc):
-            ax.axvline(zc, color="C3", ls="--", lw=1.0)
+            ax.axvline(zc, color="C3", ls="--", lw=1.0,
+                       label=None if ax is not axes[2] else _zc_label(zc, result.center.z_c_ci95_nm))
+            lo, hi = result.center.z_c_ci95_nm
+            if np.isfinite(lo) and np.isfinite(hi):  # the CI of z_c as a band
+                ax.axvspan(lo, hi, color="C3", alpha=0.12, lw=0)
         ax.axhline(0.0, color="0.8", lw=0.6) if ax is not axes[0] else None
-    axes[2].legend(fontsize=7, loc="best")
-    axes[2].text(0.01, 0.02, f"z_c = {zc:.3f} nm" if np.isfinite(zc) else "z_c: n/a", transform=axes[2].transAxes,
-                 color="C3", fontsize=8)
+    # Legend outside the axes: it never covers the data.
+    axes[2].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if not np.isfinite(zc):
+        axes[2].text(1.02, 0.02, "z_c: n/a", transform=axes[2].transAxes, color="C3", fontsize=8)
     fig.tight_layout()
     fig.savefig(str(out), dpi=dpi)
     return out

@@ -90,7 +90,7 @@ def plot_profiles(profiles: Sequence[Profile], path: str | Path, labels: Sequenc
             ax.plot([m, m], [y_lo - 0.12 * span, y_lo - 0.12 * span + tick], color=f"C{i % 10}", lw=1.0)
     ax.set_xlabel(f"λ [{profiles[0].units['lambda']}]  (ticks: milestones)")
     ax.set_ylabel("βG(λ) [kT], zero at λ₀")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # outside the axes: never over the data
     fig.tight_layout()
     fig.savefig(out, dpi=dpi)
     return out

@@ -105,7 +105,7 @@ def plot_corrected(corr: CorrectedProfile, path: str | Path, *, lambda_unit: str
         if partial_to is not None:
             title += f"\nPARTIAL campaign: profile to λ = {partial_to:.3g} {lambda_unit} (barriers are lower bounds)"
     ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # outside the axes: never over the data
     fig.tight_layout()
     fig.savefig(out, dpi=dpi, format=fmt)
     return out

@@ -59,7 +59,7 @@ def plot_eyring(result: ThermodynamicLimit, path: str | Path, dpi: int = 150) ->
                 label=f"thermodynamic limit: τ = {result.tau_inf_ns:.3g} ns")
     ax.set_xlabel("ΔF*$_f$ / kT")
     ax.set_ylabel("ln (τ$_f$ / ns)")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # outside the axes: never over the data
     fig.tight_layout()
     fig.savefig(out, dpi=dpi)
     return out

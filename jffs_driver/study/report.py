@@ -238,21 +238,25 @@ def _figures(reports: list[BoxReport], limit: Any, out: Path) -> dict[str, str]:
         figs["profiles"] = "profiles.png"
     with_q = [r for r in reports if r.row.get("z_c_nm") is not None or r.row.get("q12_e") is not None]
     if with_q:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.4))
-        for r in with_q:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.5, 3.4))
+        for i, r in enumerate(with_q):
+            name = r.plan.box.name
             area = r.row["area_nm2"]
             q, lo, hi = r.row.get("q12_e"), r.row.get("q12_ci95_lo_e"), r.row.get("q12_ci95_hi_e")
             if q is not None:
                 err = None if lo is None or hi is None else [[(q - lo) / area], [(hi - q) / area]]
-                a1.errorbar([area], [q / area], yerr=err, fmt="o", capsize=3)
+                a1.errorbar([area], [q / area], yerr=err, fmt="o", capsize=3, color=f"C{i}",
+                            label=name if err is not None else f"{name} (no CI)")
             z, zl, zh = r.row.get("z_c_nm"), r.row.get("z_c_ci95_lo_nm"), r.row.get("z_c_ci95_hi_nm")
             if z is not None:
                 err = None if zl is None or zh is None else [[z - zl], [zh - z]]
-                a2.errorbar([area], [z], yerr=err, fmt="s", capsize=3)
+                a2.errorbar([area], [z], yerr=err, fmt="s", capsize=3, color=f"C{i}",
+                            label=name if err is not None else f"{name} (no CI)")
         a1.set_xlabel("box area (nm²)")
         a1.set_ylabel("(q1 + q2) / A (e/nm²)")
         a2.set_xlabel("box area (nm²)")
         a2.set_ylabel("z_c (nm)")
+        a2.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # outside the data
         fig.tight_layout()
         fig.savefig(out / "induced_charge.png", dpi=110)
         plt.close(fig)
