@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("jffs_driver.cli.campaign_cmds", "status", "Show per-stage progress (cheap)."),
     "results": ("jffs_driver.cli.campaign_cmds", "results", "Rate, MFPT and CIs of a store."),
     "export": ("jffs_driver.cli.campaign_cmds", "export", "Export configurations as H5MD."),
+    "paths": ("jffs_driver.cli.paths_cmds", "paths", "Reactive paths from the trial tree (CSV, JSON, H5MD)."),
     "verify": ("jffs_driver.cli.store_cmds", "verify", "Check every file of a store; say what is intact."),
     "salvage": ("jffs_driver.cli.store_cmds", "salvage", "Copy a damaged store's intact commits to a new store."),
     "build": ("jffs_driver.cli.system_cmds", "build", "Build a membrane system."),
