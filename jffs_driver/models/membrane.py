@@ -323,7 +323,8 @@ def setup_membrane(model: Mapping[str, Any], interfaces: object, engine_settings
 
     del with_exact  # no exact answer for a membrane
     mm = model_from_config(model)
-    problems = check_interfaces(mm.system, interfaces)
+    # interfaces is None for tools that only need the engine (the restraint analysis).
+    problems = [] if interfaces is None else check_interfaces(mm.system, interfaces)
     if problems:  # before any file is written (make_model runs before the store is created)
         raise ConfigError(problems)
     spec = mm.spec(int(engine_settings.check_interval))  # type: ignore[attr-defined]
