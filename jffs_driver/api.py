@@ -499,7 +499,7 @@ def reactive_paths(store: Any, state: Any, timestep: float, units: Mapping[str, 
     pool size)``, as the campaign chose it (the bootstrap and the profile use the same
     tree); a stored parent config that disagrees raises :class:`AnalysisError`.
     """
-    from .ffs.sampler import choose_parent  # noqa: PLC0415
+    from .campaign_state import parent_position  # noqa: PLC0415
     from .ffs.tasks import BasinEvent  # noqa: PLC0415
 
     lambdas = state.lambdas
@@ -523,11 +523,7 @@ def reactive_paths(store: Any, state: Any, timestep: float, units: Mapping[str, 
     for s in stages:
         landed = []
         for t in s.counted:
-            pos = choose_parent(seed, s.stage, "trial", t.index, len(s.pool_ids))
-            if int(s.pool_ids[pos]) != int(t.parent_config):
-                raise AnalysisError(f"stage {s.stage} trial {t.index}: parent config {t.parent_config} is "
-                                    f"not pool position {pos} ({s.pool_ids[pos]}); the store does not match "
-                                    "this version's parent choice")
+            pos = parent_position(seed, s, t)
             if not t.outcome.succeeded:
                 continue
             root, chain = chains[pos]

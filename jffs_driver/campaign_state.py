@@ -182,6 +182,27 @@ class CampaignState:
         return rows
 
 
+def parent_position(seed: int, stage: Any, trial: Any) -> int:
+    """Pool position the campaign's parent choice gave ``trial`` of ``stage`` (a stage state with
+    ``stage`` and ``pool_ids``), checked against the parent the trial records.
+
+    Raises
+    ------
+    AnalysisError
+        If the recorded parent is not at that position: the store does not match this
+        version's parent choice, and no trial tree built from it can be trusted.
+    """
+    from .errors import AnalysisError  # noqa: PLC0415
+    from .ffs.sampler import choose_parent  # noqa: PLC0415
+
+    pos = choose_parent(seed, stage.stage, "trial", trial.index, len(stage.pool_ids))
+    if int(stage.pool_ids[pos]) != int(trial.parent_config):
+        raise AnalysisError(f"stage {stage.stage} trial {trial.index}: parent config {trial.parent_config} is not "
+                            f"pool position {pos} ({stage.pool_ids[pos]}); the store does not match "
+                            "this version's parent choice")
+    return int(pos)
+
+
 def pool_positions(state: CampaignState) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Arrays for the trial-tree bootstrap: stage, parent pool index, success, landing pool index."""
     stage_l, parent_l, succ_l, land_l = [], [], [], []

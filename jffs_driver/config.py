@@ -160,7 +160,7 @@ MEMBRANE_FIELDS = {
 }
 #: Keys left out of the resolved configuration (and its hash) while at their defaults, so
 #: stores created before the keys existed keep their hash and can be continued.
-MEMBRANE_HASH_DEFAULTS = {"redraw": "boltzmann", "streaming_slab_A": 5.0}
+MEMBRANE_HASH_DEFAULTS = {key: MEMBRANE_FIELDS[key].default for key in ("redraw", "streaming_slab_A")}
 
 MODEL_FIELDS: dict[str, dict[str, Field]] = {"brownian": BROWNIAN_FIELDS, "toy-chain": TOY_CHAIN_FIELDS,
                                              "membrane": MEMBRANE_FIELDS}

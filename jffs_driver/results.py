@@ -134,7 +134,7 @@ def compute_results(store_path: str | Path, n_bootstrap: int | None = None,
         })
         out["variance"] = variance_breakdown(est.n_crossings, counts)
         if target_rel_ci is not None and est.n_crossings > 0 and counts and all(c.p > 0 for c in counts):
-            steps = [int(sum(t.steps for t in s.counted)) for s in closed]
+            steps = [int(row["steps"]) for row in stages_out if row["closed"]]  # MD steps of counted trials
             out["plan"] = plan_block(target_rel_ci, est.n_crossings, state.basin_steps, counts, steps)
         elif target_rel_ci is not None:
             out["plan"] = {"target_rel_ci": target_rel_ci, "reached": False,

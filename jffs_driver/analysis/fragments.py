@@ -31,7 +31,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import AnalysisError
-from ..ffs.sampler import choose_parent
+from ..campaign_state import parent_position
 from .basin_fragments import BasinFragments
 
 #: Relative tolerance of the trace consistency checks (lambdas are stored bit-exact).
@@ -247,11 +247,7 @@ def collect(state: Any, traces: Mapping[tuple[int, int], Optional[np.ndarray]], 
     for s in stages:
         landing_roots = []
         for t in s.counted:
-            pos = choose_parent(seed, s.stage, "trial", t.index, len(s.pool_ids))
-            if int(s.pool_ids[pos]) != int(t.parent_config):
-                raise AnalysisError(f"stage {s.stage} trial {t.index}: parent config {t.parent_config} is not "
-                                    f"pool position {pos} ({s.pool_ids[pos]}); the store does not match "
-                                    "this version's parent choice")
+            pos = parent_position(seed, s, t)
             r = int(root_of[pos])
             rows.append((s.stage, r, t, float(lambdas[int(t.parent_config)]), traces.get((s.stage, t.index))))
             if t.outcome.succeeded:
