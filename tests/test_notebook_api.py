@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from trial_chains import walk_to_basin
 from jffs_driver import open_store
 from jffs_driver.errors import StoreError, UsageError
 from jffs_driver.store import CampaignStore
@@ -200,17 +201,8 @@ def test_paths_follow_the_parent_keys(in_toy: Path) -> None:
         assert [x.milestone for x in c] == [s.lambda_ for s in res.stages] + [res.stages[-1].lambda_next]
         assert all(x.lambda_ >= x.milestone for x in c) and c[-1].lambda_ >= 20.0
         assert all(b.time >= a.time for a, b in zip(c, c[1:])) and p.duration == c[-1].time
-        t = trials[(c[-1].stage - 1, c[-1].trial)]
-        walked, steps = [], 0
-        while True:
-            walked.append((t.stage, t.index))
-            steps += t.steps
-            origin, a, b = t.parent_key
-            if origin == "basin":
-                break
-            assert origin == "trial"
-            t = trials[(a, b)]
-        assert (p.run, p.segment) == (a, b)
+        walked, steps, start = walk_to_basin(trials, trials[(c[-1].stage - 1, c[-1].trial)])
+        assert (p.run, p.segment) == start
         moved = [(x.stage - 1, x.trial) for x in c if x.outcome == "success"]
         assert sorted(walked) == sorted(moved)  # immediate successes have no key of their own
         assert p.duration == steps * 1.0  # the toy's time step is 1 step

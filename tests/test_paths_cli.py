@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 import pytest
 
+from trial_chains import walk_to_basin
 from jffs_driver import open_store
 from jffs_driver.store import CampaignStore
 
@@ -112,16 +113,8 @@ def test_csv_and_json_are_the_api_paths_and_follow_the_parent_keys(toy_dir: Path
         assert cs[-1]["lambda"] >= LAMBDA_B and cs[-1]["outcome"] in ("success", "immediate")
         t = trials[(cs[-1]["stage"] - 1, cs[-1]["trial"])]
         assert t.landing_config == cs[-1]["config"]
-        walked, steps = [], 0
-        while True:
-            walked.append((t.stage, t.index))
-            steps += t.steps
-            origin, a, b = t.parent_key
-            if origin == "basin":
-                break
-            assert origin == "trial"
-            t = trials[(a, b)]
-        assert (a, b) == (jp["run"], jp["segment"])
+        walked, steps, start = walk_to_basin(trials, t)
+        assert start == (jp["run"], jp["segment"])
         moved = [(c["stage"] - 1, c["trial"]) for c in cs if c["outcome"] == "success"]
         assert sorted(walked) == sorted(moved)  # an immediate success has no key of its own
         assert jp["duration"] == cs[-1]["time"] == steps * 1.0  # the toy's time step: 1 step
