@@ -6,10 +6,18 @@ multiples of the elementary charge e, pressure in atm. The exactly solvable Brow
 uses ``units lj`` (reduced units, kT = 1, time in tau). Every stored dataset carries a
 ``units`` attribute taken from :data:`UNIT_SYSTEMS`, and every public function says the unit
 of what it returns.
+
+At the ``jffs`` command line membrane lengths are in angstrom, like ``units real``, lambda and
+the campaign files: a bare number is A, and nm is taken only with an explicit suffix
+(:func:`parse_length_A`: ``-4.1`` is -4.1 A, ``-0.41nm`` is -4.1 A). The paper's nm are
+printed next to A where they help (:func:`format_length_A`). Reduced-unit models (Brownian:
+sigma, toy chain: site) keep their own length unit.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
@@ -36,6 +44,52 @@ ATM_A2_IN_KCAL_PER_MOL_A: float = ATM_PA * 1.0e-20 / KCAL_PER_MOL_A_N
 FS_PER_NS: float = 1.0e6
 FS_PER_PS: float = 1.0e3
 A_PER_NM: float = 10.0
+
+
+#: Length suffixes :func:`parse_length_A` accepts, with the number of A in one of them.
+LENGTH_SUFFIXES_A: Mapping[str, float] = MappingProxyType(
+    {"a": 1.0, "å": 1.0, "angstrom": 1.0, "nm": A_PER_NM})
+
+_LENGTH = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\d\s.+-][^\s]*)?\s*$")
+
+
+def parse_length_A(text: str | float) -> float:
+    """A length in A from ``text``: a bare number is A; ``'0.41nm'``, ``'4.1A'``, ``'4.1 Å'`` name their unit.
+
+    Raises :class:`ValueError` with a message that names the accepted forms for anything else
+    (an unknown suffix, text, NaN or an infinity).
+    """
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        match = _LENGTH.match(str(text))
+        unit = match.group(2).lower() if match and match.group(2) else "a"
+        if match is None or unit not in LENGTH_SUFFIXES_A:
+            raise ValueError(f"{str(text)!r} is not a length: give a number of A (e.g. -4.1) or a number with "
+                             "the suffix nm (e.g. -0.41nm)")
+        value = float(match.group(1)) * LENGTH_SUFFIXES_A[unit]
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite length")
+    return value
+
+
+def format_length_A(value_A: float, digits: int = 3) -> str:
+    """``value_A`` as ``'-4.100 A (-0.410 nm)'``: A first (the CLI's unit), the paper's nm after."""
+    if not math.isfinite(value_A):
+        return "n/a"
+    return f"{value_A:.{digits}f} A ({value_A / A_PER_NM:.{digits}f} nm)"
+
+
+#: Short symbol of a stored length unit for printed headers (``lambda[A]``).
+LENGTH_SYMBOLS: Mapping[str, str] = MappingProxyType(
+    {"angstrom": "A", "a": "A", "å": "A", "nm": "nm", "sigma": "sigma", "site": "site"})
+
+
+def length_symbol(unit: str | None) -> str:
+    """Printed symbol of a stored length unit (``'angstrom'`` -> ``'A'``); unknown names pass through."""
+    if not unit:
+        return "length unit"
+    return LENGTH_SYMBOLS.get(str(unit).lower(), str(unit))
 
 
 def bar_to_atm(p_bar: float) -> float:
