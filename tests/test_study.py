@@ -74,6 +74,18 @@ def test_every_problem_of_a_study_file_is_listed(tmp_path: Path) -> None:
 
 
 @pytest.mark.quick
+def test_the_induced_charge_reference_of_the_report_is_checked(tmp_path: Path) -> None:
+    assert load_study(_study(tmp_path, TWO_BOXES)).induced_reference == "pooled"
+    path = _study(tmp_path, TWO_BOXES, extra='induced_reference = "matched"\n')
+    assert load_study(path).induced_reference == "matched"
+    path = _study(tmp_path, TWO_BOXES, extra='induced_reference = "paired"\n')
+    with pytest.raises(ConfigError) as err:
+        load_study(path)
+    assert [p.key for p in err.value.problems] == ["report.induced_reference"]
+    assert "matched" in str(err.value)
+
+
+@pytest.mark.quick
 def test_box_plans_scale_water_and_salt_with_the_area(tmp_path: Path) -> None:
     cfg = load_study(_study(tmp_path, TWO_BOXES))
     small, wide = plan_boxes(cfg)

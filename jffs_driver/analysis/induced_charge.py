@@ -48,7 +48,8 @@ from ..errors import AnalysisError
 from ..units import A_PER_NM
 from .charge_density import ZChargeProfile, ZDensityProfile, find_valleys, layer_bins, layer_centers
 from .induced_results import ChargeCenter, InducedChargeResult, MilestoneCharge
-from .induced_stats import ClusteredFrames, feed_mismatch, induced_estimate, matched_first_two, reference_need
+from .induced_stats import (ClusteredFrames, InducedEstimate, feed_mismatch, induced_estimate, matched_estimate,
+                            matched_first_two, reference_need)
 from .store_frames import (Frame, basin_a_frames, config_roots, feed_net_charge, frames_universe, milestone_pools,
                            resolve_system)
 
@@ -62,6 +63,9 @@ CI_METHOD = ("cluster bootstrap ({n} replicates, Rao-Wu G-1 of G units): basin-A
              "run, milestone frames by trial-tree root (stage-0 configuration), the two sides independently; "
              "q1+q2 and total: estimate +- t(0.975, min units - 1) x bootstrap SE; z_c: percentile; layer "
              "geometry fixed")
+CI_METHOD_MATCHED = ("cluster bootstrap ({n} replicates, Rao-Wu G-1 of G basin runs): each milestone frame minus "
+                     "the basin-A frames of its own basin run, runs resampled with both sides together; q1+q2 and "
+                     "total: estimate +- t(0.975, runs - 1) x bootstrap SE; z_c: percentile; layer geometry fixed")
 
 
 def _feed_depth(frames: list[Frame], topo: Any, z_in: float) -> float:
@@ -133,11 +137,31 @@ def _check_feed(side: ClusteredFrames, frames: list[Frame], binning: str) -> flo
     return float(miss.max())
 
 
+def _estimate(reference: str, ref: ClusteredFrames, side: ClusteredFrames, runs: list[str],
+              z_layers_A: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> InducedEstimate:
+    """The induced charge of ``side`` against the pooled or the run-matched basin-A reference.
+
+    A milestone whose frames share no basin run with the basin-A frames has no matched estimate:
+    it gets NaN values and a note rather than failing the whole analysis.
+    """
+    if reference == "pooled":
+        return induced_estimate(ref, side, z_layers_A, n_bootstrap, rng)
+    if not set(runs) & {str(c) for c in ref.clusters}:
+        nan = float("nan")
+        return InducedEstimate(
+            induced_e=np.full(ref.charges_e.shape[1], nan), first_two_e=nan, first_two_ci95_e=(nan, nan),
+            total_e=nan, total_ci95_e=(nan, nan), feed_change_e=nan, z_c=nan, z_c_ci95=(nan, nan),
+            n_frames=0, n_clusters=0, n_basin_frames=0, n_basin_clusters=0, dof=0,
+            ci_note="no basin run has both basin-A frames and frames of this milestone: no matched estimate")
+    return matched_estimate(ref, side, runs, z_layers_A, n_bootstrap, rng)
+
+
 def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, leader: str = "anion",
                    basin_frames: str = "both", detach_lambda_A: float = 0.0, rho_bin_A: float = 0.25,
                    plateau_bin_A: float = 5.0, max_layers: int = 3, valley_search_A: float = 12.0,
                    min_prominence: float = 0.1, smooth_A: float = 0.25, binning: str = "molecules",
-                   n_bootstrap: int = 2000, seed: int = 0, target_half_width_e: float = 0.2) -> InducedChargeResult:
+                   n_bootstrap: int = 2000, seed: int = 0, target_half_width_e: float = 0.2,
+                   reference: str = "pooled") -> InducedChargeResult:
     """Run the induced-charge analysis of a membrane campaign (see module docstring).
 
     Parameters
@@ -168,12 +192,20 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
     target_half_width_e
         Target 95 % half-width (e) of the intrinsic reference's contribution to q_1 + q_2, for
         ``reference_need`` (how many independent basin-A frames that takes).
+    reference
+        ``'pooled'`` (default, the paper's definition): milestone mean minus the mean of all
+        basin-A frames (:func:`~jffs_driver.analysis.induced_stats.induced_estimate`);
+        ``'matched'``: every milestone frame minus the basin-A frames of the basin run its
+        branch started in (:func:`~jffs_driver.analysis.induced_stats.matched_estimate`), which
+        removes the ion arrangement a branch inherits and needs far fewer runs for a CI.
     """
     from ..store import CampaignStore  # noqa: PLC0415
     from .membrane import MembraneInfo  # noqa: PLC0415
 
     if leader not in ("anion", "cation", "any"):
         raise AnalysisError(f"unknown leader {leader!r}: choose anion, cation or any")
+    if reference not in ("pooled", "matched"):
+        raise AnalysisError(f"unknown reference {reference!r}: choose pooled or matched")
     if binning not in ("molecules", "atoms"):
         raise AnalysisError(f"unknown binning {binning!r}: choose molecules or atoms")
     compound = "residues" if binning == "molecules" else "atoms"
@@ -239,9 +271,9 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
             continue
         side, rho_q, a = _side(keep, topo, z_edges_asc, compound, [f.unit for f in keep])
         worst = max(worst, _check_feed(side, keep, binning))
-        est = induced_estimate(ref, side, z_layers_A, n_bootstrap, rng)
         ids = tuple(int(f.source.split(":")[1]) for f in keep)
         runs = [root_run.get(roots.get(cid, cid), "") for cid in ids]
+        est = _estimate(reference, ref, side, runs, z_layers_A, n_bootstrap, rng)
         matched = matched_first_two(ref, side, runs, n_bootstrap, rng)
         milestones.append(MilestoneCharge(
             stage=pool.stage, lambda_A=pool.lambda_A, configs=ids, units=side.n_clusters, leader_species=species,
@@ -263,7 +295,7 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
                             "z_c needs the ion detached from the feed (lower detach_lambda_A knowingly)")
     pooled = ClusteredFrames(np.stack([v[0] for v in used.values()]), np.array([v[1] for v in used.values()]),
                              [v[2] for v in used.values()])
-    est = induced_estimate(ref, pooled, z_layers_A, n_bootstrap, rng)
+    est = _estimate(reference, ref, pooled, [v[3] for v in used.values()], z_layers_A, n_bootstrap, rng)
     matched = matched_first_two(ref, pooled, [v[3] for v in used.values()], n_bootstrap, rng)
     zc, z_ci = est.z_c, est.z_c_ci95
     stages = tuple(m.stage for m in milestones if m.lambda_A >= detach_lambda_A and m.configs)
@@ -272,10 +304,11 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
         reference_z_A=z_in, z_c_A=z_in + zc, z_c_ci95_A=(z_in + z_ci[0], z_in + z_ci[1]),
         induced_first_two_e=est.first_two_e, induced_first_two_ci95_e=est.first_two_ci95_e,
         induced_total_e=est.total_e, induced_total_ci95_e=est.total_ci95_e, feed_change_e=est.feed_change_e,
-        stages=stages, n_frames=pooled.n_frames, n_basin_frames=ref.n_frames, n_units=pooled.n_clusters,
-        n_basin_units=ref.n_clusters, ci_method=CI_METHOD.format(n=n_bootstrap), ci_note=est.ci_note,
-        matched_first_two_e=matched.first_two_e, matched_first_two_ci95_e=matched.first_two_ci95_e,
-        matched_runs=matched.n_runs)
+        stages=stages, n_frames=est.n_frames, n_basin_frames=est.n_basin_frames, n_units=est.n_clusters,
+        n_basin_units=est.n_basin_clusters,
+        ci_method=(CI_METHOD if reference == "pooled" else CI_METHOD_MATCHED).format(n=n_bootstrap),
+        ci_note=est.ci_note, matched_first_two_e=matched.first_two_e,
+        matched_first_two_ci95_e=matched.first_two_ci95_e, matched_runs=matched.n_runs, basin_reference=reference)
     return InducedChargeResult(
         reference=REFERENCE_TEXT, reference_z_A=z_in, leader=leader, binning=binning, rho_distance_A=d_fine,
         rho_w_g_cm3=rho_g, rho_w_per_nm3=rho_n, valleys_distance_A=valleys, bin_edges_distance_A=d_edges,

@@ -55,6 +55,11 @@ class ChargeCenter:
         Diagnostic: q_1 + q_2 of the milestone frames against the basin-A frames of their own
         basin run, its CI and the runs used
         (:func:`~jffs_driver.analysis.induced_stats.matched_first_two`).
+    basin_reference
+        ``'pooled'``: the values above are milestone minus all basin-A frames (the paper's
+        definition); ``'matched'``: each milestone frame minus the basin-A frames of its own
+        basin run (:func:`~jffs_driver.analysis.induced_stats.matched_estimate`); the units are
+        then basin runs on both sides.
     """
 
     z_c_nm: float
@@ -78,6 +83,7 @@ class ChargeCenter:
     matched_first_two_e: float = math.nan
     matched_first_two_ci95_e: tuple[float, float] = _NAN2
     matched_runs: int = 0
+    basin_reference: str = "pooled"
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,6 +182,7 @@ class InducedChargeResult:
             "feed_change_e": num(c.feed_change_e), "stages_pooled": list(c.stages),
             "n_frames": c.n_frames, "n_basin_frames": c.n_basin_frames, "n_units": c.n_units,
             "n_basin_units": c.n_basin_units, "ci_method": c.ci_method, "ci_note": c.ci_note,
+            "basin_reference": c.basin_reference,
             "matched_first_two_e": num(c.matched_first_two_e),
             "matched_first_two_ci95_e": num(c.matched_first_two_ci95_e), "matched_runs": c.matched_runs,
             "n_bootstrap": self.n_bootstrap, "area_A2": self.area_A2, "basin_sources": list(self.basin_sources),

@@ -9,6 +9,8 @@ frame belongs to, compute
   the total over the feed and z_c = (z_1 q_1 + z_2 q_2) / (q_1 + q_2) (:func:`induced_estimate`);
 * the per-frame check that the binned charge adds up to the feed's net charge
   (:func:`feed_mismatch`);
+* the same against the basin-A frames of each milestone frame's own basin run
+  (:func:`matched_estimate`, the paired estimator);
 * how many independent basin-A frames the intrinsic reference needs for a target CI
   half-width, from the variance of q_1 + q_2 between and within the units
   (:func:`reference_need`).
@@ -41,7 +43,7 @@ from numpy.typing import ArrayLike
 from ..errors import AnalysisError
 
 __all__ = ["ClusteredFrames", "InducedEstimate", "MatchedEstimate", "ReferenceNeed", "feed_mismatch",
-           "induced_estimate", "matched_first_two", "reference_need"]
+           "induced_estimate", "matched_estimate", "matched_first_two", "reference_need"]
 
 _NAN2 = (math.nan, math.nan)
 #: Two-sided 95 % normal quantile.
@@ -171,6 +173,34 @@ def _replicate_means(frames: ClusteredFrames, n_boot: int, rng: np.random.Genera
     return (w @ sums) / (w @ sizes)[:, None]
 
 
+def _intervals(rep: "np.ndarray | None", q12: float, total: float, z: np.ndarray, g_min: int,
+               note: str) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float], int, str]:
+    """95 % CIs of q_1 + q_2 and the total (t quantile, ``g_min - 1`` dof, bootstrap SE) and the
+    percentile CI of z_c (only when the q_1 + q_2 interval excludes 0) from bootstrap replicates
+    ``rep`` (n_boot, bins) of the induced profile; ``rep`` None: no intervals, ``note`` says why."""
+    if rep is None:
+        return _NAN2, _NAN2, _NAN2, 0, note
+    dof = g_min - 1
+    s12 = rep[:, :2].sum(axis=1)
+    st = rep.sum(axis=1)
+    t = _t975(dof)
+    se12, set_ = float(np.std(s12, ddof=1)), float(np.std(st, ddof=1))
+    q_ci = (q12 - t * se12, q12 + t * se12)
+    t_ci = (total - t * set_, total + t * set_)
+    z_ci = _NAN2
+    if q_ci[0] > 0.0 or q_ci[1] < 0.0:
+        zr = _ratio(rep[:, :2] @ z, s12)
+        zr = zr[np.isfinite(zr)]
+        if zr.size:
+            z_ci = (float(np.percentile(zr, 2.5)), float(np.percentile(zr, 97.5)))
+    else:
+        note = "; ".join(x for x in (note, "no z_c CI: the CI of q1 + q2 includes 0, so the ratio is unbounded") if x)
+    if g_min < 10:
+        note = "; ".join(x for x in (note, f"only {g_min} independent units on a side: the CI is wide "
+                                     "and the z_c interval approximate") if x)
+    return q_ci, t_ci, z_ci, dof, note
+
+
 def induced_estimate(basin: ClusteredFrames, milestone: ClusteredFrames, z_layers: ArrayLike,
                      n_bootstrap: int, rng: np.random.Generator) -> InducedEstimate:
     """Induced charge of ``milestone`` against ``basin`` with cluster-bootstrap 95 % CIs.
@@ -200,9 +230,8 @@ def induced_estimate(basin: ClusteredFrames, milestone: ClusteredFrames, z_layer
     feed = float(milestone.feed_charge_e.mean() - basin.feed_charge_e.mean())
     zc = float(np.dot(z, ind[:2]) / q12) if q12 != 0 else math.nan
     g_min = min(basin.n_clusters, milestone.n_clusters)
-    q_ci = t_ci = z_ci = _NAN2
+    rep = None
     note = ""
-    dof = 0
     if n_bootstrap <= 0:
         note = "no bootstrap requested"
     elif g_min < 2:
@@ -210,24 +239,8 @@ def induced_estimate(basin: ClusteredFrames, milestone: ClusteredFrames, z_layer
         note = (f"no CI: the {side} a single independent unit (trial-tree root or basin run); "
                 "at least two are needed")
     else:
-        dof = g_min - 1
         rep = _replicate_means(milestone, n_bootstrap, rng) - _replicate_means(basin, n_bootstrap, rng)
-        s12 = rep[:, :2].sum(axis=1)
-        st = rep.sum(axis=1)
-        t = _t975(dof)
-        se12, set_ = float(np.std(s12, ddof=1)), float(np.std(st, ddof=1))
-        q_ci = (q12 - t * se12, q12 + t * se12)
-        t_ci = (total - t * set_, total + t * set_)
-        if q_ci[0] > 0.0 or q_ci[1] < 0.0:
-            zr = _ratio(rep[:, :2] @ z, s12)
-            zr = zr[np.isfinite(zr)]
-            if zr.size:
-                z_ci = (float(np.percentile(zr, 2.5)), float(np.percentile(zr, 97.5)))
-        else:
-            note = "no z_c CI: the CI of q1 + q2 includes 0, so the ratio is unbounded"
-        if g_min < 10:
-            note = "; ".join(x for x in (note, f"only {g_min} independent units on a side: the CI is wide "
-                                         "and the z_c interval approximate") if x)
+    q_ci, t_ci, z_ci, dof, note = _intervals(rep, q12, total, z, g_min, note)
     return InducedEstimate(
         induced_e=ind, first_two_e=q12, first_two_ci95_e=q_ci, total_e=total, total_ci95_e=t_ci,
         feed_change_e=feed, z_c=zc, z_c_ci95=z_ci, n_frames=milestone.n_frames, n_clusters=milestone.n_clusters,
@@ -282,6 +295,77 @@ def matched_first_two(basin: ClusteredFrames, milestone: ClusteredFrames, milest
         t = _t975(g - 1)
         ci = (value - t * se, value + t * se)
     return MatchedEstimate(value, ci, int(n_m.sum()), g)
+
+
+def matched_estimate(basin: ClusteredFrames, milestone: ClusteredFrames, milestone_runs: Sequence[Any],
+                     z_layers: ArrayLike, n_bootstrap: int, rng: np.random.Generator) -> InducedEstimate:
+    """Induced charge of ``milestone`` against the basin-A frames of each frame's own basin run.
+
+    The *matched* (paired) estimator: with ``R`` the basin runs that have both basin-A frames
+    (``basin.clusters``) and milestone frames (``milestone_runs``: the run each milestone frame
+    descends from), ``d_r = sum_{i in M_r} (q_i - mean_{A,r} q)`` per bin and ``n_r = |M_r|``,
+
+        induced = sum_r d_r / sum_r n_r,
+
+    i.e. every milestone frame minus the mean basin-A frame of the run its trial-tree branch
+    started in. The ion arrangement of a run persists for tens of ps (per-frame q_1 + q_2 of a
+    run correlate with an intraclass correlation near 0.9 in the membrane study), so the
+    difference removes the arrangement the branch inherited and the variance between runs with
+    it. Its expectation is that of the plain estimate when the runs' arrangements do not change
+    how many branches a run contributes; otherwise it is the plain estimate with the reference
+    weighted like the milestone frames (by branches per run), which is what "charge induced by
+    the ion's move" means for those branches (docs/induced_charge.md).
+
+    Intervals: Rao-Wu bootstrap over the runs in ``R`` (both sides of a run resampled together:
+    they are paired), t quantile with ``|R| - 1`` degrees of freedom; z_c by percentile when the
+    q_1 + q_2 interval excludes 0. Milestone frames whose run has no basin-A frame are left out
+    and ``ci_note`` says how many. ``n_clusters`` and ``n_basin_clusters`` are ``|R|``.
+    """
+    if basin.charges_e.shape[1] != milestone.charges_e.shape[1]:
+        raise AnalysisError("basin-A and milestone frames must use the same bins")
+    labels = [str(r) for r in milestone_runs]
+    if len(labels) != milestone.n_frames:
+        raise AnalysisError(f"{milestone.n_frames} milestone frames but {len(labels)} run labels")
+    z = np.asarray(z_layers, dtype=np.float64).reshape(-1)[:2]
+    b_lab = np.array([str(c) for c in basin.clusters])
+    m_lab = np.array(labels)
+    runs = sorted(set(b_lab.tolist()) & set(m_lab.tolist()))
+    if not runs:
+        raise AnalysisError("no basin run has both basin-A frames and milestone frames: the matched reference "
+                            "cannot be formed (use the pooled reference, or longer basin runs with more segments)")
+    nb = basin.charges_e.shape[1]
+    d = np.zeros((len(runs), nb))
+    df = np.zeros(len(runs))
+    n = np.zeros(len(runs))
+    nbf = 0
+    for k, r in enumerate(runs):
+        mi, bi = m_lab == r, b_lab == r
+        n[k] = float(mi.sum())
+        nbf += int(bi.sum())
+        d[k] = (milestone.charges_e[mi] - basin.charges_e[bi].mean(axis=0)).sum(axis=0)
+        df[k] = float((milestone.feed_charge_e[mi] - basin.feed_charge_e[bi].mean()).sum())
+    ind = d.sum(axis=0) / n.sum()
+    q12 = float(ind[:2].sum())
+    total = float(ind.sum())
+    feed = float(df.sum() / n.sum())
+    zc = float(np.dot(z, ind[:2]) / q12) if q12 != 0 else math.nan
+    g = len(runs)
+    dropped = milestone.n_frames - int(n.sum())
+    note = (f"{dropped} milestone frame(s) left out: their basin run has no basin-A frame" if dropped else "")
+    rep = None
+    if n_bootstrap <= 0:
+        note = "; ".join(x for x in (note, "no bootstrap requested") if x)
+    elif g < 2:
+        note = "; ".join(x for x in (note, "no CI: the matched frames come from a single basin run; at least two "
+                                     "are needed") if x)
+    else:
+        w = rng.multinomial(g - 1, np.full(g, 1.0 / g), size=n_bootstrap).astype(np.float64)
+        rep = (w @ d) / (w @ n)[:, None]
+    q_ci, t_ci, z_ci, dof, note = _intervals(rep, q12, total, z, g, note)
+    return InducedEstimate(
+        induced_e=ind, first_two_e=q12, first_two_ci95_e=q_ci, total_e=total, total_ci95_e=t_ci,
+        feed_change_e=feed, z_c=zc, z_c_ci95=z_ci, n_frames=int(n.sum()), n_clusters=g,
+        n_basin_frames=nbf, n_basin_clusters=g, dof=dof, ci_note=note)
 
 
 @dataclass(frozen=True)

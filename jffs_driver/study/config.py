@@ -33,6 +33,7 @@
     [report]
     variant = "reversible-work"
     bootstrap = 200
+    induced_reference = "pooled"   # or "matched": each branch against its own basin run (jffs induced-charge)
 
 Unknown keys are errors and every problem is listed at once (exit code 2).
 """
@@ -98,6 +99,7 @@ class StudyConfig:
     ranks: int
     variant: str
     bootstrap: int
+    induced_reference: str = "pooled"
 
     def box_dir(self, box: BoxSpec) -> Path:
         """Work folder of one box."""
@@ -165,7 +167,7 @@ def parse_study(raw: Mapping[str, Any], path: Path) -> StudyConfig:
     _unknown(eq, {"replicas", "fixed_ps", "moving_ps", "omp"}, "equilibrate", problems)
     _unknown(camp, {"template"}, "campaign", problems)
     _unknown(run, {"ranks"}, "run", problems)
-    _unknown(rep, {"variant", "bootstrap"}, "report", problems)
+    _unknown(rep, {"variant", "bootstrap", "induced_reference"}, "report", problems)
     name = study.get("name")
     if not _name_ok(name):
         problems.append(ConfigProblem("study.name", name, "a name of 1-64 letters, digits, '-' or '_'"))
@@ -229,12 +231,18 @@ def parse_study(raw: Mapping[str, Any], path: Path) -> StudyConfig:
     omp = _int(eq, "omp", "equilibrate", 0, 0, 1024, problems)
     ranks = _int(run, "ranks", "run", 1, 1, 100_000, problems)
     bootstrap = _int(rep, "bootstrap", "report", 200, 0, 100_000, problems)
+    induced_reference = rep.get("induced_reference", "pooled")
+    if induced_reference not in ("pooled", "matched"):
+        problems.append(ConfigProblem("report.induced_reference", induced_reference,
+                                      "'pooled' (all basin-A frames, the paper) or 'matched' (each branch "
+                                      "against the basin-A frames of its own basin run)"))
     if problems:
         raise ConfigError(problems, source=str(path))
     return StudyConfig(
         path=path.resolve(), name=str(name), seed=int(seed), out=(base / out).resolve(), build=dict(build),
         boxes=tuple(boxes), replicas=replicas, fixed_ps=fixed_ps, moving_ps=moving_ps, omp=omp,
         template=template_path, ranks=ranks, variant=str(variant), bootstrap=bootstrap,
+        induced_reference=str(induced_reference),
     )
 
 
