@@ -74,10 +74,11 @@ def parse_length_A(text: str | float) -> float:
 
 
 def format_length_A(value_A: float, digits: int = 3) -> str:
-    """``value_A`` as ``'-4.100 A (-0.410 nm)'``: A first (the CLI's unit), the paper's nm after."""
+    """``value_A`` as ``'-4.100 A (-0.4100 nm)'``: A first (the CLI's unit), the paper's nm after
+    (one more decimal, so both carry the same precision)."""
     if not math.isfinite(value_A):
         return "n/a"
-    return f"{value_A:.{digits}f} A ({value_A / A_PER_NM:.{digits}f} nm)"
+    return f"{value_A:.{digits}f} A ({value_A / A_PER_NM:.{digits + 1}f} nm)"
 
 
 #: Short symbol of a stored length unit for printed headers (``lambda[A]``).

@@ -1,7 +1,9 @@
 """``jffs correction``, ``jffs advise-box`` and ``jffs extrapolate``: thin commands over
 :mod:`jffs_driver.correction`.
 
-Lengths in nm, energies in kT, times in ns, temperatures in K. Heavy imports (numpy, scipy,
+Lengths at the command line in A (a bare number) or with the suffix nm (``0.41nm``), converted
+to the library's nm here and printed in A with the paper's nm after; energies in kT, times in
+ns, temperatures in K. The size table of ``extrapolate`` keeps its ``*_nm`` columns. Heavy imports (numpy, scipy,
 matplotlib) happen inside the commands so that ``jffs --help`` stays instant. Bad input raises
 :class:`~jffs_driver.errors.UsageError` or :class:`~jffs_driver.errors.ConfigError`, which the
 ``jffs`` entry point turns into exit code 2.
@@ -18,6 +20,8 @@ from typing import Any
 import click
 
 from ..errors import UsageError
+from ..units import A_PER_NM, format_length_A
+from .options import LENGTH, LENGTH_HELP, LENGTHS, attach, refused
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -47,7 +51,18 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg"
 def _in_range(option: str, value: float, lo: float, hi: float, unit: str) -> None:
     # Zero, negative and non-finite values get the library's own message (it says why).
     if math.isfinite(value) and value > 0 and not lo <= value <= hi:
+        if unit == "nm":  # lengths are given in A at the command line
+            raise UsageError(f"{option} = {value * A_PER_NM:g} A: must be a length between {lo * A_PER_NM:g} and "
+                             f"{hi * A_PER_NM:g} A ({lo:g} and {hi:g} nm)", option=option)
         raise UsageError(f"{option} = {value!r}: must be a number between {lo:g} and {hi:g} {unit}", option=option)
+
+
+def _positive_lengths(**options: float) -> None:
+    # The library reports a non-positive length with its keyword name (lx_nm); name the option here.
+    for option, value in options.items():
+        if not value > 0:
+            raise UsageError(f"--{option.replace('_', '-')} must be a positive length ({value:g} A given)",
+                             option=f"--{option.replace('_', '-')}")
 
 
 def _physical(temperature: float, valence: float) -> None:
@@ -70,48 +85,42 @@ def check_output_file(path: str | Path, option: str, suffixes: tuple[str, ...] =
                          + ", ".join(suffixes), option=option)
 
 
-def _parse_heights(text: str) -> list[float]:
-    values: list[float] = []
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            values.append(float(item))
-        except ValueError:
-            raise UsageError(
-                f"--z: {item!r} is not a number; give heights in nm separated by commas, e.g. --z 0.5,0.8,1.1",
-                option="--z",
-            ) from None
-    if not values:
-        raise UsageError("--z is empty; give heights in nm separated by commas, e.g. --z 0.5,0.8", option="--z")
-    return values
-
-
 @click.command("correction")
-@click.option("--lx", "lx", type=float, required=True, help="Box edge along x, nm.")
-@click.option("--ly", "ly", type=float, required=True, help="Box edge along y, nm.")
-@click.option("--z0", "z0", type=float, required=True,
-              help="Height (nm) above the conductor surface where the ion is fully detached (-z_c).")
-@click.option("--z", "z", type=str, required=True, help="Heights above the conductor surface, nm, comma separated.")
+@click.option("--box-x", "lx_A", type=LENGTH, required=True, help=f"Box edge along x, {LENGTH_HELP}.")
+@click.option("--box-y", "ly_A", type=LENGTH, required=True, help=f"Box edge along y, {LENGTH_HELP}.")
+@click.option("--detach-height", "z0_A", type=LENGTH, required=True,
+              help=f"z0, the height above the conductor surface where the ion is fully detached (-z_c), {LENGTH_HELP}.")
+@click.option("--heights", "heights_A", type=LENGTHS, required=True,
+              help=f"Heights above the conductor surface, comma separated, each {LENGTH_HELP}.")
 @click.option("--variant", default="reversible-work", show_default=True,
               help="reversible-work (V3, default), paper (V2, reproduces Table 3) or as-printed (V1, typo).")
 @click.option("--temperature", type=float, default=300.0, show_default=True, help="Temperature, K.")
-@click.option("--valence", type=float, default=1.0, show_default=True, help="Ion valence Z (enters as Z^2).")
+@click.option("--valence", type=float, default=1.0, show_default=True,
+              help="Ion valence Z, dimensionless (enters as Z^2).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def correction(lx: float, ly: float, z0: float, z: str, variant: str, temperature: float, valence: float,
-               as_json: bool) -> None:
-    """Finite-size correction dF_corr(z)/kT of the ideal conductor model (paper Eq. 5)."""
+@attach(refused("--lx", "--box-x", "nm"), refused("--ly", "--box-y", "nm"), refused("--z0", "--detach-height", "nm"),
+        refused("--z", "--heights", "nm"))
+def correction(lx_A: float, ly_A: float, z0_A: float, heights_A: list[float], variant: str, temperature: float,
+               valence: float, as_json: bool) -> None:
+    """Finite-size correction dF_corr(z)/kT of the ideal conductor model (paper Eq. 5).
+
+    Lengths in A (a bare number) or with the suffix nm (--box-x 36.84 or --box-x 3.684nm).
+    The old options in nm (--lx, --ly, --z0, --z) are refused (exit code 2).
+    """
     from ..correction import AsPrintedVariantWarning, free_energy_correction, normalize_variant  # noqa: PLC0415
 
     name = normalize_variant(variant)
-    heights = _parse_heights(z)
+    lx, ly, z0 = lx_A / A_PER_NM, ly_A / A_PER_NM, z0_A / A_PER_NM  # the library works in nm
+    heights = [h / A_PER_NM for h in heights_A]
     _physical(temperature, valence)
-    _in_range("--lx", lx, *BOX_NM)
-    _in_range("--ly", ly, *BOX_NM)
-    _in_range("--z0", z0, *HEIGHT_NM)
+    _positive_lengths(box_x=lx_A, box_y=ly_A, detach_height=z0_A)
+    for h in heights_A:
+        _positive_lengths(heights=h)
+    _in_range("--box-x", lx, *BOX_NM)
+    _in_range("--box-y", ly, *BOX_NM)
+    _in_range("--detach-height", z0, *HEIGHT_NM)
     for h in heights:
-        _in_range("--z", h, *HEIGHT_NM)
+        _in_range("--heights", h, *HEIGHT_NM)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AsPrintedVariantWarning)
         profile = free_energy_correction(lx, ly, z0, heights, variant=name, temperature_K=temperature,
@@ -128,37 +137,54 @@ def correction(lx: float, ly: float, z0: float, z: str, variant: str, temperatur
             "z0_nm": profile.z0_nm,
             "temperature_K": profile.temperature_K,
             "valence": profile.valence,
-            "units": {"z": "nm", "z0": "nm", "lx": "nm", "ly": "nm", "dF_kT": "kT", "temperature": "K"},
+            "z_A": [float(v) * A_PER_NM for v in profile.z_nm],
+            "lx_A": profile.lx_nm * A_PER_NM,
+            "ly_A": profile.ly_nm * A_PER_NM,
+            "z0_A": profile.z0_nm * A_PER_NM,
+            "units": {"z": "nm", "z0": "nm", "lx": "nm", "ly": "nm", "z_A": "A", "z0_A": "A", "lx_A": "A",
+                      "ly_A": "A", "dF_kT": "kT", "temperature": "K"},
         })
         return
-    click.echo(f"# ideal conductor correction, variant {profile.variant}: box {lx} x {ly} nm, z0 = {z0} nm, "
-               f"T = {temperature} K, Z = {valence:g}")
-    click.echo(f"{'z [nm]':>12} {'dF_corr [kT]':>14}")
+    click.echo(f"# ideal conductor correction, variant {profile.variant}: box {lx_A:g} x {ly_A:g} A "
+               f"({lx:g} x {ly:g} nm), z0 = {z0_A:g} A ({z0:g} nm), T = {temperature} K, Z = {valence:g} "
+               "(dimensionless)")
+    click.echo(f"{'z [A]':>10} {'z [nm]':>10} {'dF_corr [kT]':>14}")
     for zi, fi in zip(profile.z_nm, profile.dF_kT):
-        click.echo(f"{zi:12.4f} {fi:14.6f}")
+        click.echo(f"{zi * A_PER_NM:10.3f} {zi:10.4f} {fi:14.6f}")
 
 
 @click.command("advise-box")
 @click.option("--max-correction", type=float, required=True, help="Acceptable correction at the barrier top, kT.")
-@click.option("--membrane-thickness", type=float, required=True, help="Membrane thickness l_m, nm.")
-@click.option("--eps-r", type=float, default=1.0, show_default=True, help="Normal relative permittivity <eps_r>.")
-@click.option("--valence", type=float, default=1.0, show_default=True, help="Ion valence Z.")
+@click.option("--thickness", "thickness_A", type=LENGTH, required=True,
+              help=f"Membrane thickness l_m, {LENGTH_HELP}.")
+@click.option("--eps-r", type=float, default=1.0, show_default=True,
+              help="Normal relative permittivity <eps_r>, dimensionless.")
+@click.option("--valence", type=float, default=1.0, show_default=True, help="Ion valence Z, dimensionless.")
 @click.option("--temperature", type=float, default=300.0, show_default=True, help="Temperature, K.")
-@click.option("--z0", type=float, default=None,
-              help="Conductor surface to pore entrance, nm, for the full model [default: 0.434, Table 2 mean].")
+@click.option("--detach-height", "z0_A", type=LENGTH, default=None,
+              help=f"z0, conductor surface to pore entrance, {LENGTH_HELP}, for the full model "
+                   "[default: 4.34 A, Table 2 mean].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def advise_box(max_correction: float, membrane_thickness: float, eps_r: float, valence: float, temperature: float,
-               z0: float | None, as_json: bool) -> None:
-    """Smallest square box keeping the barrier-top correction below a threshold (Eq. 7 and full model)."""
+@attach(refused("--membrane-thickness", "--thickness", "nm"), refused("--z0", "--detach-height", "nm"))
+def advise_box(max_correction: float, thickness_A: float, eps_r: float, valence: float, temperature: float,
+               z0_A: float | None, as_json: bool) -> None:
+    """Smallest square box keeping the barrier-top correction below a threshold (Eq. 7 and full model).
+
+    Lengths in A (a bare number) or with the suffix nm; the old options in nm
+    (--membrane-thickness, --z0) are refused (exit code 2).
+    """
     from ..correction import advise_box as advise  # noqa: PLC0415
     from ..correction.advisor import DEFAULT_Z0_NM  # noqa: PLC0415
 
+    membrane_thickness = thickness_A / A_PER_NM  # the library works in nm
+    z0 = None if z0_A is None else z0_A / A_PER_NM
+    _positive_lengths(thickness=thickness_A, **({} if z0_A is None else {"detach_height": z0_A}))
     _physical(temperature, valence)
     _in_range("--eps-r", eps_r, 1e-3, 1e3, "")
     _in_range("--max-correction", max_correction, 1e-6, 1e3, "kT")
-    _in_range("--membrane-thickness", membrane_thickness, *HEIGHT_NM)
+    _in_range("--thickness", membrane_thickness, *HEIGHT_NM)
     if z0 is not None:
-        _in_range("--z0", z0, *HEIGHT_NM)
+        _in_range("--detach-height", z0, *HEIGHT_NM)
     advice = advise(max_correction, membrane_thickness, z0_nm=DEFAULT_Z0_NM if z0 is None else z0, eps_r=eps_r,
                     valence=valence, temperature_K=temperature)
     if as_json:
@@ -172,15 +198,22 @@ def advise_box(max_correction: float, membrane_thickness: float, eps_r: float, v
             "box_eq7_nm": advice.box_eq7_nm,
             "box_full_model_nm": advice.box_full_model_nm,
             "correction_at_eq7_box_kT": advice.correction_at_eq7_box_kT,
-            "units": dict(advice.units),
+            "membrane_thickness_A": advice.membrane_thickness_nm * A_PER_NM,
+            "z0_A": advice.z0_nm * A_PER_NM,
+            "box_eq7_A": advice.box_eq7_nm * A_PER_NM,
+            "box_full_model_A": advice.box_full_model_nm * A_PER_NM,
+            "units": dict(advice.units, **{"membrane_thickness_A": "A", "z0_A": "A", "box_eq7_A": "A",
+                                           "box_full_model_A": "A"}),
         })
         return
-    click.echo(f"barrier-top correction <= {advice.max_correction_kT:g} kT for l_m = {advice.membrane_thickness_nm:g} nm, "
-               f"eps_r = {advice.eps_r:g}, Z = {advice.valence:g}, T = {advice.temperature_K:g} K:")
-    click.echo(f"  Eq. 7 bound (uniform induced charge):   L >= {advice.box_eq7_nm:.3f} nm "
-               f"(area {advice.box_eq7_nm ** 2:.1f} nm^2)")
-    click.echo(f"  full model (reversible work, z0 = {advice.z0_nm:g} nm, barrier at z0 + l_m): "
-               f"L >= {advice.box_full_model_nm:.3f} nm (area {advice.box_full_model_nm ** 2:.1f} nm^2)")
+    click.echo(f"barrier-top correction <= {advice.max_correction_kT:g} kT for l_m = "
+               f"{format_length_A(advice.membrane_thickness_nm * A_PER_NM, 2)}; eps_r = {advice.eps_r:g}, "
+               f"Z = {advice.valence:g} (dimensionless); T = {advice.temperature_K:g} K:")
+    click.echo(f"  Eq. 7 bound (uniform induced charge):   L >= {format_length_A(advice.box_eq7_nm * A_PER_NM, 2)}; "
+               f"area {advice.box_eq7_nm ** 2:.1f} nm^2")
+    click.echo(f"  full model (reversible work; z0 = {format_length_A(advice.z0_nm * A_PER_NM, 2)}; barrier at "
+               f"z0 + l_m): L >= {format_length_A(advice.box_full_model_nm * A_PER_NM, 2)}; "
+               f"area {advice.box_full_model_nm ** 2:.1f} nm^2")
     click.echo(f"  (in the Eq. 7 box the full-model correction is {advice.correction_at_eq7_box_kT:.3g} kT)")
 
 
@@ -264,19 +297,19 @@ def extrapolate(table: str, barrier_inf: float, barrier_inf_ci95: float, as_json
         })
         return
     click.echo("Eq. 6 per size: tau_inf = tau_f exp(barrier_inf - barrier_f)")
-    click.echo(f"{'Lx [nm]':>8} {'Ly [nm]':>8} {'tau_f [ns]':>11} {'dF*_f [kT]':>10} {'dF*_inf [kT]':>12} "
+    click.echo(f"{'Lx [A]':>8} {'Ly [A]':>8} {'tau_f [ns]':>11} {'dF*_f [kT]':>10} {'dF*_inf [kT]':>12} "
                f"{'tau_inf [ns]':>12}  95% CI [ns]")
     for s in result.per_size:
         r = s.record
         lo, hi = s.tau_inf_ci95_ns
-        click.echo(f"{r.lx_nm:8.3f} {r.ly_nm:8.3f} {r.tau_ns:11.4g} {r.barrier_kT:10.2f} {s.barrier_inf_kT:12.2f} "
-                   f"{s.tau_inf_ns:12.4g}  [{lo:.4g}, {hi:.4g}]")
-    click.echo(f"Eyring-type fit over {fit.n_sizes} sizes (slope 1): ln(A/ns) = {fit.ln_prefactor:.3f} "
-               f"(s = {fit.residual_sd:.3f}), R^2 = {fit.r_squared:.4f}; free slope {fit.free_slope:.3f}, "
-               f"R^2 = {fit.free_r_squared:.4f}")
+        click.echo(f"{r.lx_nm * A_PER_NM:8.2f} {r.ly_nm * A_PER_NM:8.2f} {r.tau_ns:11.4g} {r.barrier_kT:10.2f} "
+                   f"{s.barrier_inf_kT:12.2f} {s.tau_inf_ns:12.4g}  {lo:.4g} .. {hi:.4g}")
+    click.echo(f"Eyring-type fit over {fit.n_sizes} sizes (slope 1, dimensionless fit values): ln(A/ns) = "
+               f"{fit.ln_prefactor:.3f} (residual sd {fit.residual_sd:.3f}); R^2 = {fit.r_squared:.4f}; free slope "
+               f"{fit.free_slope:.3f}; R^2 = {fit.free_r_squared:.4f}")
     lo, hi = result.tau_inf_ci95_ns
     click.echo(f"thermodynamic limit at dF*_inf = {result.barrier_inf_kT:g} +- {result.barrier_inf_ci95_halfwidth_kT:g} kT: "
-               f"tau_inf = {result.tau_inf_ns:.4g} ns, 95% CI [{lo:.4g}, {hi:.4g}] ns "
-               f"(log10 tau/ns = {math.log10(result.tau_inf_ns):.3f})")
+               f"tau_inf = {result.tau_inf_ns:.4g} ns (95% CI {lo:.4g} .. {hi:.4g} ns; "
+               f"log10 tau/ns = {math.log10(result.tau_inf_ns):.3f})")
     if written:
         click.echo(f"figure written to {written}")

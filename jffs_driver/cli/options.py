@@ -64,6 +64,14 @@ LENGTH = LengthType()
 LENGTHS = LengthListType()
 
 
+def attach(*options: click.Option) -> Any:
+    """Decorator: add ready-made :class:`click.Option` objects (the renamed options) to a command."""
+    def wrap(f: Any) -> Any:
+        f.__click_params__ = getattr(f, "__click_params__", []) + list(reversed(options))
+        return f
+    return wrap
+
+
 def refused(old: str, new: str, old_unit: str, new_unit: str = LENGTH_HELP) -> click.Option:
     """A hidden option ``old`` that stops the command with exit code 2: it had another unit.
 
