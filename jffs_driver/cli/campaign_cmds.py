@@ -1,4 +1,9 @@
-"""``jffs run``, ``jffs status``, ``jffs results`` and ``jffs export``."""
+"""``jffs run``, ``jffs status``, ``jffs results`` and ``jffs export``.
+
+Every printed number carries its unit: lambda in the store's length unit (A for membrane
+stores, sigma for the Brownian model, site for the toy chain), times in its time unit
+(fs, tau, step); counts and probabilities say so.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,14 @@ from typing import Any, Optional
 import click
 
 from ..errors import UsageError
+from ..units import length_symbol
 
 
 @click.command("run")
 @click.argument("campaign", type=click.Path(path_type=Path))
 @click.option("--store", "store", type=click.Path(path_type=Path), default=None,
               help="Store directory (default: campaign.store from the TOML, relative to its folder).")
-@click.option("--max-work", type=click.IntRange(1, None), default=None, help="Stop after this many tasks (testing).")
+@click.option("--max-work", type=click.IntRange(1, None), default=None, help="Stop after this many tasks, a count (testing).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def run(campaign: Path, store: Optional[Path], max_work: Optional[int], quiet: bool) -> None:
     """Start or continue the campaign described by CAMPAIGN (a TOML file).
@@ -67,7 +73,11 @@ def run(campaign: Path, store: Optional[Path], max_work: Optional[int], quiet: b
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(store: Path, as_json: bool) -> None:
-    """Show per-stage progress of STORE (reads counters only; never starts LAMMPS)."""
+    """Show per-stage progress of STORE (reads counters only; never starts LAMMPS).
+
+    lambda in the store's length unit (A for membranes, sigma for Brownian, site for the toy
+    chain), named in the table header; basin progress in MD steps.
+    """
     from ..campaign import stuck_reason  # noqa: PLC0415
     from ..results import load_state  # noqa: PLC0415
     from ..store import CampaignStore  # noqa: PLC0415
@@ -84,6 +94,7 @@ def status(store: Path, as_json: bool) -> None:
         "basin": {"steps": state.basin_steps, "target_steps": cfg.basin.runs * cfg.basin.steps_per_run,
                   "crossings": state.n_crossings},
         "stages": rows, "length_unit": header.units.get("length"),
+        "units": {"lambda": header.units.get("length"), "basin.steps": "MD steps"},
     }
     if as_json:
         click.echo(json.dumps(data, indent=2, default=_json_default))
@@ -93,23 +104,32 @@ def status(store: Path, as_json: bool) -> None:
     click.echo(f"campaign {cfg.campaign.name}: {verdict}")
     click.echo(f"basin runs: {b['steps']:,}/{b['target_steps']:,} steps, {b['crossings']} crossings of lambda_0")
     if rows:
-        click.echo(f"{'stage':>5} {'lambda_k':>10} {'lambda_k+1':>11} {'pool':>6} {'pilots':>6} {'trials':>7} {'succ':>6} {'p':>8}  state")
+        lu = length_symbol(header.units.get("length"))
+        click.echo(f"{'stage':>5} {f'lambda_k[{lu}]':>14} {f'lambda_k+1[{lu}]':>16} {'pool':>6} {'pilots':>6} "
+                   f"{'trials':>7} {'succ':>6} {'p':>8}  state")
         for r in rows:
             nxt = "-" if r["lambda_next"] is None else f"{r['lambda_next']:.4g}"
             p = "-" if not r["trials"] else f"{r['p']:.4f}"
             st_txt = "closed" if r["closed"] else "open"
-            click.echo(f"{r['stage']:>5} {r['lambda']:>10.4g} {nxt:>11} {r['pool']:>6} {r['pilots']:>6} {r['trials']:>7} {r['successes']:>6} {p:>8}  {st_txt}")
+            click.echo(f"{r['stage']:>5} {r['lambda']:>14.4g} {nxt:>16} {r['pool']:>6} {r['pilots']:>6} {r['trials']:>7} "
+                       f"{r['successes']:>6} {p:>8}  {st_txt}")
+        click.echo("pool, pilots, trials, succ: counts; p: success probability (dimensionless)")
 
 
 @click.command("results")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--bootstrap", type=click.IntRange(0, 100_000), default=None, help="Bootstrap resamples (default from the campaign).")
+@click.option("--bootstrap", type=click.IntRange(0, 100_000), default=None,
+              help="Bootstrap resamples, a count (default from the campaign).")
 @click.option("--target-rel-ci", type=click.FloatRange(1e-4, 100.0), default=None,
               help="Also say how many crossings and trials a 95% CI of the rate within +-this fraction "
-                   "needs (0.2 = +-20%), at the least MD cost and by running the same protocol longer.")
+                   "(dimensionless; 0.2 = +-20%) needs, at the least MD cost and by running the same "
+                   "protocol longer.")
 def results(store: Path, as_json: bool, bootstrap: Optional[int], target_rel_ci: Optional[float]) -> None:
-    """Flux, stage probabilities, rate and MFPT with 95 % CIs for STORE."""
+    """Flux, stage probabilities, rate and MFPT with 95 % CIs for STORE.
+
+    Times in the store's time unit (fs, tau or step), lambda in its length unit (A, sigma or site).
+    """
     from ..results import compute_results  # noqa: PLC0415
 
     _check_store(store)
@@ -118,19 +138,23 @@ def results(store: Path, as_json: bool, bootstrap: Optional[int], target_rel_ci:
         click.echo(json.dumps(data, indent=2, default=_json_default))
         return
     tu = data["time_unit"]
+    lu = length_symbol(data.get("length_unit"))
     click.echo(f"campaign {data['campaign']} ({'complete' if data['complete'] else 'incomplete'})")
     if data.get("flux"):
         f = data["flux"]
-        click.echo(f"flux Phi_0 = {f['value']:.4e} {f['unit']}  (95% CI {f['ci95'][0]:.4e} .. {f['ci95'][1]:.4e}; {f['crossings']} crossings)")
+        click.echo(f"flux Phi_0 = {f['value']:.4e} {f['unit']}  (95% CI {f['ci95'][0]:.4e} .. {f['ci95'][1]:.4e} "
+                   f"{f['unit']}; {f['crossings']} crossings)")
     for s in data["stages"]:
         ci = s["p_ci95"]
-        ci_txt = "" if ci is None else f"  CI [{ci[0]:.4f}, {ci[1]:.4f}]"
+        ci_txt = "" if ci is None else f" (95% CI {ci[0]:.4f} .. {ci[1]:.4f})"
         p = "-" if s["p"] is None else f"{s['p']:.4f}"
-        click.echo(f"  stage {s['stage']}: lambda {s['lambda']:.4g} -> {s['lambda_next'] if s['lambda_next'] is None else format(s['lambda_next'], '.4g')}: {s['successes']}/{s['trials']} p = {p}{ci_txt}")
+        nxt = "-" if s["lambda_next"] is None else format(s["lambda_next"], ".4g")
+        click.echo(f"  stage {s['stage']}: lambda {s['lambda']:.4g} -> {nxt} {lu}: {s['successes']}/{s['trials']} "
+                   f"trials succeeded; p = {p}{ci_txt}")
     if data.get("rate"):
         lo, hi = data["mfpt_ci95"]
         click.echo(f"rate = {data['rate']:.4e} 1/{tu}; MFPT = {_num(data['mfpt'])} {tu} "
-                   f"(95% CI {_num(lo)} .. {_num(hi)})")
+                   f"(95% CI {_num(lo)} .. {_num(hi)} {tu})")
         if data.get("mfpt_ci95_bootstrap"):
             blo, bhi = data["mfpt_ci95_bootstrap"]
             click.echo(f"  bootstrap over the trial tree: MFPT 95% CI {_num(blo)} .. {_num(bhi)} {tu}")
@@ -157,16 +181,29 @@ def _echo_plan(plan: dict[str, Any]) -> None:
         return
     if plan["reached"]:
         click.echo(f"plan for a 95% CI within +-{r:.0%}: already reached (var(ln rate) "
-                   f"{plan['current_var_ln_rate']:.3g} <= {plan['target_var_ln_rate']:.3g})")
+                   f"{plan['current_var_ln_rate']:.3g} <= {plan['target_var_ln_rate']:.3g}, dimensionless)")
         return
     click.echo(f"plan for a 95% CI within +-{r:.0%} (var(ln rate) {plan['current_var_ln_rate']:.3g} -> "
-               f"{plan['target_var_ln_rate']:.3g}):")
+               f"{plan['target_var_ln_rate']:.3g}, dimensionless):")
     for t in plan["terms"]:
-        click.echo(f"  {t['term']}: have {t['have']}, cheapest plan {math.ceil(t['optimal'])} "
-                   f"({t['more']} more), same protocol {math.ceil(t['proportional'])}; "
+        what = "crossings" if str(t["term"]).startswith("flux") else "trials"
+        click.echo(f"  {t['term']}: have {t['have']} {what}, cheapest plan {math.ceil(t['optimal'])} {what} "
+                   f"({t['more']} more), same protocol {math.ceil(t['proportional'])} {what}; "
                    f"{t['steps_per_unit']:.4g} steps each")
-    click.echo(f"  MD steps: cheapest plan {plan['optimal_steps']:.4g}, same protocol "
-               f"{plan['proportional_steps']:.4g} (spent so far {plan['spent_steps']:.4g})")
+    click.echo(f"  MD steps: cheapest plan {plan['optimal_steps']:.4g} steps, same protocol "
+               f"{plan['proportional_steps']:.4g} steps (spent so far {plan['spent_steps']:.4g} steps)")
+
+
+def _basin_text(label: str, n: int) -> str:
+    """``n`` configurations in basin ``label`` said in words: 'B' means one ion in the filtrate
+    (F01 or F10, the paper's B), not lambda >= lambda_B; 'Fpq' means p cations and q anions there."""
+    if label == "A":
+        return f"{n} with no ion in the filtrate"
+    if label == "B":
+        return f"{n} with one ion in the filtrate"
+    if len(label) == 3 and label.startswith("F") and label[1:].isdigit():
+        return f"{n} with {label[1]} cations + {label[2]} anions in the filtrate"
+    return f"{n} in {label}"
 
 
 def _num(x: Any) -> str:
@@ -182,9 +219,9 @@ def _echo_membrane(mem: dict[str, Any]) -> None:
     stages = mem.get("stages") or []
     if stages:
         last = stages[-1]
-        species = ", ".join(f"{n} {k}" for k, n in sorted(last["leader_species"].items()))
-        basins = ", ".join(f"{n} in {k}" for k, n in sorted(last["basins"].items()))
-        click.echo(f"leading ion at lambda = {last['lambda']:.4g} {mem['units']['length']}: "
+        species = ", ".join(f"{k} in {n} configurations" for k, n in sorted(last["leader_species"].items()))
+        basins = ", ".join(_basin_text(k, n) for k, n in sorted(last["basins"].items()))
+        click.echo(f"leading ion at lambda = {last['lambda']:.4g} {length_symbol(mem['units']['length'])}: "
                    f"{species or 'none'} ({basins or '-'})")
     w = mem.get("water")
     if w:
@@ -192,19 +229,20 @@ def _echo_membrane(mem: dict[str, Any]) -> None:
         tlo, thi = w["tau_w_ci95"]
         click.echo(f"water passages in the basin runs: {w['forward']} forward, {w['backward']} back in "
                    f"{w['time']:.6g} {w['time_unit']}; flux {_num(w['flux'])} {w['flux_unit']} "
-                   f"(95% CI {_num(flo)} .. {_num(fhi)}); tau_w {_num(w['tau_w'])} {w['tau_w_unit']} "
-                   f"(95% CI {_num(tlo)} .. {_num(thi)})")
+                   f"(95% CI {_num(flo)} .. {_num(fhi)} {w['flux_unit']}); tau_w {_num(w['tau_w'])} {w['tau_w_unit']} "
+                   f"(95% CI {_num(tlo)} .. {_num(thi)} {w['tau_w_unit']})")
     check = mem.get("lambda_check")
     if check:
         verdict = "agree" if check["ok"] else "DISAGREE"
         click.echo(f"order parameter: LAMMPS and numpy {verdict} on {check['configs']} stored "
-                   f"configurations (max |diff| {check['max_abs_diff']:.1e} {check['unit']})")
+                   f"configurations (max |diff| {check['max_abs_diff']:.1e} {length_symbol(check['unit'])})")
 
 
 @click.command("export")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--stage", type=click.IntRange(0, None), default=None, help="Only the pool of this stage (0 = basin crossings).")
+@click.option("--stage", type=click.IntRange(0, None), default=None,
+              help="Only the pool of this stage, an index (0 = basin crossings).")
 @click.option("--system", "system", type=click.Path(path_type=Path), default=None,
               help="Membrane stores: the build folder (jffs build) when it moved since the campaign ran.")
 def export(store: Path, output: Path, stage: Optional[int], system: Optional[Path]) -> None:

@@ -15,6 +15,8 @@ from typing import Any, Optional
 import click
 
 from ..errors import UsageError
+from ..units import A_PER_NM
+from .options import LENGTH, LENGTH_HELP
 
 
 def _check_store(store: Path) -> None:
@@ -48,17 +50,17 @@ _LEADER = click.Choice(["anion", "cation", "any"])
               help="Milestone configurations used, by the species of their leading ion.")
 @click.option("--basin-frames", type=click.Choice(["both", "replicas", "basin"]), default="both", show_default=True,
               help="Basin-A frames for the intrinsic profile: equilibrated replicas, basin-run states, or both.")
-@click.option("--detach-lambda", type=float, default=0.0, show_default=True,
-              help="Milestones with lambda >= this (A) are pooled for z_c (0: the pore entrance).")
+@click.option("--detach-lambda", type=LENGTH, default=0.0, show_default=True,
+              help=f"Milestones with lambda >= this, {LENGTH_HELP}, are pooled for z_c (0: the pore entrance).")
 @click.option("--bootstrap", "n_bootstrap", type=int, default=2000, show_default=True,
-              help="Bootstrap replicates for the 95% CIs (0: none).")
+              help="Bootstrap replicates for the 95% CIs, a count (0: none).")
 @click.option("--min-prominence", type=float, default=0.1, show_default=True,
-              help="Smallest valley depth of rho_w, as a fraction of the plateau density.")
-@click.option("--smooth", "smooth_A", type=float, default=0.25, show_default=True,
-              help="Gaussian smoothing (A) of rho_w before the valley search.")
+              help="Smallest valley depth of rho_w, as a fraction of the plateau density (dimensionless).")
+@click.option("--smooth", "smooth_A", type=LENGTH, default=0.25, show_default=True,
+              help=f"Gaussian smoothing width of rho_w before the valley search, {LENGTH_HELP}.")
 @click.option("--binning", type=click.Choice(["molecules", "atoms"]), default="molecules", show_default=True,
               help="Charge of each molecule at its centre of mass, or of each atom at its own z.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (an integer, dimensionless).")
 @click.option("--target-half-width", "half_width", type=float, default=0.2, show_default=True,
               help="95% half-width (e) of q1+q2 from the intrinsic reference, for the basin-A frames needed.")
 def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path: Optional[Path], leader: str,
@@ -69,8 +71,10 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
     Water density (0.25 A bins) and liquid layers from basin-A frames, net charge per layer
     and 0.5 nm plateau bin in basin A (intrinsic) and at each milestone, induced = milestone -
     intrinsic, q1 + q2 in the first two layers and z_c = (z1 q1 + z2 q2)/(q1 + q2) with 95% CIs
-    from a bootstrap over basin runs and trial-tree branches. z_c in nm from the membrane's
-    feed-side surface plane (negative: feed).
+    from a bootstrap over basin runs and trial-tree branches. z_c from the membrane's feed-side
+    surface plane (negative: feed), printed in A with the paper's nm after; lengths of the
+    options in A (or with the suffix nm, e.g. --detach-lambda -0.3nm). The JSON keeps its
+    unit-suffixed keys (z_c_nm, z_c_A, lambda_A).
     """
     from ..analysis.induced_charge import induced_charge as run  # noqa: PLC0415
 
@@ -101,18 +105,19 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
     click.echo(f"induced charge of {store} (leading ion: {leader}; {c.n_basin_frames} basin-A frames; "
                f"binning: {binning})")
     click.echo(f"reference plane: z = {res.reference_z_A:.3f} A ({res.reference})")
-    layers = ", ".join(f"{a:.2f}-{b:.2f}" for a, b in zip(res.bin_edges_distance_A[:res.n_layers],
-                                                         res.bin_edges_distance_A[1:res.n_layers + 1]))
-    click.echo(f"liquid layers (distance from the plane, A): {layers}; then "
+    layers = ", ".join(f"{a:.2f} .. {b:.2f} A" for a, b in zip(res.bin_edges_distance_A[:res.n_layers],
+                                                               res.bin_edges_distance_A[1:res.n_layers + 1]))
+    click.echo(f"liquid layers (distance from the plane): {layers}; then "
                f"{len(res.bin_edges_distance_A) - 1 - res.n_layers} plateau bin(s) to "
                f"{res.bin_edges_distance_A[-1]:.2f} A")
     click.echo(f"{'stage':>5} {'lambda[A]':>9} {'n':>3} {'u':>2} {'q1+q2[e]':>8} {'95% CI':>15} {'total[e]':>8} "
-               f"{'95% CI':>15} {'z_c[nm]':>7} {'95% CI':>15}")
+               f"{'95% CI':>15} {'z_c[A]':>7} {'95% CI':>15}")
     notes: dict[str, list[int]] = {}
     for m in res.milestones:
         click.echo(f"{m.stage:>5} {m.lambda_A:>9.3f} {len(m.configs):>3} {m.units:>2} {_f(m.induced_first_two_e):>8} "
                    f"{_ci(m.induced_first_two_ci95_e, 2):>15} {_f(m.induced_total_e):>8} "
-                   f"{_ci(m.induced_total_ci95_e, 2):>15} {_f(m.z_c_nm):>7} {_ci(m.z_c_ci95_nm, 2):>15}")
+                   f"{_ci(m.induced_total_ci95_e, 2):>15} {_f(m.z_c_nm * A_PER_NM, 2):>7} "
+                   f"{_ci([v * A_PER_NM for v in m.z_c_ci95_nm], 2):>15}")
         if m.ci_note and m.configs:
             notes.setdefault(m.ci_note, []).append(m.stage)
     click.echo("n: configurations, u: independent trial-tree branches (stage-0 roots) among them")
@@ -120,15 +125,17 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
         click.echo(f"  stage{'s' if len(stages) > 1 else ''} {', '.join(map(str, stages))}: {text}")
     click.echo(f"pooled over stages {list(c.stages)} ({c.n_frames} configurations, {c.n_units} branches; "
                f"{c.n_basin_frames} basin-A frames in {c.n_basin_units} runs): q1+q2 = "
-               f"{_f(c.induced_first_two_e)} e (95% CI {_ci(c.induced_first_two_ci95_e)}), total = "
-               f"{_f(c.induced_total_e)} e (95% CI {_ci(c.induced_total_ci95_e)})")
-    click.echo(f"z_c = {_f(c.z_c_nm)} nm (95% CI {_ci(c.z_c_ci95_nm)}) from the plane; box z = "
-               f"{_f(c.z_c_A)} A (95% CI {_ci(c.z_c_ci95_A)})")
+               f"{_f(c.induced_first_two_e)} e (95% CI {_ci(c.induced_first_two_ci95_e)} e), total = "
+               f"{_f(c.induced_total_e)} e (95% CI {_ci(c.induced_total_ci95_e)} e)")
+    zc_A = c.z_c_nm * A_PER_NM
+    click.echo(f"z_c = {_f(zc_A, 2)} A (95% CI {_ci([v * A_PER_NM for v in c.z_c_ci95_nm], 2)} A) from the plane "
+               f"= {_f(c.z_c_nm)} nm (95% CI {_ci(c.z_c_ci95_nm)} nm); box z = {_f(c.z_c_A)} A "
+               f"(95% CI {_ci(c.z_c_ci95_A)} A)")
     if c.ci_note:
         click.echo(f"note: {c.ci_note}")
     click.echo(f"diagnostic, each branch against the basin-A frames of its own basin run ({c.matched_runs} runs): "
-               f"q1+q2 = {_f(c.matched_first_two_e)} e (95% CI {_ci(c.matched_first_two_ci95_e)}); "
-               + ", ".join(f"stage {m.stage}: {_f(m.matched_first_two_e, 2)}" for m in res.milestones if m.configs))
+               f"q1+q2 = {_f(c.matched_first_two_e)} e (95% CI {_ci(c.matched_first_two_ci95_e)} e); "
+               + ", ".join(f"stage {m.stage}: {_f(m.matched_first_two_e, 2)} e" for m in res.milestones if m.configs))
     need = res.reference_need
     if binning == "molecules":
         click.echo(f"check: binned charge = net charge of the feed's molecules in every frame (max |difference| "
@@ -155,7 +162,7 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
 @click.option("--kspace", type=click.Choice(["pppm", "ewald"]), default="pppm", show_default=True,
               help="Long-range solver with fixed parameters (ewald: the slow reference).")
 @click.option("--max-configs", type=int, default=None,
-              help="Evaluate at most this many configurations per milestone.")
+              help="Evaluate at most this many configurations per milestone (a count).")
 def restraint(store: Path, system: Optional[Path], as_json: bool, leader: str, kspace: str,
               max_configs: Optional[int]) -> None:
     """Restraining force <-f_z> on the leading ion per milestone of a membrane STORE, split into
@@ -175,13 +182,15 @@ def restraint(store: Path, system: Optional[Path], as_json: bool, leader: str, k
         return
     click.echo(f"restraining force on the leading ion of {store} (leader: {leader}); kcal/mol/A, "
                "<-f_z> > 0 pushes the ion back into the feed")
-    click.echo(f"{'stage':>5} {'lambda[A]':>9} {'n':>3} {'<-f_z>':>8} {'95% CI':>17} {'ionic':>8} {'95% CI':>17} "
-               f"{'non-ionic':>9} {'95% CI':>17}")
+    click.echo(f"{'stage':>5} {'lambda[A]':>9} {'n':>3} {'<-f_z>[F]':>9} {'95% CI':>17} {'ionic[F]':>8} {'95% CI':>17} "
+               f"{'non-ionic[F]':>12} {'95% CI':>17}   (F = kcal/mol/A)")
     for m in res.milestones:
-        click.echo(f"{m.stage:>5} {m.lambda_A:>9.3f} {len(m.configs):>3} {_f(m.restraint):>8} "
+        click.echo(f"{m.stage:>5} {m.lambda_A:>9.3f} {len(m.configs):>3} {_f(m.restraint):>9} "
                    f"{_ci(m.restraint_ci95):>17} {_f(m.ionic):>8} {_ci(m.ionic_ci95):>17} "
-                   f"{_f(m.nonionic):>9} {_ci(m.nonionic_ci95):>17}")
+                   f"{_f(m.nonionic):>12} {_ci(m.nonionic_ci95):>17}")
     k = res.kspace
-    click.echo(f"k-space: {k.style}, g_ewald = {k.g_ewald:.4f} 1/A, grid {k.grid}, slab {k.slab_factor}")
+    click.echo(f"k-space: {k.style}, g_ewald = {k.g_ewald:.4f} 1/A, grid {k.grid} (points), slab factor "
+               f"{k.slab_factor} (dimensionless)")
     click.echo(f"checks over {len(res.configs)} configurations: max |total - group/group sum| = "
-               f"{res.max_closure_gg:.2e}, max |ionic - ionic(group/group)| = {res.max_method_diff:.2e} kcal/mol/A")
+               f"{res.max_closure_gg:.2e} kcal/mol/A, max |ionic - ionic(group/group)| = {res.max_method_diff:.2e} "
+               "kcal/mol/A")

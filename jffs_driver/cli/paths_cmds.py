@@ -21,6 +21,7 @@ from typing import Any, Mapping, Optional
 import click
 
 from ..errors import AnalysisError, UsageError
+from ..units import length_symbol
 
 #: Columns of the CSV (one row per path and milestone), in order.
 COLUMNS = ("path", "run", "segment", "stage", "milestone", "lambda", "time", "config", "trial", "outcome",
@@ -204,19 +205,21 @@ def _print_summary(payload: dict[str, Any]) -> None:
         click.echo(f"{payload['store']}: no reactive path yet ({payload['note']})")
         return
     where = "lambda_B" if payload["reached_b"] else "the last closed milestone"
-    click.echo(f"{payload['store']}: {n} reactive paths from lambda_0 = {m[0]:.6g} to {where} = {m[-1]:.6g} "
-               f"{u['milestone']}, {len(m)} milestones each (only the crossing configurations are stored)")
+    lu, tu = length_symbol(u["milestone"]), u["duration"]
+    click.echo(f"{payload['store']}: {n} reactive paths from lambda_0 = {m[0]:.6g} {lu} to {where} = {m[-1]:.6g} "
+               f"{lu}, {len(m)} milestones each (only the crossing configurations are stored)")
     if payload["note"]:
         click.echo(f"  note: {payload['note']}")
     if payload["leader_note"]:
         click.echo(f"  {payload['leader_note']}")
     durations = [p["duration"] for p in payload["paths"]]
-    click.echo(f"  duration: mean {sum(durations) / n:.6g}, min {min(durations):.6g}, max {max(durations):.6g} "
-               f"{u['duration']}")
-    click.echo(f"  {'path':>5} {'run':>4} {'segment':>8} {'duration':>12}  configs lambda_0 .. end"
-               + ("  leading ion at end" if payload["leader_known"] else ""))
+    click.echo(f"  duration: mean {sum(durations) / n:.6g} {tu}, min {min(durations):.6g} {tu}, "
+               f"max {max(durations):.6g} {tu}")
+    click.echo(f"  {'path':>5} {'run':>4} {'segment':>8} {f'duration[{tu}]':>14}  config-ids(lambda_0..end)"
+               + ("  leader@end(species:atom-ID)" if payload["leader_known"] else ""))
     for p in payload["paths"]:
-        ids = " ".join(str(c["config"]) for c in p["crossings"])
+        ids = ",".join(str(c["config"]) for c in p["crossings"])
         last = p["crossings"][-1]
-        lead = f"  {last['leader_species']} {last['leader_id']}" if last["leader_id"] is not None else ""
-        click.echo(f"  {p['path']:>5} {p['run']:>4} {p['segment']:>8} {p['duration']:>12.6g}  {ids}{lead}")
+        lead = f"  {last['leader_species']}:{last['leader_id']}" if last["leader_id"] is not None else ""
+        click.echo(f"  {p['path']:>5} {p['run']:>4} {p['segment']:>8} {p['duration']:>14.6g}  {ids}{lead}")
+    click.echo("  path, run, segment: indices; config-ids: store configuration ids (counts, dimensionless)")

@@ -14,6 +14,7 @@ from typing import Any, Optional
 import click
 
 from ..errors import UsageError
+from ..units import length_symbol
 
 
 def _names(stores: list[Path]) -> list[str]:
@@ -44,10 +45,10 @@ def _fmt_ci(ci: Any, digits: int = 2) -> str:
               show_default=True, help="Folder for NAME_profile.csv/.json and the figure (created if needed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the profiles as JSON on stdout.")
 @click.option("--grid", "n_grid", type=int, default=None,
-              help="Grid intervals between lambda_0 and the end of the profile [default: 120]; below "
+              help="Grid intervals between lambda_0 and the end of the profile, a count [default: 120]; below "
                    "lambda_0 the basin histogram bins are merged to about the same spacing.")
 @click.option("--bootstrap", "n_bootstrap", type=int, default=None,
-              help="Bootstrap replicates of the trial tree for the 95% bands [default: the campaign's "
+              help="Bootstrap replicates of the trial tree for the 95% bands, a count [default: the campaign's "
                    "results.bootstrap; 0: no bands].")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Figure path [default: OUT/NAME_profile.png for one store, OUT/profiles.png for several].")
@@ -57,8 +58,9 @@ def profile(stores: tuple[Path, ...], out_dir: Path, as_json: bool, n_grid: Opti
             n_bootstrap: Optional[int], plot_path: Optional[Path], no_correction: bool) -> None:
     """Free-energy profile beta*G(lambda), tau(lambda) and D(lambda) of each STORE (FFS-MFPT).
 
-    Units: lambda in the store's length unit, tau in its time unit, beta*G in kT (zero at
-    lambda_0), D in length^2/time. The profile covers basin A from its bottom when the basin
+    Units: lambda in the store's length unit (A for membranes, sigma for the Brownian model,
+    site for the toy chain), tau in its time unit, beta*G in kT (zero at lambda_0), D in
+    length^2/time. The profile covers basin A from its bottom when the basin
     runs recorded lambda histograms ([basin] histogram_bins), else it starts at lambda_0. A
     partial campaign gives the profile up to its last closed milestone and says so. Several
     stores are overlaid in one figure.
@@ -101,14 +103,16 @@ def profile(stores: tuple[Path, ...], out_dir: Path, as_json: bool, n_grid: Opti
         return
     for name, prof in zip(names, profiles):
         data = prof.to_json()
-        u = data["units"]
+        u = dict(data["units"])
+        u["lambda"] = length_symbol(u.get("lambda"))
         status = "complete" if prof.complete else "PARTIAL"
         click.echo(f"{name} ({prof.store}): {status}")
         if prof.note:
             click.echo(f"  note: {prof.note}")
-        click.echo(f"  profile: lambda = {prof.lam[0]:.4g} .. {prof.lam[-1]:.4g} {u['lambda']} "
-                   f"(lambda_0 = {prof.lambda_0:.4g}, last milestone {prof.lambda_end:.4g}, "
-                   f"lambda_B = {prof.lambda_b:.4g})")
+        lu = u["lambda"]
+        click.echo(f"  profile: lambda = {prof.lam[0]:.4g} .. {prof.lam[-1]:.4g} {lu} "
+                   f"(lambda_0 = {prof.lambda_0:.4g} {lu}, last milestone {prof.lambda_end:.4g} {lu}, "
+                   f"lambda_B = {prof.lambda_b:.4g} {lu})")
         basin = data.get("basin", {})
         if basin.get("extended"):
             click.echo(f"  basin A: from lambda = {basin['lambda_lo']:.4g} {u['lambda']} (lambda histograms of "
@@ -124,9 +128,9 @@ def profile(stores: tuple[Path, ...], out_dir: Path, as_json: bool, n_grid: Opti
             click.echo("  barrier: undefined (no finite profile)")
         else:
             kind = "barrier" if prof.complete else "highest point so far (lower bound of the barrier)"
-            click.echo(f"  {kind}: beta*dG* = {bar['height']:.2f} kT (95% CI {_fmt_ci(bar['height_ci95'])}) "
+            click.echo(f"  {kind}: beta*dG* = {bar['height']:.2f} kT (95% CI {_fmt_ci(bar['height_ci95'])} kT) "
                        f"at lambda* = {bar['location']:.4g} {u['lambda']} "
-                       f"(95% CI {_fmt_ci(bar['location_ci95'], 3)}), measured from the lowest point of the "
+                       f"(95% CI {_fmt_ci(bar['location_ci95'], 3)} {u['lambda']}), measured from the lowest point of the "
                        "profile before it" + ("" if basin.get("extended") else " (lambda_0: a lower bound)"))
         if bar.get("ci_note"):
             click.echo(f"  note: {bar['ci_note']}")

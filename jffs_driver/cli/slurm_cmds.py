@@ -13,18 +13,18 @@ from ..errors import UsageError
 @click.command("submit")
 @click.argument("campaign", type=click.Path(path_type=Path))
 @click.option("--groups", type=click.IntRange(1, 100_000), default=1, show_default=True,
-              help="Engine groups (ranks per trial comes from the campaign's [parallel] section).")
-@click.option("--nodes", type=click.IntRange(1, 100_000), default=1, show_default=True, help="Nodes to request.")
+              help="Engine groups, a count (ranks per trial comes from the campaign's [parallel] section).")
+@click.option("--nodes", type=click.IntRange(1, 100_000), default=1, show_default=True, help="Nodes to request, a count.")
 @click.option("--time", "time_limit", default="01:00:00", show_default=True, help="Time limit (Slurm syntax).")
 @click.option("--signal-lead", type=click.IntRange(0, 86_400), default=120, show_default=True,
-              help="Seconds before the time limit at which Slurm sends USR1 (graceful stop).")
+              help="Time before the limit at which Slurm sends USR1 (graceful stop), s.")
 @click.option("--job-name", default=None, help="Job name (default: the campaign name).")
 @click.option("--output", default=None, help="Output file, appended across requeues (default NAME-%j.out).")
 @click.option("--partition", default=None, help="Slurm partition.")
 @click.option("--account", default=None, help="Slurm account.")
 @click.option("--overcommit", is_flag=True, help="Add --overcommit (the coordinating rank mostly sleeps).")
 @click.option("--max-requeues", type=click.IntRange(0, 10_000), default=20, show_default=True,
-              help="The job requeues itself at most this many times.")
+              help="The job requeues itself at most this many times (a count).")
 @click.option("--launcher", type=click.Choice(["mpiexec", "srun"]), default="mpiexec", show_default=True,
               help="mpiexec (pip MPICH, detects Slurm) or srun --mpi=pmi2.")
 @click.option("--sbatch-option", "extra", multiple=True, help="Further #SBATCH option (repeatable).")

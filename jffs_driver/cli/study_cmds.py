@@ -46,7 +46,8 @@ def study(study_file: Path, show_status: bool, only: Optional[str], prepare_only
             return
         click.echo(f"study {cfg.name} ({cfg.out})")
         for r in rows:
-            click.echo(f"  {r['box']:<12} {r['lx_nm']:.3f} x {r['ly_nm']:.3f} nm  built {'yes' if r['built'] else 'no':<3}  "
+            click.echo(f"  {r['box']:<12} {r['lx_nm'] * 10:.2f} x {r['ly_nm'] * 10:.2f} A ({r['lx_nm']:.3f} x "
+                       f"{r['ly_nm']:.3f} nm)  built {'yes' if r['built'] else 'no':<3}  "
                        f"replicas {r['replicas']:<7} campaign {r['campaign']}")
         click.echo(f"  report: {report if report.is_file() else 'not written yet'}")
         return

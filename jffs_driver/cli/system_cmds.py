@@ -15,7 +15,8 @@ PRESETS = ("paper-12", "paper-26", "paper-33", "paper-52", "paper-103", "tiny")
 
 @click.command("build")
 @click.option("--preset", type=click.Choice(PRESETS), default=None, help="Built-in system (Table 1 of the paper, or tiny).")
-@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=None, help="Seed of the Packmol placement (default 1).")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=None,
+              help="Seed of the Packmol placement, an integer, dimensionless (default 1).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="TOML file overriding preset values (box, pore, fluid, pressure, md).")
 @click.option("--forcefield", type=str, default=None, help="Force-field TOML file or packaged name.")
@@ -40,8 +41,10 @@ def build(preset: str | None, seed: int | None, out_dir: Path, config: Path | No
     m = built.metadata
     c, pore, box = m["counts"], m["pore"], m["box"]
     click.echo(f"built {m['preset']} (seed {m['seed']}) in {built.seconds['total_s']:.1f} s -> {built.out_dir}")
-    click.echo(f"  box {box['lx_A'] / 10:.3f} x {box['ly_A'] / 10:.3f} x {box['zhi_A'] / 10:.3f} nm, {c['atoms']} atoms, net charge {c['net_charge_e']:+.1e} e")
-    click.echo(f"  water feed/filtrate {c['water_feed']}/{c['water_filtrate']}, ions {c['cations']} {m['species']['cation']} + {c['anions']} {m['species']['anion']}")
+    click.echo(f"  box {box['lx_A']:.2f} x {box['ly_A']:.2f} x {box['zhi_A']:.2f} A ({box['lx_A'] / 10:.3f} x "
+               f"{box['ly_A'] / 10:.3f} x {box['zhi_A'] / 10:.3f} nm), {c['atoms']} atoms, net charge {c['net_charge_e']:+.1e} e")
+    click.echo(f"  water feed/filtrate {c['water_feed']}/{c['water_filtrate']} molecules, ions {c['cations']} "
+               f"{m['species']['cation']} + {c['anions']} {m['species']['anion']}")
     click.echo(
         f"  pore: axis ({pore['axis_xy_A'][0]:.3f}, {pore['axis_xy_A'][1]:.3f}) A, radius {pore['radius_A']:.3f} A, "
         f"{pore['layers'][0]['carbons_removed']} C removed and {pore['layers'][0]['hydrogens']} H per layer, z_in {pore['z_in_A']:.3f} A, z_out {pore['z_out_A']:.3f} A"
@@ -55,13 +58,13 @@ def build(preset: str | None, seed: int | None, out_dir: Path, config: Path | No
 
 @click.command("equilibrate")
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--replicas", type=click.IntRange(1, 10_000), default=1, show_default=True, help="Number of independent starting configurations.")
-@click.option("--first", type=click.IntRange(0, 1_000_000), default=0, show_default=True, help="Index of the first replica (to split the work over jobs).")
+@click.option("--replicas", type=click.IntRange(1, 10_000), default=1, show_default=True, help="Number of independent starting configurations (a count).")
+@click.option("--first", type=click.IntRange(0, 1_000_000), default=0, show_default=True, help="Index of the first replica, a count from 0 (to split the work over jobs).")
 @click.option("--fixed-ps", type=float, default=None, help="Stage 1 length with fixed pistons in ps (default from build: 10).")
 @click.option("--moving-ps", type=float, default=None, help="Stage 2 length with moving pistons in ps (default from build: 2000).")
 @click.option("--log-every-ps", type=float, default=None, help="Log interval in ps (default 1).")
 @click.option("--no-repack", is_flag=True, help="Start every replica from system.data (velocities differ only).")
-@click.option("--omp", type=click.IntRange(0, 1024), default=0, help="Use LAMMPS OPENMP styles with this many threads (0: plain styles).")
+@click.option("--omp", type=click.IntRange(0, 1024), default=0, help="Use LAMMPS OPENMP styles with this many threads, a count (0: plain styles).")
 def equilibrate(
     build_dir: Path,
     replicas: int,
