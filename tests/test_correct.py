@@ -311,8 +311,9 @@ def test_bad_input_is_refused() -> None:
 
 
 # ---- the command on a toy-chain store (no LAMMPS) ----------------------------------------------------
-TOY_ARGS = ["--z-c", "-0.4", "--lx", "3", "--ly", "3", "--lambda-unit-nm", "0.1", "--temperature", "300",
-            "--lambda-detach", "1.0", "--grid", "14", "--bootstrap", "80"]
+# lengths in A at the command line: z_c = -0.4 nm, a 3 x 3 nm box, 1 site = 0.1 nm, detached at 1 nm
+TOY_ARGS = ["--z-conductor", "-4", "--box-x", "30", "--box-y", "3nm", "--lambda-unit", "1", "--temperature", "300",
+            "--detach-lambda", "10", "--grid", "14", "--bootstrap", "80"]
 
 
 @pytest.fixture(scope="module")
@@ -403,11 +404,13 @@ def test_correct_command_errors_leave_outputs_alone(toy_store: Path, tmp_path: P
     base = [a for a in TOY_ARGS]
     cases = [
         ([tmp_path / "missing.jffs", *base], "campaign.h5", 2),
-        ([toy_store, *[a for a in base if a not in ("--z-c", "-0.4")]], "--z-c", 2),
-        ([toy_store, *base[:2], *base[6:]], "--lx", 2),
+        ([toy_store, *[a for a in base if a not in ("--z-conductor", "-4")]], "--z-conductor", 2),
+        ([toy_store, *base[:2], *base[6:]], "--box-x", 2),
         ([toy_store, *base, "--variant", "exact"], "--variant", 2),
-        ([toy_store, *base[:8], "--lambda-detach", "-0.5", *base[10:]], "--z-c", 2),
-        ([toy_store, "--z-c", "-0.4", "--lx", "3", "--ly", "3", "--temperature", "300"], "--lambda-unit-nm", 2),
+        ([toy_store, *base[:10], "--detach-lambda", "-5", *base[12:]], "--z-conductor", 2),  # detached below z_c
+        ([toy_store, "--z-conductor", "-4", "--box-x", "30", "--box-y", "30", "--temperature", "300"],
+         "--lambda-unit", 2),
+        ([toy_store, *base, "--z-c", "-0.4"], "--z-c (nm) is no longer accepted: use --z-conductor", 2),
     ]
     for args, needle, exit_code in cases:
         code, _out, err = run_cli(capsys, "correct", *args, "--out", prefix)
@@ -446,7 +449,7 @@ def test_correct_command_on_the_membrane_campaign(membrane_ci_campaign, tmp_path
         pore = st.header.info["model"]["pore"]
     # The shortened campaign stays in the feed (lambda -3.25 .. -2.85 A): detach at -3.3 A so
     # that the correction applies, with the conductor 1 A further into the feed.
-    code, out, err = run_cli(capsys, "correct", store, "--z-c", "-0.43", "--lambda-detach", "-0.33",
+    code, out, err = run_cli(capsys, "correct", store, "--z-conductor", "-0.43nm", "--detach-lambda", "-3.3",
                              "--bootstrap", "100", "--out", tmp_path / "ci", "--json")
     assert code == 0, err
     data = json.loads(out)
@@ -466,10 +469,10 @@ def test_correct_command_on_the_membrane_campaign(membrane_ci_campaign, tmp_path
     assert data["ci_method"] == "bootstrap" and data["barrier_raw"]["height_kT"] is not None
     assert data["tau"]["unit"] == "fs" and data["tau"]["value_ns"] == pytest.approx(data["tau"]["value"] * 1e-6)
     assert (tmp_path / "ci_corrected.png").stat().st_size > 10_000
-    # Without --z-c, z_c is measured from the store; if that cannot be done the error says how to fix it.
+    # Without --z-conductor, z_c is measured from the store; if that cannot be done the error says how to fix it.
     code, out, err = run_cli(capsys, "correct", store, "--bootstrap", "50", "--out", tmp_path / "auto", "--json")
     if code == 0:
         c = json.loads(out)["correction"]
         assert "induced" in c["z_c_source"] and c["z_c_nm"] < 0
     else:
-        assert code in (2, 6) and "--z-c" in err, err
+        assert code in (2, 6) and "--z-conductor" in err, err

@@ -34,27 +34,28 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 
 
 def test_correction_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(capsys, "correction", "--lx", "3.684", "--ly", "3.403", "--z0", "0.464",
-                           "--z", "0.6,0.844, 1.2", "--variant", "paper", "--json")
+    # lengths in A at the command line (one in nm by its suffix); the library works in nm
+    code, out, _ = run_cli(capsys, "correction", "--box-x", "36.84", "--box-y", "34.03", "--detach-height", "0.464nm",
+                           "--heights", "6,8.44, 12", "--variant", "paper", "--json")
     assert code == 0
     data = json.loads(out)
-    assert data["variant"] == "paper" and data["z"] == [0.6, 0.844, 1.2]
+    assert data["variant"] == "paper" and data["z"] == pytest.approx([0.6, 0.844, 1.2], rel=1e-15)
     assert data["units"]["z"] == "nm" and data["units"]["dF_kT"] == "kT"
     expected = correction_kT(3.684, 3.403, 0.464, [0.6, 0.844, 1.2], variant="paper")
     np.testing.assert_allclose(data["dF_kT"], expected, rtol=1e-12)
 
 
 def test_correction_text_default_variant(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(capsys, "correction", "--lx", "5", "--ly", "5", "--z0", "0.4", "--z", "0.9",
-                           "--valence", "2", "--temperature", "310")
+    code, out, _ = run_cli(capsys, "correction", "--box-x", "50", "--box-y", "50", "--detach-height", "4",
+                           "--heights", "9", "--valence", "2", "--temperature", "310")
     assert code == 0 and "reversible-work" in out
-    value = float(out.strip().splitlines()[-1].split()[1])
+    value = float(out.strip().splitlines()[-1].split()[2])  # columns: z [A], z [nm], dF_corr [kT]
     assert value == pytest.approx(correction_kT(5, 5, 0.4, [0.9], valence=2, temperature_K=310)[0], rel=1e-6)
 
 
 def test_as_printed_warns_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(capsys, "correction", "--lx", "5", "--ly", "5", "--z0", "0.4", "--z", "0.9",
-                             "--variant", "as-printed", "--json")
+    code, out, err = run_cli(capsys, "correction", "--box-x", "50", "--box-y", "50", "--detach-height", "4",
+                             "--heights", "9", "--variant", "as-printed", "--json")
     assert code == 0 and json.loads(out)["variant"] == "as-printed"
     assert "warning" in err and "does not vanish" in err
 
@@ -63,12 +64,12 @@ def test_as_printed_warns_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     "args, needle",
     [
         (["--variant", "exact"], "--variant"),
-        (["--z", "0.5,abc"], "--z"),
-        (["--z", "0.0"], "positive"),
+        (["--heights", "5,abc"], "--heights"),
+        (["--heights", "0.0"], "positive"),
     ],
 )
 def test_correction_bad_input_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], needle: str) -> None:
-    base = {"--lx": "3", "--ly": "3", "--z0": "0.4", "--z": "0.6"}
+    base = {"--box-x": "30", "--box-y": "30", "--detach-height": "4", "--heights": "6"}
     for i in range(0, len(args), 2):
         base[args[i]] = args[i + 1]
     flat = [x for kv in base.items() for x in kv]
@@ -78,7 +79,7 @@ def test_correction_bad_input_exit_2(capsys: pytest.CaptureFixture[str], args: l
 
 
 def test_advise_box_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(capsys, "advise-box", "--max-correction", "1.0", "--membrane-thickness", "0.67",
+    code, out, _ = run_cli(capsys, "advise-box", "--max-correction", "1.0", "--thickness", "0.67nm",
                            "--eps-r", "1.5", "--json")
     assert code == 0
     data = json.loads(out)
@@ -89,9 +90,9 @@ def test_advise_box_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_advise_box_text_and_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(capsys, "advise-box", "--max-correction", "2", "--membrane-thickness", "1.0")
+    code, out, _ = run_cli(capsys, "advise-box", "--max-correction", "2", "--thickness", "10")
     assert code == 0 and "Eq. 7" in out and "full model" in out
-    code, _, err = run_cli(capsys, "advise-box", "--max-correction", "-2", "--membrane-thickness", "1.0")
+    code, _, err = run_cli(capsys, "advise-box", "--max-correction", "-2", "--thickness", "10")
     assert code == 2 and "max_correction_kT" in err
 
 
@@ -136,7 +137,8 @@ def test_extrapolate_bad_tables_exit_2(capsys: pytest.CaptureFixture[str], tmp_p
 
 def test_real_entry_point_exit_code() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "jffs_driver", "correction", "--lx", "3", "--ly", "3", "--z0", "0.4", "--z", "0.6",
+        [sys.executable, "-m", "jffs_driver", "correction", "--box-x", "30", "--box-y", "30", "--detach-height", "4",
+         "--heights", "6",
          "--variant", "V4"],
         capture_output=True, text=True, timeout=120,
     )

@@ -38,6 +38,8 @@ OWN = {"run", "status", "results", "export", "build", "equilibrate", "correction
 
 NUMBERS = ["nan", "inf", "-inf", "-1", "0", "1e-300", "1e300", "abc", "", "3", "0.5", "2.2", "10", "1e4", "-0",
            "0x10", "1_000", "  4 ", "9" * 400]
+#: Hostile lengths: every hostile number bare (A) and with the nm suffix, plus bad suffixes.
+LENGTHS = NUMBERS + [f"{n}nm" for n in NUMBERS] + ["3 mm", "4A", "4 Å", "nm", "-0.41nm", "1e-300nm"]
 INTS = ["-1", "0", "1", "2", "5", "100000", "1e9", "abc", "", "2147483648", "9223372036854775808"]
 
 
@@ -84,13 +86,15 @@ def _tree_digest(path: Path) -> dict[str, str]:
 def _command_lines(arena: dict[str, Any]) -> st.SearchStrategy[list[str]]:
     paths = st.sampled_from(arena["paths"])
     num, integer = st.sampled_from(NUMBERS), st.sampled_from(INTS)
+    length = st.sampled_from(LENGTHS)  # A, or nm by suffix; hostile numbers and suffixes
     store = st.one_of(st.just(arena["store"]), paths)
     specs: dict[str, tuple[list[st.SearchStrategy[str]], dict[str, Any]]] = {
-        "correction": ([], {"--lx": num, "--ly": num, "--z0": num, "--z": st.sampled_from(NUMBERS + ["0.5,nan", ",,", "1,2,3"]),
+        "correction": ([], {"--box-x": length, "--box-y": length, "--detach-height": length,
+                            "--heights": st.sampled_from(LENGTHS + ["0.5,nan", ",,", "1,2,3", "5,0.8nm,1e-300nm"]),
                             "--variant": st.sampled_from(["paper", "as-printed", "x", ""]), "--temperature": num,
                             "--valence": num, "--json": None}),
-        "advise-box": ([], {"--max-correction": num, "--membrane-thickness": num, "--eps-r": num, "--valence": num,
-                            "--temperature": num, "--z0": num, "--json": None}),
+        "advise-box": ([], {"--max-correction": num, "--thickness": length, "--eps-r": num, "--valence": num,
+                            "--temperature": num, "--detach-height": length, "--json": None}),
         "extrapolate": ([paths], {"--barrier-inf": num, "--barrier-inf-ci95": num, "--json": None, "--plot": paths}),
         "status": ([store], {"--json": None}),
         "results": ([store], {"--json": None, "--bootstrap": integer}),

@@ -83,7 +83,7 @@ def test_unexpected_exception_is_one_line_exit_70_and_a_log(tmp_path: Path, monk
     monkeypatch.setenv("JFFS_LOG_DIR", str(tmp_path))
     monkeypatch.setattr(cc.correction, "callback", broken)
     with pytest.raises(SystemExit) as exc:
-        main(["correction", "--lx", "3", "--ly", "3", "--z0", "0.4", "--z", "0.5"])
+        main(["correction", "--box-x", "30", "--box-y", "30", "--detach-height", "4", "--heights", "5"])
     err = capsys.readouterr().err
     assert exc.value.code == 70
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -95,7 +95,7 @@ def test_unexpected_exception_is_one_line_exit_70_and_a_log(tmp_path: Path, monk
 
 @pytest.mark.quick
 def test_click_errors_are_usage_errors_exit_2(capsys) -> None:
-    for argv in (["no-such-command"], ["correction", "--lx", "abc"], ["run"]):
+    for argv in (["no-such-command"], ["correction", "--box-x", "abc"], ["run"]):
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2, argv

@@ -266,6 +266,6 @@ def test_results_text_prints_the_membrane_block_and_unbounded_intervals(capsys) 
     }
     _echo_membrane(mem)
     out = capsys.readouterr().out
-    assert "lambda = 8.7 angstrom: 3 Cl- (3 in B)" in out
-    assert "0 forward, 0 back in 8000 fs" in out and "tau_w n/a fs (95% CI 2.1687e+03 .. n/a)" in out
+    assert "lambda = 8.7 A: Cl- in 3 configurations (3 with one ion in the filtrate)" in out
+    assert "0 forward, 0 back in 8000 fs" in out and "tau_w n/a fs (95% CI 2.1687e+03 .. n/a fs)" in out
     assert "agree on 28 stored configurations" in out
