@@ -33,12 +33,16 @@ mass lies in the feed, counted independently with numpy (molecule binning: an
 the feed's net charge. ``reference_need`` says how many independent basin-A frames the
 intrinsic reference needs for a 0.2 e half-width.
 
-The only entry point other commands rely on is :func:`charge_center`.
+Structure: :func:`load_campaign_frames` reads (store, system), :func:`layer_geometry` finds the
+layers, the estimators of :mod:`~jffs_driver.analysis.induced_stats` compute, and
+:func:`induced_charge` assembles the result. The only entry point other commands rely on is
+:func:`charge_center`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -50,10 +54,11 @@ from .charge_density import ZChargeProfile, ZDensityProfile, find_valleys, layer
 from .induced_results import ChargeCenter, InducedChargeResult, MilestoneCharge
 from .induced_stats import (ClusteredFrames, InducedEstimate, feed_mismatch, induced_estimate, matched_estimate,
                             matched_first_two, reference_need)
-from .store_frames import (Frame, basin_a_frames, config_roots, feed_net_charge, frames_universe, milestone_pools,
-                           resolve_system)
+from .store_frames import (Frame, MilestonePool, basin_a_frames, config_roots, feed_net_charge, frames_universe,
+                           milestone_pools, resolve_system)
 
-__all__ = ["ChargeCenter", "InducedChargeResult", "MilestoneCharge", "charge_center", "induced_charge"]
+__all__ = ["CampaignFrames", "ChargeCenter", "InducedChargeResult", "LayerGeometry", "MilestoneCharge", "charge_center",
+           "induced_charge", "layer_geometry", "load_campaign_frames"]
 
 #: Reference plane of z_c (the text every result carries).
 REFERENCE_TEXT = ("membrane feed-side surface plane: the carbon plane of the feed-side graphene layer "
@@ -156,6 +161,119 @@ def _estimate(reference: str, ref: ClusteredFrames, side: ClusteredFrames, runs:
     return matched_estimate(ref, side, runs, z_layers_A, n_bootstrap, rng)
 
 
+@dataclass(frozen=True, eq=False)
+class CampaignFrames:
+    """What the analysis reads from a store and its system (the loader's result).
+
+    Attributes
+    ----------
+    info, topo
+        Membrane geometry/species and the system topology.
+    pools, pool_frames
+        Milestone pools and their frames (same order).
+    basin
+        Basin-A frames (:func:`~jffs_driver.analysis.store_frames.basin_a_frames`).
+    roots
+        Config id -> its trial-tree root (stage-0 configuration).
+    root_run
+        Root id -> ``'basin-run:<r>'``, the basin run whose lambda_0 crossing the root is.
+    """
+
+    info: Any
+    topo: Any
+    pools: list[MilestonePool]
+    pool_frames: list[list[Frame]]
+    basin: list[Frame]
+    roots: dict[int, int]
+    root_run: dict[int, str]
+
+    def run_of(self, cid: int) -> str:
+        """The basin run configuration ``cid`` descends from ('' when its root is not a basin crossing)."""
+        return self.root_run.get(self.roots.get(cid, cid), "")
+
+
+def load_campaign_frames(store: str | Path, system: Optional[str | Path] = None,
+                         basin_frames: str = "both") -> CampaignFrames:
+    """Read the frames the induced-charge analysis needs (store read only; no computation).
+
+    Raises :class:`~jffs_driver.errors.AnalysisError` for a store that is not a membrane
+    campaign, has no milestone configurations yet, or no basin-A frame.
+    """
+    from ..store import CampaignStore  # noqa: PLC0415
+    from .membrane import MembraneInfo, classify_state  # noqa: PLC0415
+
+    with CampaignStore.open(Path(store), mode="r") as st:
+        desc = st.header.info.get("model", {})
+        if desc.get("type") != "membrane":
+            raise AnalysisError(f"{store} is not a membrane campaign (model type {desc.get('type')!r})")
+        info = MembraneInfo.from_description(desc)
+        topo = resolve_system(desc, system)
+        pools, config = milestone_pools(st)
+        if not pools:
+            raise AnalysisError(f"{store} has no milestone configurations yet (the basin runs are not finished)")
+        basin = basin_a_frames(st, info, topo, float(config.interfaces.lambda_a), basin_frames)
+        cache: dict[int, Frame] = {}
+        roots = config_roots(st)
+        index = st.config_index()
+        # the basin run whose lambda_0 crossing a trial-tree root is (for the matched reference)
+        root_run = {r: f"basin-run:{int(index[r]['a'])}" for r in set(roots.values())
+                    if 0 <= r < index.size and str(index[r]["origin"]) == "basin"}
+
+        def frame(cid: int) -> Frame:
+            if cid not in cache:
+                snap = st.snapshot(cid)
+                cache[cid] = Frame(f"config:{cid}", snap, classify_state(snap.positions, info),
+                                   f"root:{roots.get(cid, cid)}")
+            return cache[cid]
+
+        pool_frames = [[frame(c) for c in p.config_ids] for p in pools]
+    if len(basin) == 0:
+        raise AnalysisError("no basin-A frame (F00 with the leading ion below lambda_A) among the replicas "
+                            "and basin-run states: the intrinsic profile cannot be computed")
+    return CampaignFrames(info, topo, pools, pool_frames, basin, dict(roots), root_run)
+
+
+@dataclass(frozen=True, eq=False)
+class LayerGeometry:
+    """Liquid layers in front of the membrane (distances in A from the surface plane ``z_in``).
+
+    ``d_fine``/``rho_g``/``rho_n``: fine water-density bins (centres, g/cm^3, molecules/nm^3);
+    ``valleys``: layer boundaries; ``d_edges``: charge bins (layers, then plateau bins to the
+    feed depth); ``z_edges_asc``: the same as absolute z, ascending; ``centers_d``: layer
+    centres; ``z_layers_A``: signed positions of the first two layers (negative: feed).
+    """
+
+    z_in: float
+    d_fine: np.ndarray
+    rho_g: np.ndarray
+    rho_n: np.ndarray
+    valleys: np.ndarray
+    d_edges: np.ndarray
+    z_edges_asc: np.ndarray
+    centers_d: np.ndarray
+    z_layers_A: np.ndarray
+
+
+def layer_geometry(data: CampaignFrames, *, rho_bin_A: float = 0.25, plateau_bin_A: float = 5.0,
+                   max_layers: int = 3, valley_search_A: float = 12.0, min_prominence: float = 0.1,
+                   smooth_A: float = 0.25) -> LayerGeometry:
+    """Water density of the basin-A frames, its valleys and the charge bins (see module doc)."""
+    z_in = data.info.geometry.z_in
+    depth = _feed_depth(data.basin + [x for fs in data.pool_frames for x in fs], data.topo, z_in)
+    d_fine, rho_g, rho_n = _water_density(data.basin, data.topo, z_in, depth, rho_bin_A)
+    valleys = find_valleys(d_fine, rho_n, search_A=valley_search_A, min_prominence=min_prominence,
+                           smooth_A=smooth_A, max_valleys=max_layers)
+    if valleys.size < 2:
+        raise AnalysisError(f"found {valleys.size} valley(s) of the water density within {valley_search_A} A of the "
+                            "membrane; two liquid layers are needed for z_c (more basin-A frames, or a smaller "
+                            "min_prominence / larger smooth_A)")
+    d_edges = layer_bins(valleys, depth, plateau_bin_A)
+    centers_d = layer_centers(d_fine, rho_n, d_edges)[: valleys.size]
+    return LayerGeometry(z_in=z_in, d_fine=d_fine, rho_g=rho_g, rho_n=rho_n, valleys=valleys, d_edges=d_edges,
+                         z_edges_asc=(z_in - d_edges)[::-1], centers_d=centers_d,
+                         z_layers_A=-centers_d[:2])
+
+
 def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, leader: str = "anion",
                    basin_frames: str = "both", detach_lambda_A: float = 0.0, rho_bin_A: float = 0.25,
                    plateau_bin_A: float = 5.0, max_layers: int = 3, valley_search_A: float = 12.0,
@@ -199,9 +317,6 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
         branch started in (:func:`~jffs_driver.analysis.induced_stats.matched_estimate`), which
         removes the ion arrangement a branch inherits and needs far fewer runs for a CI.
     """
-    from ..store import CampaignStore  # noqa: PLC0415
-    from .membrane import MembraneInfo  # noqa: PLC0415
-
     if leader not in ("anion", "cation", "any"):
         raise AnalysisError(f"unknown leader {leader!r}: choose anion, cation or any")
     if reference not in ("pooled", "matched"):
@@ -209,97 +324,79 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
     if binning not in ("molecules", "atoms"):
         raise AnalysisError(f"unknown binning {binning!r}: choose molecules or atoms")
     compound = "residues" if binning == "molecules" else "atoms"
-    with CampaignStore.open(Path(store), mode="r") as st:
-        desc = st.header.info.get("model", {})
-        if desc.get("type") != "membrane":
-            raise AnalysisError(f"{store} is not a membrane campaign (model type {desc.get('type')!r})")
-        info = MembraneInfo.from_description(desc)
-        topo = resolve_system(desc, system)
-        pools, config = milestone_pools(st)
-        if not pools:
-            raise AnalysisError(f"{store} has no milestone configurations yet (the basin runs are not finished)")
-        basin = basin_a_frames(st, info, topo, float(config.interfaces.lambda_a), basin_frames)
-        cache: dict[int, Frame] = {}
-        roots = config_roots(st)
-        index = st.config_index()
-        # the basin run whose lambda_0 crossing a trial-tree root is (for the matched diagnostic)
-        root_run = {r: f"basin-run:{int(index[r]['a'])}" for r in set(roots.values())
-                    if 0 <= r < index.size and str(index[r]["origin"]) == "basin"}
-        from .membrane import classify_state  # noqa: PLC0415
+    data = load_campaign_frames(store, system, basin_frames)
+    geo = layer_geometry(data, rho_bin_A=rho_bin_A, plateau_bin_A=plateau_bin_A, max_layers=max_layers,
+                         valley_search_A=valley_search_A, min_prominence=min_prominence, smooth_A=smooth_A)
+    topo, basin = data.topo, data.basin
 
-        def frame(cid: int) -> Frame:
-            if cid not in cache:
-                snap = st.snapshot(cid)
-                cache[cid] = Frame(f"config:{cid}", snap, classify_state(snap.positions, info),
-                                   f"root:{roots.get(cid, cid)}")
-            return cache[cid]
-
-        pool_frames = [[frame(c) for c in p.config_ids] for p in pools]
-    if len(basin) == 0:
-        raise AnalysisError("no basin-A frame (F00 with the leading ion below lambda_A) among the replicas "
-                            "and basin-run states: the intrinsic profile cannot be computed")
-
-    z_in = info.geometry.z_in
-    depth = _feed_depth(basin + [x for fs in pool_frames for x in fs], topo, z_in)
-    d_fine, rho_g, rho_n = _water_density(basin, topo, z_in, depth, rho_bin_A)
-    valleys = find_valleys(d_fine, rho_n, search_A=valley_search_A, min_prominence=min_prominence,
-                           smooth_A=smooth_A, max_valleys=max_layers)
-    if valleys.size < 2:
-        raise AnalysisError(f"found {valleys.size} valley(s) of the water density within {valley_search_A} A of the "
-                            "membrane; two liquid layers are needed for z_c (more basin-A frames, or a smaller "
-                            "min_prominence / larger smooth_A)")
-    d_edges = layer_bins(valleys, depth, plateau_bin_A)
-    z_edges_asc = (z_in - d_edges)[::-1]
-    centers_d = layer_centers(d_fine, rho_n, d_edges)[: valleys.size]
-    z_layers_A = -centers_d[:2]                      # signed, from the reference plane
-
-    ref, rho_q_basin, area_basin = _side(basin, topo, z_edges_asc, compound, [f.unit for f in basin])
+    ref, rho_q_basin, area_basin = _side(basin, topo, geo.z_edges_asc, compound, [f.unit for f in basin])
     worst = _check_feed(ref, basin, binning)
     need = reference_need(ref.charges_e[:, :2].sum(axis=1), ref.clusters, target_half_width_e)
-    widths = np.diff(d_edges)
-    intrinsic = ref.charges_e.mean(axis=0)
-    area = float(np.mean(area_basin))
 
     rng = np.random.default_rng(seed)
     milestones: list[MilestoneCharge] = []
-    used: dict[int, tuple[np.ndarray, float, str]] = {}
-    for pool, frames in zip(pools, pool_frames):
-        keep = [f for f in frames if _leader_ok(f, leader, info)]
+    used: dict[int, tuple[np.ndarray, float, str, str]] = {}
+    for pool, frames in zip(data.pools, data.pool_frames):
+        keep = [f for f in frames if _leader_ok(f, leader, data.info)]
         species = dict(sorted(Counter(f.label.species for f in frames).items()))
         if not keep:
-            milestones.append(MilestoneCharge.empty(pool.stage, pool.lambda_A, species, widths.size))
+            milestones.append(MilestoneCharge.empty(pool.stage, pool.lambda_A, species, geo.d_edges.size - 1))
             continue
-        side, rho_q, a = _side(keep, topo, z_edges_asc, compound, [f.unit for f in keep])
+        side, rho_q, a = _side(keep, topo, geo.z_edges_asc, compound, [f.unit for f in keep])
         worst = max(worst, _check_feed(side, keep, binning))
         ids = tuple(int(f.source.split(":")[1]) for f in keep)
-        runs = [root_run.get(roots.get(cid, cid), "") for cid in ids]
-        est = _estimate(reference, ref, side, runs, z_layers_A, n_bootstrap, rng)
+        runs = [data.run_of(cid) for cid in ids]
+        est = _estimate(reference, ref, side, runs, geo.z_layers_A, n_bootstrap, rng)
         matched = matched_first_two(ref, side, runs, n_bootstrap, rng)
-        milestones.append(MilestoneCharge(
-            stage=pool.stage, lambda_A=pool.lambda_A, configs=ids, units=side.n_clusters, leader_species=species,
-            charge_e=side.charges_e.mean(axis=0), charge_density_e_nm3=rho_q, induced_e=est.induced_e,
-            induced_density_e_nm3=rho_q - rho_q_basin, induced_first_two_e=est.first_two_e,
-            induced_first_two_ci95_e=est.first_two_ci95_e,
-            induced_first_two_e_nm2=est.first_two_e / (float(np.mean(a)) / A_PER_NM ** 2),
-            induced_total_e=est.total_e, induced_total_ci95_e=est.total_ci95_e, feed_change_e=est.feed_change_e,
-            z_c_nm=est.z_c / A_PER_NM, z_c_ci95_nm=(est.z_c_ci95[0] / A_PER_NM, est.z_c_ci95[1] / A_PER_NM),
-            ci_note=est.ci_note, matched_first_two_e=matched.first_two_e,
-            matched_first_two_ci95_e=matched.first_two_ci95_e, matched_runs=matched.n_runs))
+        milestones.append(_milestone_charge(pool.stage, pool.lambda_A, ids, side, species, rho_q, rho_q_basin,
+                                            float(np.mean(a)), est, matched))
         if pool.lambda_A >= detach_lambda_A:
             for cid, row, fc, u, r in zip(ids, side.charges_e, side.feed_charge_e, side.clusters, runs):
                 used.setdefault(cid, (row, float(fc), str(u), r))   # a config in two pools counts once
 
     if not used:
         raise AnalysisError(f"no milestone at or beyond lambda = {detach_lambda_A} A has configurations led by "
-                            f"the {leader} (milestones: {[round(p.lambda_A, 3) for p in pools]} A); "
+                            f"the {leader} (milestones: {[round(p.lambda_A, 3) for p in data.pools]} A); "
                             "z_c needs the ion detached from the feed (lower detach_lambda_A knowingly)")
     pooled = ClusteredFrames(np.stack([v[0] for v in used.values()]), np.array([v[1] for v in used.values()]),
                              [v[2] for v in used.values()])
-    est = _estimate(reference, ref, pooled, [v[3] for v in used.values()], z_layers_A, n_bootstrap, rng)
-    matched = matched_first_two(ref, pooled, [v[3] for v in used.values()], n_bootstrap, rng)
-    zc, z_ci = est.z_c, est.z_c_ci95
+    runs = [v[3] for v in used.values()]
+    est = _estimate(reference, ref, pooled, runs, geo.z_layers_A, n_bootstrap, rng)
+    matched = matched_first_two(ref, pooled, runs, n_bootstrap, rng)
     stages = tuple(m.stage for m in milestones if m.lambda_A >= detach_lambda_A and m.configs)
-    center = ChargeCenter(
+    center = _center(est, matched, geo.z_in, stages, reference, n_bootstrap)
+    return InducedChargeResult(
+        reference=REFERENCE_TEXT, reference_z_A=geo.z_in, leader=leader, binning=binning,
+        rho_distance_A=geo.d_fine, rho_w_g_cm3=geo.rho_g, rho_w_per_nm3=geo.rho_n, valleys_distance_A=geo.valleys,
+        bin_edges_distance_A=geo.d_edges, bin_edges_z_A=geo.z_in - geo.d_edges,
+        layer_centers_distance_A=geo.centers_d, n_layers=int(geo.valleys.size), area_A2=float(np.mean(area_basin)),
+        basin_sources=tuple(f.source for f in basin), basin_units=tuple(f.unit for f in basin),
+        intrinsic_charge_e=ref.charges_e.mean(axis=0), intrinsic_density_e_nm3=rho_q_basin,
+        milestones=tuple(milestones), center=center, n_bootstrap=int(n_bootstrap), feed_check_max_e=worst,
+        reference_need=need)
+
+
+def _milestone_charge(stage: int, lambda_A: float, ids: tuple[int, ...], side: ClusteredFrames,
+                      species: dict[str, int], rho_q: np.ndarray, rho_q_basin: np.ndarray, area_A2: float,
+                      est: InducedEstimate, matched: Any) -> MilestoneCharge:
+    """The result row of one milestone pool from its estimate (pure)."""
+    return MilestoneCharge(
+        stage=stage, lambda_A=lambda_A, configs=ids, units=side.n_clusters, leader_species=species,
+        charge_e=side.charges_e.mean(axis=0), charge_density_e_nm3=rho_q, induced_e=est.induced_e,
+        induced_density_e_nm3=rho_q - rho_q_basin, induced_first_two_e=est.first_two_e,
+        induced_first_two_ci95_e=est.first_two_ci95_e,
+        induced_first_two_e_nm2=est.first_two_e / (area_A2 / A_PER_NM ** 2),
+        induced_total_e=est.total_e, induced_total_ci95_e=est.total_ci95_e, feed_change_e=est.feed_change_e,
+        z_c_nm=est.z_c / A_PER_NM, z_c_ci95_nm=(est.z_c_ci95[0] / A_PER_NM, est.z_c_ci95[1] / A_PER_NM),
+        ci_note=est.ci_note, matched_first_two_e=matched.first_two_e,
+        matched_first_two_ci95_e=matched.first_two_ci95_e, matched_runs=matched.n_runs)
+
+
+def _center(est: InducedEstimate, matched: Any, z_in: float, stages: tuple[int, ...], reference: str,
+            n_bootstrap: int) -> ChargeCenter:
+    """The conductor plane from the pooled estimate (pure; z_c from A to nm and to absolute z)."""
+    zc, z_ci = est.z_c, est.z_c_ci95
+    return ChargeCenter(
         z_c_nm=zc / A_PER_NM, z_c_ci95_nm=(z_ci[0] / A_PER_NM, z_ci[1] / A_PER_NM), reference=REFERENCE_TEXT,
         reference_z_A=z_in, z_c_A=z_in + zc, z_c_ci95_A=(z_in + z_ci[0], z_in + z_ci[1]),
         induced_first_two_e=est.first_two_e, induced_first_two_ci95_e=est.first_two_ci95_e,
@@ -309,13 +406,6 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
         ci_method=(CI_METHOD if reference == "pooled" else CI_METHOD_MATCHED).format(n=n_bootstrap),
         ci_note=est.ci_note, matched_first_two_e=matched.first_two_e,
         matched_first_two_ci95_e=matched.first_two_ci95_e, matched_runs=matched.n_runs, basin_reference=reference)
-    return InducedChargeResult(
-        reference=REFERENCE_TEXT, reference_z_A=z_in, leader=leader, binning=binning, rho_distance_A=d_fine,
-        rho_w_g_cm3=rho_g, rho_w_per_nm3=rho_n, valleys_distance_A=valleys, bin_edges_distance_A=d_edges,
-        bin_edges_z_A=z_in - d_edges, layer_centers_distance_A=centers_d, n_layers=int(valleys.size),
-        area_A2=area, basin_sources=tuple(f.source for f in basin), basin_units=tuple(f.unit for f in basin),
-        intrinsic_charge_e=intrinsic, intrinsic_density_e_nm3=rho_q_basin, milestones=tuple(milestones),
-        center=center, n_bootstrap=int(n_bootstrap), feed_check_max_e=worst, reference_need=need)
 
 
 def charge_center(store: Path, system: Optional[Path] = None, **options: Any) -> ChargeCenter:
