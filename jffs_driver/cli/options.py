@@ -3,7 +3,7 @@
 Membrane lengths at the command line are in angstrom: :data:`LENGTH` takes ``-4.1`` as -4.1 A
 and ``-0.41nm`` as -4.1 A (:func:`jffs_driver.units.parse_length_A`); :data:`LENGTHS` takes a
 comma-separated list of such lengths. Each quantity has one option name across commands
-(docs/cli_units.md lists them). An old option name that had another unit is refused
+(docs/correction.md lists the length options). An old option name that had another unit is refused
 (:func:`refused`, exit code 2, the message names the new option and its unit), so a script
 written for nm never runs silently with A; an old name with the same meaning stays a hidden
 alias that prints one line naming the new option.
