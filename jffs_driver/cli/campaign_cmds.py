@@ -93,8 +93,7 @@ def status(store: Path, as_json: bool) -> None:
         "cannot_progress": stuck,
         "basin": {"steps": state.basin_steps, "target_steps": cfg.basin.runs * cfg.basin.steps_per_run,
                   "crossings": state.n_crossings},
-        "stages": rows, "length_unit": header.units.get("length"),
-        "units": {"lambda": header.units.get("length"), "basin.steps": "MD steps"},
+        "stages": rows, "length_unit": header.units.get("length"),  # the notebook API mirrors these keys
     }
     if as_json:
         click.echo(json.dumps(data, indent=2, default=_json_default))
