@@ -301,11 +301,27 @@ def versions() -> dict[str, str]:
 
 
 def write_metadata(out_dir: str | os.PathLike[str], meta: Mapping[str, Any]) -> Path:
-    """Write ``metadata.json`` atomically (temp file + rename)."""
+    """Write ``metadata.json`` atomically (a temp file of this writer's own + fsync + rename).
+
+    Replicas of one build may be equilibrated by several jobs at once (``--first``), each
+    rewriting the metadata: a shared temp name would let one writer rename the other's
+    half-written file into place and then fail on its own rename, so every writer gets a
+    unique temp file and readers only ever see a complete file.
+    """
+    import tempfile  # noqa: PLC0415
+
     path = Path(out_dir) / "metadata.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    fd, name = tempfile.mkstemp(prefix=".metadata.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(meta, indent=1, sort_keys=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(name, 0o644)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
     return path
 
 
