@@ -5,6 +5,9 @@ periodic-boundary mode in x and y, so the liquid has no gaps at the lateral box 
 packed as rigid molecules of the force field's geometry; after packing every molecule is
 re-idealised (exact O-H length and H-O-H angle) so that SHAKE starts from satisfied
 constraints. The two compartments are packed by two Packmol processes running side by side.
+While they run, a progress line on stderr says where each one is (packing one molecule type or
+all together, GENCAN loop, objective function), read from their logs; Packmol has no fixed
+amount of work, so the line carries no percentage.
 """
 
 from __future__ import annotations
@@ -21,9 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BuildError, EnvironmentSetupError
+from ..progress import StepProgress
 
 #: Seconds allowed for one Packmol run before it is abandoned.
 PACKMOL_TIMEOUT_S = 1800.0
+#: Seconds between two checks on the running Packmol processes.
+POLL_S = 0.1
+#: Bytes read from the end of a Packmol log for a progress line.
+LOG_TAIL_BYTES = 8192
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,7 @@ def pack_compartments(
     tolerance_A: float = 2.0,
     workdir: str | os.PathLike[str] | None = None,
     timeout_s: float = PACKMOL_TIMEOUT_S,
+    progress: bool = True,
 ) -> dict[str, PackedCompartment]:
     """Fill every compartment with one Packmol process each, all running concurrently.
 
@@ -193,6 +202,10 @@ def pack_compartments(
         Packmol tolerance (minimum distance between molecules) in A.
     workdir
         Where Packmol's inputs, outputs and logs go (kept); a temporary folder if ``None``.
+    timeout_s
+        Seconds each Packmol process may run.
+    progress
+        Print progress lines on stderr (``JFFS_PROGRESS=0`` silences them too).
 
     Raises
     ------
@@ -214,16 +227,15 @@ def pack_compartments(
             for stale in ("packed.xyz", "packed.xyz_FORCED"):
                 (sub / stale).unlink(missing_ok=True)
             with open(sub / "pack.inp", "rb") as stdin, open(sub / "packmol.log", "wb") as log:
-                proc = subprocess.Popen([str(binary)], stdin=stdin, stdout=log, stderr=subprocess.STDOUT, cwd=sub)
+                # gfortran buffers output to a file: unbuffered, the log shows where Packmol is
+                env = dict(os.environ, GFORTRAN_UNBUFFERED_PRECONNECTED="y")
+                proc = subprocess.Popen([str(binary)], stdin=stdin, stdout=log, stderr=subprocess.STDOUT, cwd=sub, env=env)
             procs.append((c, sub, proc, time.perf_counter()))
+        report = StepProgress("packing with Packmol", None, "", enabled=None if progress else False)
+        ended = _wait_all(procs, timeout_s, report)
         results: dict[str, PackedCompartment] = {}
         for c, sub, proc, t0 in procs:
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired as exc:
-                proc.kill()
-                raise BuildError(f"Packmol did not finish within {timeout_s} s", compartment=c.name) from exc
-            seconds = time.perf_counter() - t0
+            seconds = ended[c.name] - t0
             log_text = (sub / "packmol.log").read_text(errors="replace")
             if proc.returncode != 0 or "Success!" not in log_text or not (sub / "packed.xyz").is_file():
                 tail = "\n".join(log_text.strip().splitlines()[-15:])
@@ -236,6 +248,7 @@ def pack_compartments(
                 )
             xyz = read_xyz(sub / "packed.xyz")
             results[c.name] = _split(c, xyz, lx_A, ly_A, r_oh_A, angle_hoh_deg, seconds)
+        report.finish(", ".join(f"{c.name} {ended[c.name] - t0:.1f} s" for c, _, _, t0 in procs))
         return results
     finally:
         for _, _, proc, _ in procs:
@@ -243,6 +256,73 @@ def pack_compartments(
                 proc.kill()
         if own:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_all(procs: list[tuple[Compartment, Path, subprocess.Popen[bytes], float]], timeout_s: float,
+              report: StepProgress) -> dict[str, float]:
+    """Wait for every Packmol process; return when each ended (perf_counter s).
+
+    Raises :class:`BuildError` when one runs past ``timeout_s`` (the caller kills the rest).
+    """
+    ended: dict[str, float] = {}
+    while len(ended) < len(procs):
+        now = time.perf_counter()
+        for c, _sub, proc, t0 in procs:
+            if c.name in ended:
+                continue
+            if proc.poll() is not None:
+                ended[c.name] = now
+            elif now - t0 > timeout_s:
+                proc.kill()
+                raise BuildError(f"Packmol did not finish within {timeout_s} s", compartment=c.name)
+        if len(ended) < len(procs):
+            if report.due():
+                report.update(0, note="; ".join(
+                    f"{c.name}: done in {ended[c.name] - t0:.1f} s" if c.name in ended else
+                    f"{c.name}: {packmol_stage(sub / 'packmol.log', sum(1 for _, n in c.ions if n > 0) + 1)}"
+                    for c, sub, _p, t0 in procs))
+            time.sleep(POLL_S)
+    return ended
+
+
+def packmol_stage(log: Path, n_types: int) -> str:
+    """Where a running Packmol is, from the end of its log ('all molecules, GENCAN loop 3, objective 0.12 A^2').
+
+    Packmol packs each molecule type alone, then all together; every phase runs GENCAN loops
+    until its objective (a sum of squared distance violations, A^2) is small enough.
+    ``n_types`` is the number of molecule types.
+    """
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - LOG_TAIL_BYTES))
+            tail = fh.read().decode(errors="replace")
+    except OSError:
+        return "starting"
+    phase = "initial placement"
+    cut = -1
+    for line_no, line in enumerate(tail.splitlines()):
+        text = line.strip()
+        if text.startswith("Packing molecules of type:"):
+            phase, cut = f"type {text.split(':')[1].strip()} of {n_types}", line_no
+        elif text.startswith("Packing all molecules together"):
+            phase, cut = "all molecules", line_no
+    loop, f_value = "", ""
+    for line in tail.splitlines()[cut + 1:]:
+        text = line.strip()
+        if text.startswith("Starting GENCAN loop:"):
+            loop = text.split(":")[1].strip()
+        elif text.startswith("Function value from last GENCAN loop:"):
+            f_value = text.split("=")[-1].strip()
+    out = phase
+    if loop:
+        out += f", GENCAN loop {loop}"
+    if f_value:
+        try:
+            out += f", objective {float(f_value):.3g} A^2"
+        except ValueError:
+            pass
+    return out
 
 
 def _split(
