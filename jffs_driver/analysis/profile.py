@@ -37,12 +37,18 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import AnalysisError
+from ..progress import StepProgress
 from .basin_fragments import basin_fragments, basin_terms
 from .fragments import Fragments, collect, usable_stages
 from .reconstruction import eq2_tau, find_barrier, reconstruct, shift_tau
 
 #: Default number of grid intervals between lambda_0 and the end of the profile.
 DEFAULT_GRID = 120
+#: Bootstrap replicates are estimated in blocks of about a tenth of them, at least
+#: BOOTSTRAP_BLOCK_MIN (a progress report after each block; every row of :func:`estimate`
+#: depends on its own weights only, so the blocks do not change the numbers).
+BOOTSTRAP_BLOCKS = 10
+BOOTSTRAP_BLOCK_MIN = 250
 #: Mean overshoot of a discretely observed Brownian path over a level, in units of its rms
 #: step: -zeta(1/2)/sqrt(2 pi) (Siegmund's corrected diffusion approximation).
 OVERSHOOT = 0.5825971579390107
@@ -293,7 +299,8 @@ def boundary_layer(nodes: np.ndarray, diffusion: np.ndarray, check_time: float) 
 def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n_bootstrap: int,
                            seed: int, check_time: float = math.nan, delta: float = 0.0,
                            armed_time: Optional[float] = None,
-                           cut_runs: int = 0) -> tuple[Estimate, dict[str, Any]]:
+                           cut_runs: int = 0, progress: bool = True,
+                           label: str = "profile") -> tuple[Estimate, dict[str, Any]]:
     """Point estimate and bootstrap bands of beta G, tau and D at the reported nodes.
 
     The reported nodes run from the first node (lambda_0, or the bottom of A when ``fr.basin``
@@ -310,6 +317,8 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
     count - and ``armed_time`` (the basin runs' armed time) is known, the anchor falls back to
     armed time / N_0, which no cut excursion biases; ``out["anchor_method"]`` says which.
     ``cut_runs`` (basin runs that ended beyond lambda_0) only enters the error message.
+    ``progress`` prints bootstrap progress lines on stderr headed by ``label``
+    (:class:`~jffs_driver.progress.StepProgress`).
     """
     ones = np.ones((1, fr.n_roots))
     point = estimate(fr, ones, np.array([n_crossings]), basin_time)
@@ -354,24 +363,31 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
     if fr.basin is not None:  # drawn after the trial tree, so the bands above lambda_0 stay as they were
         n_seg = fr.basin.n_segments
         bw = rng.multinomial(n_seg, np.full(n_seg, 1.0 / n_seg), size=n_bootstrap)
-    boot = estimate(fr, w, n0, basin_time, bw, armed_time=armed_time if use_armed else None)
     gs: list[np.ndarray] = []
     ds: list[np.ndarray] = []
     ts: list[np.ndarray] = []
     hs: list[float] = []
     ls: list[float] = []
     tau_end: list[float] = []
-    for r in range(n_bootstrap):
-        if not (np.isfinite(boot.flux[r]) and boot.flux[r] > 0 and boot.tau0[r] > 0):
-            continue
-        g_r, d_r, t_r = _profile_row(fr, boot, r, delta)
-        b_r = find_barrier(x, g_r[keep])
-        gs.append(g_r[keep])
-        ds.append(d_r[keep])
-        ts.append(t_r[keep])
-        hs.append(b_r.height)
-        ls.append(b_r.location)
-        tau_end.append(float(boot.tau[r, -1]))
+    report = StepProgress(label, n_bootstrap, "bootstrap replicates", enabled=None if progress else False)
+    block = max(BOOTSTRAP_BLOCK_MIN, -(-n_bootstrap // BOOTSTRAP_BLOCKS))
+    for lo in range(0, n_bootstrap, block):
+        hi = min(lo + block, n_bootstrap)
+        boot = estimate(fr, w[lo:hi], n0[lo:hi], basin_time, None if bw is None else bw[lo:hi],
+                        armed_time=armed_time if use_armed else None)
+        for r in range(hi - lo):
+            if not (np.isfinite(boot.flux[r]) and boot.flux[r] > 0 and boot.tau0[r] > 0):
+                continue
+            g_r, d_r, t_r = _profile_row(fr, boot, r, delta)
+            b_r = find_barrier(x, g_r[keep])
+            gs.append(g_r[keep])
+            ds.append(d_r[keep])
+            ts.append(t_r[keep])
+            hs.append(b_r.height)
+            ls.append(b_r.location)
+            tau_end.append(float(boot.tau[r, -1]))
+        report.update(hi, note=f"{len(gs)} with a profile")
+    report.finish(f"{len(gs)} with a profile")
     if len(gs) < max(10, n_bootstrap // 2):
         # Percentiles over the surviving replicates would be biased towards the lucky ones:
         # report the point estimate without bands and say why, rather than no profile at all.
@@ -391,7 +407,8 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
 
 
 def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootstrap: Optional[int] = None,
-                    seed: Optional[int] = None, overshoot_correction: bool = True) -> Profile:
+                    seed: Optional[int] = None, overshoot_correction: bool = True,
+                    progress: bool = True) -> Profile:
     """The free-energy profile of a campaign store (see the module docstring).
 
     Parameters
@@ -408,6 +425,8 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
         Apply the continuity correction for discrete checks: tau(x) is replaced by tau(x -
         delta) in the reconstruction, delta = the measured mean overshoot of the detected
         milestone crossings (docs/profile.md).
+    progress
+        Print bootstrap progress lines on stderr (throttled; ``JFFS_PROGRESS=0`` silences them).
     """
     from ..ffs.seeds import derive_seed  # noqa: PLC0415
     from ..results import load_state  # noqa: PLC0415
@@ -450,7 +469,8 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
             last[s.run] = s
     cut_runs = sum(1 for s in last.values() if not s.armed_end)
     point, res = profile_from_fragments(fr, state.n_crossings, basin_time, nb, seed, check_time, delta,
-                                        armed_time=armed_time, cut_runs=cut_runs)
+                                        armed_time=armed_time, cut_runs=cut_runs, progress=progress,
+                                        label=f"profile {Path(store_path).name}")
     lam_b = float(cfg.interfaces.lambda_b)
     ms = fr.grid.milestones
     complete = bool(state.complete) and bool(ms[-1] >= lam_b)

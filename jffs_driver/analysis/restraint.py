@@ -43,6 +43,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..errors import AnalysisError
+from ..progress import StepProgress
 from ..resources import render_input
 
 __all__ = ["ConfigForce", "KspaceSettings", "MilestoneRestraint", "RestraintResult", "kspace_settings",
@@ -286,7 +287,8 @@ def _membrane_engine(topo: Any, desc: dict[str, Any], lammps_args: Sequence[str]
 
 def restraining_forces(store: str | Path, system: Optional[str | Path] = None, *, leader: str = "any",
                        kspace: str = "pppm", lammps_args: Sequence[str] = (),
-                       max_configs_per_milestone: Optional[int] = None) -> RestraintResult:
+                       max_configs_per_milestone: Optional[int] = None,
+                       progress: bool = True) -> RestraintResult:
     """<-f_z> on the leading ion per milestone, split into ionic and non-ionic parts.
 
     Parameters
@@ -303,6 +305,9 @@ def restraining_forces(store: str | Path, system: Optional[str | Path] = None, *
         Extra LAMMPS switches (default none: plain styles, which support group/group).
     max_configs_per_milestone
         Evaluate at most this many configurations per milestone (the first in pool order).
+    progress
+        Print progress lines (configurations evaluated of the total) on stderr (throttled;
+        ``JFFS_PROGRESS=0`` silences them).
     """
     from ..store import CampaignStore  # noqa: PLC0415
     from .membrane import MembraneInfo, classify_state  # noqa: PLC0415
@@ -338,6 +343,9 @@ def restraining_forces(store: str | Path, system: Optional[str | Path] = None, *
                                float(md["slab_factor"]), style=kspace)
     engine = _membrane_engine(topo, desc, lammps_args)
     forces: dict[int, ConfigForce] = {}
+    n_unique = len({cid for ids in chosen for cid in ids})
+    report = StepProgress(f"restraint {Path(store).name}", n_unique, "configurations",
+                          enabled=None if progress else False)
     try:
         splitter = ForceSplitter(engine, settings, topo.indices("ions"))
         for ids in chosen:
@@ -347,8 +355,10 @@ def restraining_forces(store: str | Path, system: Optional[str | Path] = None, *
                 lab = labels[cid]
                 tot, ion, non, ion_gg, non_gg = splitter.evaluate(snaps[cid], lab.leader_id)
                 forces[cid] = ConfigForce(cid, lab.lam, lab.leader_id, lab.species, tot, ion, non, ion_gg, non_gg)
+                report.update(len(forces), note=f"{kspace} k-space, 2 LAMMPS evaluations each")
     finally:
         engine.close()
+    report.finish()
     milestones = []
     for pool, ids in zip(pools, chosen):
         fs = [forces[c] for c in ids]

@@ -45,6 +45,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import UsageError
+from ..progress import StepProgress
 from .extrapolation import Z95
 from .ideal_conductor import AsPrintedVariantWarning, correction_kT, normalize_variant
 
@@ -231,12 +232,6 @@ def profile_barrier(lam: ArrayLike, beta_g: ArrayLike) -> tuple[float, float, in
     return float(g[i] - lowest), float(np.asarray(lam, dtype=np.float64)[i]), i
 
 
-def _barriers(lam: NDArray[np.float64], rows: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Heights and locations of every row of ``rows`` (R, N)."""
-    out = [profile_barrier(lam, r) for r in rows]
-    return np.array([h for h, _, _ in out]), np.array([x for _, x, _ in out])
-
-
 def _dF(lam: NDArray[np.float64], geometry: ConductorGeometry, variant: str, temperature_K: float,
         valence: float) -> NDArray[np.float64]:
     out = np.zeros(lam.shape, dtype=np.float64)
@@ -337,6 +332,7 @@ def correct_profile(
     temperature_K: float = 300.0,
     valence: float = 1.0,
     seed: int = 0,
+    progress: bool = True,
 ) -> CorrectedProfile:
     """Subtract the ideal-conductor correction from a profile; corrected barrier and Eq. 6.
 
@@ -367,6 +363,9 @@ def correct_profile(
         Correction variant (Eq. 5 reading), temperature (K) and ion valence Z.
     seed
         Seed of the z_c draws.
+    progress
+        Print progress lines over the replicates on stderr (throttled; ``JFFS_PROGRESS=0``
+        silences them).
 
     Returns
     -------
@@ -417,18 +416,26 @@ def correct_profile(
             raise UsageError(f"replicates must be (R, {n}) rows of beta G and R passage times "
                              f"(got {rows.shape} and {taus.shape})")
         r = rows.shape[0]
+        draws = None
         if zc_ci is not None and zc_ci[1] > zc_ci[0]:
             sd = (zc_ci[1] - zc_ci[0]) / (2.0 * Z95)
             rng = np.random.default_rng(seed)
             top = geometry.lambda_detach_nm - _MIN_Z0_NM
             draws = np.minimum(rng.normal(geometry.z_c_nm, sd, size=r), top)
-            dF_rows = np.array([_dF(x, geometry.with_z_c(z), name, temperature_K, valence) for z in draws])
+        # one replicate at a time (a z_c draw's dF_corr costs lattice sums) with progress lines
+        report = StepProgress("correct", r, "bootstrap replicates", enabled=None if progress else False)
+        dF_rows = np.empty(rows.shape) if draws is not None else np.broadcast_to(dF, rows.shape)
+        hr, lr, hc, lc = (np.empty(r) for _ in range(4))
+        for j in range(r):
+            if draws is not None:
+                dF_rows[j] = _dF(x, geometry.with_z_c(float(draws[j])), name, temperature_K, valence)
+            hr[j], lr[j], _ = profile_barrier(x, rows[j])
+            hc[j], lc[j], _ = profile_barrier(x, rows[j] - dF_rows[j])
+            report.update(j + 1)
+        report.finish()
+        if draws is not None:
             dF_ci = _percentiles(dF_rows).T
-        else:
-            dF_rows = np.broadcast_to(dF, rows.shape)
         crow = rows - dF_rows
-        hr, lr = _barriers(x, rows)
-        hc, lc = _barriers(x, crow)
         band_cor = _percentiles(crow).T
         if not np.isfinite(band_raw).any():
             band_raw = _percentiles(rows).T
