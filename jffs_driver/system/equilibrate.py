@@ -15,6 +15,16 @@ velocities; the starting configuration of the basin runs), ``equilibration.log``
 time in ps, temperature in K, piston positions in A, water counts and central water densities
 in g/cm^3 of feed and filtrate), ``lammps.log`` and ``replica.json``; ``metadata.json`` lists
 the finished replicas under ``"replicas"``. Units: LAMMPS ``real``.
+
+Progress: every replica reports on stderr the simulated ps done of its total, the speed in
+ns/day (of the current stage's fs time step) and an ETA (:class:`~jffs_driver.progress.StepProgress`;
+throttled full lines in a log file). For that, each stage's MD runs as a series of short
+LAMMPS ``run K start S stop T pre no post no`` commands of about :data:`RUN_TARGET_S` wall
+seconds each (sizes measured on the fly, chosen on rank 0 and broadcast). A chunked stage is
+the same trajectory as one ``run`` of the whole stage, bit for bit (``pre no`` keeps neighbour
+lists, fix state and random streams; ``start``/``stop`` keep any ramp over the whole stage;
+tests/test_progress_lines.py compares the final configurations of both), so the chunk sizes,
+which depend on the machine's speed, never change a result.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import numpy as np
 
 from ..engine.lammps_backend import LammpsHandle
 from ..errors import EngineError, UsageError
+from ..progress import StepProgress
 from ..resources import lammps_path_problem
 from ..units import AVOGADRO
 from . import lammps_inputs as li
@@ -96,6 +107,13 @@ MAX_REPLICAS = 10_000
 MAX_LAMMPS_RUN = 2**31 - 1
 #: Longest equilibration stage in steps (10^10 fs = 10 us at 1 fs: far beyond any use).
 MAX_STEPS_PER_STAGE = 1.0e10
+#: Wall seconds one LAMMPS ``run`` between two progress reports aims at.
+RUN_TARGET_S = 2.0
+#: Steps of a stage's first ``run`` when no speed has been measured yet (it also sets up LAMMPS).
+FIRST_RUN_STEPS = 10
+#: Femtoseconds in a nanosecond and seconds in a day (ns/day from steps/s of dt fs).
+FS_PER_NS = 1.0e6
+S_PER_DAY = 86400.0
 
 
 def equilibrate(
@@ -108,6 +126,9 @@ def equilibrate(
     repack_liquid: bool = True,
     lammps_args: Sequence[str] = (),
     comm: Any | None = None,
+    *,
+    progress: bool = True,
+    run_steps: int | None = None,
 ) -> list[ReplicaResult]:
     """Equilibrate replicas ``first, ..., first + replicas - 1`` of the build in ``out_dir``.
 
@@ -126,6 +147,11 @@ def equilibrate(
         Extra LAMMPS switches, e.g. ``['-sf', 'omp', '-pk', 'omp', '2']``.
     comm
         Optional mpi4py communicator for each LAMMPS instance (``None``: serial).
+    progress
+        Print progress lines on stderr (rank 0 only; ``JFFS_PROGRESS=0`` silences them too).
+    run_steps
+        MD steps per LAMMPS ``run`` between progress reports (``None``: sized to take about
+        :data:`RUN_TARGET_S` each). The trajectory does not depend on it.
     """
     out = Path(out_dir)
     # Every replica file lives under BUILD_DIR: a folder LAMMPS cannot take is refused here,
@@ -144,6 +170,8 @@ def equilibrate(
                 raise UsageError(f"--{key.replace('_', '-')} must be a finite number >= 0 (> 0 for the log "
                                  f"interval) in ps, got {value}")
             md[key] = float(value)
+    if run_steps is not None and not (1 <= run_steps <= MAX_LAMMPS_RUN):
+        raise UsageError(f"run_steps must be 1..{MAX_LAMMPS_RUN} MD steps, got {run_steps}")
     for dt_key, ps_key in (("fixed_dt_fs", "fixed_ps"), ("moving_dt_fs", "moving_ps"), ("moving_dt_fs", "log_every_ps")):
         steps = float(md[ps_key]) * 1000.0 / float(md[dt_key])
         limit = MAX_STEPS_PER_STAGE if ps_key != "log_every_ps" else MAX_LAMMPS_RUN
@@ -152,7 +180,8 @@ def equilibrate(
                              f"{md[dt_key]:g} fs; at most {limit:.3g} (LAMMPS runs are 32-bit step counts)")
     results = []
     for index in range(first, first + replicas):
-        results.append(run_replica(out, meta, md, index, repack_liquid, lammps_args, comm))
+        results.append(run_replica(out, meta, md, index, repack_liquid, lammps_args, comm,
+                                   position=(index - first + 1, replicas), progress=progress, run_steps=run_steps))
     return results
 
 
@@ -164,11 +193,24 @@ def run_replica(
     repack_liquid: bool,
     lammps_args: Sequence[str],
     comm: Any | None,
+    *,
+    position: tuple[int, int] = (1, 1),
+    progress: bool = True,
+    run_steps: int | None = None,
 ) -> ReplicaResult:
-    """Run the protocol of the module docstring for one replica."""
+    """Run the protocol of the module docstring for one replica.
+
+    ``position`` (k, n) says "replica k of n" in the progress lines; ``progress`` and
+    ``run_steps`` are those of :func:`equilibrate`.
+    """
     t_start = time.perf_counter()
     root = comm is None or comm.Get_rank() == 0
     rep_dir = out / "replicas" / f"rep_{index:03d}"
+    n_fixed = int(round(md["fixed_ps"] * 1000.0 / md["fixed_dt_fs"]))
+    n_moving = int(round(md["moving_ps"] * 1000.0 / md["moving_dt_fs"]))
+    total_ps = n_fixed * md["fixed_dt_fs"] / 1000.0 + n_moving * md["moving_dt_fs"] / 1000.0
+    report = StepProgress(f"equilibrate rep_{index:03d} ({position[0]} of {position[1]})", total_ps, "ps",
+                          enabled=None if (progress and root) else False, digits=_ps_digits(total_ps))
     if root:
         rep_dir.mkdir(parents=True, exist_ok=True)
     start = out / "system.data"
@@ -176,6 +218,7 @@ def run_replica(
     if repack_liquid and index > 0:
         start = rep_dir / "start.data"
         if root:
+            report.message(f"{report.label}: packing a fresh liquid with Packmol")
             seeds = repack(out, index, start)["packing_seeds"]
         if comm is not None:
             seeds = comm.bcast(seeds, root=0)
@@ -193,31 +236,45 @@ def run_replica(
             _append_log(log_path, row)
 
     steps_total, sim_ps, speed = 0, 0.0, float("nan")
+    pace = _Pace(run_steps, comm)
     with LammpsHandle(comm=comm, log_path=rep_dir / "lammps.log", extra_args=list(lammps_args)) as lmp:
         lmp.commands(li.setup_commands(meta, str(start), thermo_every=1000))
+        report.message(f"{report.label}: energy minimisation (flexible water), then {total_ps:g} ps of MD")
         lmp.commands(li.minimize_commands())
         lmp.commands(li.shake_commands(meta))
         lmp.commands(li.velocity_commands(meta, v_seed))
         stages = (
-            ("fixed", li.fixed_piston_commands(meta, md["fixed_dt_fs"]), li.FIXED_PISTON_FIX_IDS, md["fixed_dt_fs"], md["fixed_ps"]),
-            ("moving", li.nemd_commands(meta, md["moving_dt_fs"]), li.NEMD_FIX_IDS, md["moving_dt_fs"], md["moving_ps"]),
+            ("fixed", li.fixed_piston_commands(meta, md["fixed_dt_fs"]), li.FIXED_PISTON_FIX_IDS, md["fixed_dt_fs"], n_fixed),
+            ("moving", li.nemd_commands(meta, md["moving_dt_fs"]), li.NEMD_FIX_IDS, md["moving_dt_fs"], n_moving),
         )
         lmp.command("reset_timestep 0")
-        for name, commands, fix_ids, dt_fs, duration_ps in stages:
+        for i_stage, (name, commands, fix_ids, dt_fs, n_steps) in enumerate(stages):
             lmp.commands(commands)
-            n_steps = int(round(duration_ps * 1000.0 / dt_fs))
             chunk = max(1, int(round(md["log_every_ps"] * 1000.0 / dt_fs)))
             if not log_rows:
                 lmp.command("run 0")  # make the computes current; SHAKE acts from the first step
             record(monitor.row(lmp, name, sim_ps, check_shake=bool(log_rows)))
-            done, first_run = 0, True
+            first_step = lmp.step()
+            later_steps = sum(st[4] for st in stages[i_stage + 1:])
+            done, first_run, next_log = 0, True, min(chunk, n_steps)
             t0 = time.perf_counter()
             while done < n_steps:
-                k = min(chunk, n_steps - done)
-                lmp.command(f"run {k}" if first_run else f"run {k} pre no post no")
+                k = pace.next(next_log - done)
+                # One trajectory whatever the chunking: 'pre no' skips the re-setup between
+                # runs, 'start'/'stop' span the whole stage (what a single run would see).
+                bounds = f"start {first_step} stop {first_step + n_steps}"
+                t_run = time.perf_counter()
+                lmp.command(f"run {k} {bounds}" if first_run else f"run {k} {bounds} pre no post no")
+                pace.measured(k, time.perf_counter() - t_run, setup=first_run)
                 first_run = False
                 done += k
-                record(monitor.row(lmp, name, sim_ps + done * dt_fs / 1000.0))
+                if done == next_log:
+                    record(monitor.row(lmp, name, sim_ps + done * dt_fs / 1000.0))
+                    next_log = min(next_log + chunk, n_steps)
+                rate = pace.steps_per_s
+                report.update(sim_ps + done * dt_fs / 1000.0,
+                              note=f"{name} pistons, {_ns_per_day(rate, dt_fs):.3g} ns/day",
+                              remaining_s=(n_steps - done + later_steps) / rate if rate > 0 else None)
             if n_steps:
                 speed = n_steps / (time.perf_counter() - t0)
             steps_total += n_steps
@@ -241,7 +298,60 @@ def run_replica(
     if root:
         (rep_dir / "replica.json").write_text(json.dumps(asdict(result), indent=1) + "\n")
         _refresh_metadata(out)
+    report.finish(f"{_ns_per_day(speed, md['moving_dt_fs'] if n_moving else md['fixed_dt_fs']):.3g} ns/day, "
+                  f"T {result.final['temperature_K']:.1f} K -> {rep_dir / 'equilibrated.data'}")
     return result
+
+
+class _Pace:
+    """Sizes of the LAMMPS runs between progress reports, from the measured MD speed.
+
+    Under MPI every rank must issue the same ``run`` commands: rank 0 decides, the others
+    receive its choice (the speeds the ranks measure differ slightly).
+    """
+
+    def __init__(self, run_steps: int | None, comm: Any | None) -> None:
+        self.fixed = run_steps
+        self.comm = comm
+        self.steps_per_s = 0.0
+        self._steps = 0
+        self._seconds = 0.0
+
+    def next(self, left: int) -> int:
+        """Steps of the next run: at most ``left`` (the next log row), about RUN_TARGET_S long."""
+        if self.fixed is not None:
+            k = self.fixed
+        elif self.steps_per_s > 0:
+            k = int(self.steps_per_s * RUN_TARGET_S)
+        else:
+            k = FIRST_RUN_STEPS
+        k = max(1, min(k, left))
+        if self.comm is not None:
+            k = int(self.comm.bcast(k, root=0))
+        return k
+
+    def measured(self, steps: int, seconds: float, setup: bool) -> None:
+        """Account a finished run; a stage's first run also sets LAMMPS up and only seeds the speed."""
+        if setup:
+            if self._steps == 0 and seconds > 0:
+                self.steps_per_s = steps / seconds
+            return
+        self._steps += steps
+        self._seconds += seconds
+        if self._seconds > 0:
+            self.steps_per_s = self._steps / self._seconds
+
+
+def _ns_per_day(steps_per_s: float, dt_fs: float) -> float:
+    """Simulated ns per wall-clock day at ``steps_per_s`` steps of ``dt_fs`` fs."""
+    return steps_per_s * dt_fs / FS_PER_NS * S_PER_DAY if steps_per_s > 0 else math.nan
+
+
+def _ps_digits(total_ps: float) -> int:
+    """Decimals that show a few significant digits of ``total_ps`` (1 for long runs)."""
+    if not total_ps > 0:
+        return 1
+    return min(4, max(1, 2 - math.floor(math.log10(total_ps))))
 
 
 class _Monitor:
