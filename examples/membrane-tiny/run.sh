@@ -11,8 +11,11 @@ if [ ! -f runs/system/metadata.json ]; then
 fi
 # Plain LAMMPS styles (one core per process): on a shared 2-core machine OpenMP threads wait for
 # each other; add --omp 2 on an otherwise idle machine if you like.
+# A replica is finished when its replica.json exists: it is written after equilibrated.data
+# (which an interruption can leave half-written) and before the replica is listed in
+# runs/system/metadata.json, so an interrupted replica is redone, never skipped.
 for i in 0 1 2 3; do
-    if [ ! -f "runs/system/replicas/rep_00$i/equilibrated.data" ]; then
+    if [ ! -f "runs/system/replicas/rep_00$i/replica.json" ]; then
         jffs equilibrate runs/system --first "$i" --replicas 1 --fixed-ps 0.2 --moving-ps 1
     fi
 done
