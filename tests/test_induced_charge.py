@@ -679,6 +679,15 @@ def test_induced_charge_on_the_membrane_campaign(membrane_ci_campaign, capsys) -
     assert data["n_layers"] == res.n_layers and len(data["milestones"]) == len(res.milestones)
     assert data["n_units"] == c.n_units and data["feed_change_e"] == pytest.approx(change, abs=1e-9)
     assert data["reference_need"]["independent_frames_needed"] == need.independent_frames_needed
+    assert data["basin_reference"] == "pooled"
+    # the matched reference from the command line is the matched estimator on the same frames:
+    # the root of every pooled configuration is a basin crossing of run 0 or 1
+    main(["induced-charge", str(run.store), "--system", str(run.system), "--leader", "any", "--json",
+          "--detach-lambda", "-10", "--bootstrap", "100", "--reference", "matched"])
+    m = json.loads(capsys.readouterr().out)
+    assert m["basin_reference"] == "matched" and m["n_units"] == m["n_basin_units"] <= 2
+    assert m["induced_first_two_e"] == pytest.approx(data["matched_first_two_e"], abs=1e-9)
+    assert m["matched_first_two_e"] == pytest.approx(data["matched_first_two_e"], abs=1e-9)
     with capsys.disabled():
         print(f"\ninduced charge (CI campaign): {len(res.basin_sources)} basin-A frames, valleys "
               f"{np.round(res.valleys_distance_A, 2).tolist()} A, plateau rho_w {float(np.mean(plateau)):.3f} g/cm^3, "

@@ -50,6 +50,9 @@ _LEADER = click.Choice(["anion", "cation", "any"])
               help="Milestone configurations used, by the species of their leading ion.")
 @click.option("--basin-frames", type=click.Choice(["both", "replicas", "basin"]), default="both", show_default=True,
               help="Basin-A frames for the intrinsic profile: equilibrated replicas, basin-run states, or both.")
+@click.option("--reference", type=click.Choice(["pooled", "matched"]), default="pooled", show_default=True,
+              help="Basin-A reference: all basin-A frames (pooled, the paper), or for each milestone frame the "
+                   "basin-A frames of its own basin run (matched: removes the ion arrangement a branch inherits).")
 @click.option("--detach-lambda", type=LENGTH, default=0.0, show_default=True,
               help=f"Milestones with lambda >= this, {LENGTH_HELP}, are pooled for z_c (0: the pore entrance).")
 @click.option("--bootstrap", "n_bootstrap", type=int, default=2000, show_default=True,
@@ -64,8 +67,8 @@ _LEADER = click.Choice(["anion", "cation", "any"])
 @click.option("--target-half-width", "half_width", type=float, default=0.2, show_default=True,
               help="95% half-width (e) of q1+q2 from the intrinsic reference, for the basin-A frames needed.")
 def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path: Optional[Path], leader: str,
-                   basin_frames: str, detach_lambda: float, n_bootstrap: int, min_prominence: float,
-                   smooth_A: float, binning: str, seed: int, half_width: float) -> None:
+                   basin_frames: str, reference: str, detach_lambda: float, n_bootstrap: int,
+                   min_prominence: float, smooth_A: float, binning: str, seed: int, half_width: float) -> None:
     """Induced charge in the feed and the conductor plane z_c of a membrane STORE.
 
     Water density (0.25 A bins) and liquid layers from basin-A frames, net charge per layer
@@ -90,7 +93,7 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
                          option="--target-half-width")
     res = run(store, system, leader=leader, basin_frames=basin_frames, detach_lambda_A=detach_lambda,
               n_bootstrap=n_bootstrap, min_prominence=min_prominence, smooth_A=smooth_A, binning=binning,
-              seed=seed, target_half_width_e=half_width)
+              seed=seed, target_half_width_e=half_width, reference=reference)
     figure = None
     if plot_path is not None:
         from ..analysis.induced_charge_plot import plot_induced_charge  # noqa: PLC0415
@@ -103,7 +106,7 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
         return
     c = res.center
     click.echo(f"induced charge of {store} (leading ion: {leader}; {c.n_basin_frames} basin-A frames; "
-               f"binning: {binning})")
+               f"binning: {binning}; reference: {reference} basin-A frames)")
     click.echo(f"reference plane: z = {res.reference_z_A:.3f} A ({res.reference})")
     layers = ", ".join(f"{a:.2f} .. {b:.2f} A" for a, b in zip(res.bin_edges_distance_A[:res.n_layers],
                                                                res.bin_edges_distance_A[1:res.n_layers + 1]))
@@ -120,10 +123,12 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
                    f"{_ci([v * A_PER_NM for v in m.z_c_ci95_nm], 2):>15}")
         if m.ci_note and m.configs:
             notes.setdefault(m.ci_note, []).append(m.stage)
-    click.echo("n: configurations, u: independent trial-tree branches (stage-0 roots) among them")
+    click.echo("n: configurations, u: independent trial-tree branches (stage-0 roots) among them"
+               + ("; CIs over the basin runs the branches came from" if reference == "matched" else ""))
     for text, stages in notes.items():
         click.echo(f"  stage{'s' if len(stages) > 1 else ''} {', '.join(map(str, stages))}: {text}")
-    click.echo(f"pooled over stages {list(c.stages)} ({c.n_frames} configurations, {c.n_units} branches; "
+    unit_word = "branches" if reference == "pooled" else "basin runs"
+    click.echo(f"pooled over stages {list(c.stages)} ({c.n_frames} configurations, {c.n_units} {unit_word}; "
                f"{c.n_basin_frames} basin-A frames in {c.n_basin_units} runs): q1+q2 = "
                f"{_f(c.induced_first_two_e)} e (95% CI {_ci(c.induced_first_two_ci95_e)} e), total = "
                f"{_f(c.induced_total_e)} e (95% CI {_ci(c.induced_total_ci95_e)} e)")
@@ -133,7 +138,8 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
                f"(95% CI {_ci(c.z_c_ci95_A)} A)")
     if c.ci_note:
         click.echo(f"note: {c.ci_note}")
-    click.echo(f"diagnostic, each branch against the basin-A frames of its own basin run ({c.matched_runs} runs): "
+    click.echo(f"{'diagnostic' if reference == 'pooled' else 'the same (matched)'}, q1+q2 of each branch against "
+               f"the basin-A frames of its own basin run ({c.matched_runs} runs): "
                f"q1+q2 = {_f(c.matched_first_two_e)} e (95% CI {_ci(c.matched_first_two_ci95_e)} e); "
                + ", ".join(f"stage {m.stage}: {_f(m.matched_first_two_e, 2)} e" for m in res.milestones if m.configs))
     need = res.reference_need
@@ -145,7 +151,7 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
                    f"{res.feed_check_max_e:.2f} e (water cut by the membrane plane); feed charge change "
                    f"{_f(c.feed_change_e)} e")
     click.echo(f"intrinsic reference: per-frame SD of q1+q2 {_f(need.sd_frame_e, 2)} e (intraclass correlation "
-               f"within a run {_f(need.icc, 2)}): {c.n_basin_frames} frames are worth "
+               f"within a run {_f(need.icc, 2)}): {len(res.basin_sources)} frames are worth "
                f"{_f(need.effective_frames, 1)} independent ones; a 95% half-width of {need.half_width_e:g} e "
                f"needs about {need.independent_frames_needed} independent basin-A frames (docs/induced_charge.md)")
     if figure is not None:
