@@ -66,15 +66,31 @@ def test_any_number_of_groups_gives_the_serial_store(tmp_path: Path, reference: 
 
 def _start_and_signal(cmd: list[str], env: dict[str, str], store: Path, sig: signal.Signals,
                       min_new: int = 25) -> subprocess.CompletedProcess:
-    """Start ``cmd``, wait until ``min_new`` more trials are committed, send ``sig`` to the launcher."""
+    """Start ``cmd``, wait until ``min_new`` more trials are committed, send ``sig`` to the launcher.
+
+    Waits for the event however slow the machine is (the old 120-s limit let a loaded machine
+    run the campaign to its end unsignalled); only a job that stops committing for TIMEOUT s
+    counts as hung.
+    """
     start = committed_trials(store)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if committed_trials(store) >= start + min_new:
+    last, seen = time.monotonic(), start
+    while proc.poll() is None:
+        now_n = committed_trials(store)
+        if now_n >= start + min_new:
             proc.send_signal(sig)
             break
+        if now_n != seen:
+            last, seen = time.monotonic(), now_n
+        elif time.monotonic() - last > TIMEOUT:
+            proc.send_signal(signal.SIGINT)  # mpiexec kills every rank
+            _out, err = proc.communicate(timeout=30)
+            raise AssertionError(f"{' '.join(cmd)} committed nothing for {TIMEOUT} s\n{err[-3000:]}")
         time.sleep(0.1)
+    else:
+        _out, err = proc.communicate(timeout=30)
+        raise AssertionError(f"{' '.join(cmd)} ended (exit {proc.returncode}) before {min_new} more trials were "
+                             f"committed: the campaign is too short for this test\n{err[-3000:]}")
     try:
         out, err = proc.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
