@@ -688,6 +688,24 @@ def test_induced_charge_on_the_membrane_campaign(membrane_ci_campaign, capsys) -
     assert m["basin_reference"] == "matched" and m["n_units"] == m["n_basin_units"] <= 2
     assert m["induced_first_two_e"] == pytest.approx(data["matched_first_two_e"], abs=1e-9)
     assert m["matched_first_two_e"] == pytest.approx(data["matched_first_two_e"], abs=1e-9)
+    # basin-run states with the ion beyond lambda_A join the pooled frames: counted here from
+    # the store's segment table and the stored lambda of each end state (config index)
+    from jffs_driver.analysis.membrane import classify_state
+    with CampaignStore.open(run.store, mode="r") as st:
+        lam_a = float(st.header.config["interfaces"]["lambda_a"])
+        idx = st.config_index()
+        ends = [int(s.end_config) for s in st.basin_segments(histograms=False)
+                if s.event.value == "budget" and int(s.end_config) >= 0 and float(idx[int(s.end_config)]["lambda"]) >= lam_a]
+        expect = sum(1 for cid in ends if (lambda lab: lab.p == 0 and lab.q == 0)(
+            classify_state(st.snapshot(cid).positions, info)))
+    both = induced_charge(run.store, run.system, leader="any", detach_lambda_A=-math.inf, n_bootstrap=50,
+                          detached_frames="both")
+    assert both.center.n_basin_detached == expect
+    assert both.center.n_frames == c.n_frames + expect and both.center.detached_frames == "both"
+    if expect:
+        only = induced_charge(run.store, run.system, leader="any", detach_lambda_A=-math.inf, n_bootstrap=50,
+                              detached_frames="basin", reference="matched")
+        assert only.center.stages == () and only.center.n_basin_detached == expect
     with capsys.disabled():
         print(f"\ninduced charge (CI campaign): {len(res.basin_sources)} basin-A frames, valleys "
               f"{np.round(res.valleys_distance_A, 2).tolist()} A, plateau rho_w {float(np.mean(plateau)):.3f} g/cm^3, "
@@ -695,3 +713,13 @@ def test_induced_charge_on_the_membrane_campaign(membrane_ci_campaign, capsys) -
               f"{c.induced_first_two_ci95_e[1]:.3f}), total {c.induced_total_e:.3f} e = feed change {change:.3f} e, "
               f"{c.n_frames} configurations in {c.n_units} branches, z_c {c.z_c_nm:.3f} nm "
               f"(95% CI {c.z_c_ci95_nm[0]:.3f} .. {c.z_c_ci95_nm[1]:.3f})")
+
+
+@pytest.mark.quick
+def test_unknown_choices_are_refused_before_the_store_is_read(tmp_path) -> None:
+    from jffs_driver.analysis.induced_charge import induced_charge
+
+    for kwargs, word in (({"reference": "paired"}, "reference"), ({"detached_frames": "pore"}, "detached_frames"),
+                         ({"leader": "water"}, "leader"), ({"binning": "bonds"}, "binning")):
+        with pytest.raises(AnalysisError, match=word):
+            induced_charge(tmp_path / "missing.jffs", **kwargs)

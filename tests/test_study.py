@@ -78,10 +78,12 @@ def test_the_induced_charge_reference_of_the_report_is_checked(tmp_path: Path) -
     assert load_study(_study(tmp_path, TWO_BOXES)).induced_reference == "pooled"
     path = _study(tmp_path, TWO_BOXES, extra='induced_reference = "matched"\n')
     assert load_study(path).induced_reference == "matched"
-    path = _study(tmp_path, TWO_BOXES, extra='induced_reference = "paired"\n')
+    path = _study(tmp_path, TWO_BOXES, extra='induced_reference = "matched"\ninduced_detached = "both"\n')
+    assert load_study(path).induced_detached == "both"
+    path = _study(tmp_path, TWO_BOXES, extra='induced_reference = "paired"\ninduced_detached = "pore"\n')
     with pytest.raises(ConfigError) as err:
         load_study(path)
-    assert [p.key for p in err.value.problems] == ["report.induced_reference"]
+    assert [p.key for p in err.value.problems] == ["report.induced_reference", "report.induced_detached"]
     assert "matched" in str(err.value)
 
 

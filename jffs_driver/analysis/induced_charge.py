@@ -42,7 +42,7 @@ layers, the estimators of :mod:`~jffs_driver.analysis.induced_stats` compute, an
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -177,6 +177,10 @@ class CampaignFrames:
         Config id -> its trial-tree root (stage-0 configuration).
     root_run
         Root id -> ``'basin-run:<r>'``, the basin run whose lambda_0 crossing the root is.
+    basin_beyond
+        Basin-run states sampled at fixed times (segment ends on the step budget) with no ion in
+        the filtrate and the leading ion at or above lambda_A (unit: their basin run); the
+        analysis keeps those led by the chosen ion at or beyond the detachment lambda.
     """
 
     info: Any
@@ -186,6 +190,7 @@ class CampaignFrames:
     basin: list[Frame]
     roots: dict[int, int]
     root_run: dict[int, str]
+    basin_beyond: list[Frame] = field(default_factory=list)
 
     def run_of(self, cid: int) -> str:
         """The basin run configuration ``cid`` descends from ('' when its root is not a basin crossing)."""
@@ -227,10 +232,26 @@ def load_campaign_frames(store: str | Path, system: Optional[str | Path] = None,
             return cache[cid]
 
         pool_frames = [[frame(c) for c in p.config_ids] for p in pools]
+        beyond = _basin_beyond(st, info, float(config.interfaces.lambda_a))
     if len(basin) == 0:
         raise AnalysisError("no basin-A frame (F00 with the leading ion below lambda_A) among the replicas "
                             "and basin-run states: the intrinsic profile cannot be computed")
-    return CampaignFrames(info, topo, pools, pool_frames, basin, dict(roots), root_run)
+    return CampaignFrames(info, topo, pools, pool_frames, basin, dict(roots), root_run, beyond)
+
+
+def _basin_beyond(st: Any, info: Any, lambda_a: float) -> list[Frame]:
+    """Basin-run end states on the step budget in F00 with the leading ion at or above lambda_A."""
+    from ..ffs.tasks import BasinEvent  # noqa: PLC0415
+    from .membrane import classify_state  # noqa: PLC0415
+
+    out = []
+    for seg in sorted(st.basin_segments(histograms=False), key=lambda s: (s.run, s.segment)):
+        if seg.event is BasinEvent.BUDGET and int(seg.end_config) >= 0:
+            snap = st.snapshot(int(seg.end_config))
+            label = classify_state(snap.positions, info)
+            if label.p == 0 and label.q == 0 and label.lam >= lambda_a:
+                out.append(Frame(f"config:{int(seg.end_config)}", snap, label, f"basin-run:{int(seg.run)}"))
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -279,7 +300,7 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
                    plateau_bin_A: float = 5.0, max_layers: int = 3, valley_search_A: float = 12.0,
                    min_prominence: float = 0.1, smooth_A: float = 0.25, binning: str = "molecules",
                    n_bootstrap: int = 2000, seed: int = 0, target_half_width_e: float = 0.2,
-                   reference: str = "pooled") -> InducedChargeResult:
+                   reference: str = "pooled", detached_frames: str = "milestones") -> InducedChargeResult:
     """Run the induced-charge analysis of a membrane campaign (see module docstring).
 
     Parameters
@@ -316,6 +337,14 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
         ``'matched'``: every milestone frame minus the basin-A frames of the basin run its
         branch started in (:func:`~jffs_driver.analysis.induced_stats.matched_estimate`), which
         removes the ion arrangement a branch inherits and needs far fewer runs for a CI.
+    detached_frames
+        Frames with the ion detached that enter the pooled q_1 + q_2 and z_c: ``'milestones'``
+        (default, the paper: milestone configurations at or beyond ``detach_lambda_A``),
+        ``'basin'`` (basin-run states sampled at fixed times with the chosen ion leading at or
+        beyond ``detach_lambda_A`` and no ion in the filtrate: the steady state of the NEMD with
+        the ion in the pore) or ``'both'``. With basin states every frame's independent unit is
+        its basin run (a milestone configuration's: the run of its root), since a run's states
+        and the branches it seeded share its ion arrangement.
     """
     if leader not in ("anion", "cation", "any"):
         raise AnalysisError(f"unknown leader {leader!r}: choose anion, cation or any")
@@ -323,6 +352,8 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
         raise AnalysisError(f"unknown reference {reference!r}: choose pooled or matched")
     if binning not in ("molecules", "atoms"):
         raise AnalysisError(f"unknown binning {binning!r}: choose molecules or atoms")
+    if detached_frames not in ("milestones", "basin", "both"):
+        raise AnalysisError(f"unknown detached_frames {detached_frames!r}: choose milestones, basin or both")
     compound = "residues" if binning == "molecules" else "atoms"
     data = load_campaign_frames(store, system, basin_frames)
     geo = layer_geometry(data, rho_bin_A=rho_bin_A, plateau_bin_A=plateau_bin_A, max_layers=max_layers,
@@ -350,21 +381,36 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
         matched = matched_first_two(ref, side, runs, n_bootstrap, rng)
         milestones.append(_milestone_charge(pool.stage, pool.lambda_A, ids, side, species, rho_q, rho_q_basin,
                                             float(np.mean(a)), est, matched))
-        if pool.lambda_A >= detach_lambda_A:
+        if pool.lambda_A >= detach_lambda_A and detached_frames != "basin":
             for cid, row, fc, u, r in zip(ids, side.charges_e, side.feed_charge_e, side.clusters, runs):
-                used.setdefault(cid, (row, float(fc), str(u), r))   # a config in two pools counts once
+                # a config in two pools counts once; with basin states the unit is the run
+                used.setdefault(cid, (row, float(fc), str(u) if detached_frames == "milestones" else r, r))
+    n_basin_detached = 0
+    if detached_frames != "milestones":
+        extra = [f for f in data.basin_beyond if f.label.lam >= detach_lambda_A and _leader_ok(f, leader, data.info)]
+        if extra:
+            bside, _rho, _a = _side(extra, topo, geo.z_edges_asc, compound, [f.unit for f in extra])
+            worst = max(worst, _check_feed(bside, extra, binning))
+            for f, row, fc in zip(extra, bside.charges_e, bside.feed_charge_e):
+                used.setdefault(int(f.source.split(":")[1]), (row, float(fc), f.unit, f.unit))
+            n_basin_detached = len(extra)
 
     if not used:
-        raise AnalysisError(f"no milestone at or beyond lambda = {detach_lambda_A} A has configurations led by "
+        where = {"milestones": "no milestone", "basin": "no basin-run state",
+                 "both": "neither a milestone nor a basin-run state"}[detached_frames]
+        raise AnalysisError(f"{where} at or beyond lambda = {detach_lambda_A} A has configurations led by "
                             f"the {leader} (milestones: {[round(p.lambda_A, 3) for p in data.pools]} A); "
-                            "z_c needs the ion detached from the feed (lower detach_lambda_A knowingly)")
+                            "z_c needs the ion detached from the feed (lower detach_lambda_A knowingly, or "
+                            "detached_frames = 'both' to add the basin runs' states)")
     pooled = ClusteredFrames(np.stack([v[0] for v in used.values()]), np.array([v[1] for v in used.values()]),
                              [v[2] for v in used.values()])
     runs = [v[3] for v in used.values()]
     est = _estimate(reference, ref, pooled, runs, geo.z_layers_A, n_bootstrap, rng)
     matched = matched_first_two(ref, pooled, runs, n_bootstrap, rng)
-    stages = tuple(m.stage for m in milestones if m.lambda_A >= detach_lambda_A and m.configs)
+    stages = (() if detached_frames == "basin" else
+              tuple(m.stage for m in milestones if m.lambda_A >= detach_lambda_A and m.configs))
     center = _center(est, matched, geo.z_in, stages, reference, n_bootstrap)
+    center = replace(center, detached_frames=detached_frames, n_basin_detached=n_basin_detached)
     return InducedChargeResult(
         reference=REFERENCE_TEXT, reference_z_A=geo.z_in, leader=leader, binning=binning,
         rho_distance_A=geo.d_fine, rho_w_g_cm3=geo.rho_g, rho_w_per_nm3=geo.rho_n, valleys_distance_A=geo.valleys,

@@ -60,6 +60,9 @@ class ChargeCenter:
         definition); ``'matched'``: each milestone frame minus the basin-A frames of its own
         basin run (:func:`~jffs_driver.analysis.induced_stats.matched_estimate`); the units are
         then basin runs on both sides.
+    detached_frames, n_basin_detached
+        Which frames with the ion detached were pooled (``'milestones'``, ``'basin'`` or
+        ``'both'``) and how many of them are basin-run states.
     """
 
     z_c_nm: float
@@ -84,6 +87,8 @@ class ChargeCenter:
     matched_first_two_ci95_e: tuple[float, float] = _NAN2
     matched_runs: int = 0
     basin_reference: str = "pooled"
+    detached_frames: str = "milestones"
+    n_basin_detached: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -182,7 +187,8 @@ class InducedChargeResult:
             "feed_change_e": num(c.feed_change_e), "stages_pooled": list(c.stages),
             "n_frames": c.n_frames, "n_basin_frames": c.n_basin_frames, "n_units": c.n_units,
             "n_basin_units": c.n_basin_units, "ci_method": c.ci_method, "ci_note": c.ci_note,
-            "basin_reference": c.basin_reference,
+            "basin_reference": c.basin_reference, "detached_frames": c.detached_frames,
+            "n_basin_detached": c.n_basin_detached,
             "matched_first_two_e": num(c.matched_first_two_e),
             "matched_first_two_ci95_e": num(c.matched_first_two_ci95_e), "matched_runs": c.matched_runs,
             "n_bootstrap": self.n_bootstrap, "area_A2": self.area_A2, "basin_sources": list(self.basin_sources),

@@ -55,6 +55,10 @@ _LEADER = click.Choice(["anion", "cation", "any"])
                    "basin-A frames of its own basin run (matched: removes the ion arrangement a branch inherits).")
 @click.option("--detach-lambda", type=LENGTH, default=0.0, show_default=True,
               help=f"Milestones with lambda >= this, {LENGTH_HELP}, are pooled for z_c (0: the pore entrance).")
+@click.option("--detached-frames", type=click.Choice(["milestones", "basin", "both"]), default="milestones",
+              show_default=True,
+              help="Frames with the ion detached pooled for q1+q2 and z_c: milestone configurations (the paper), "
+                   "basin-run states sampled every segment with the ion at or beyond --detach-lambda, or both.")
 @click.option("--bootstrap", "n_bootstrap", type=int, default=2000, show_default=True,
               help="Bootstrap replicates for the 95% CIs, a count (0: none).")
 @click.option("--min-prominence", type=float, default=0.1, show_default=True,
@@ -67,7 +71,7 @@ _LEADER = click.Choice(["anion", "cation", "any"])
 @click.option("--target-half-width", "half_width", type=float, default=0.2, show_default=True,
               help="95% half-width (e) of q1+q2 from the intrinsic reference, for the basin-A frames needed.")
 def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path: Optional[Path], leader: str,
-                   basin_frames: str, reference: str, detach_lambda: float, n_bootstrap: int,
+                   basin_frames: str, reference: str, detach_lambda: float, detached_frames: str, n_bootstrap: int,
                    min_prominence: float, smooth_A: float, binning: str, seed: int, half_width: float) -> None:
     """Induced charge in the feed and the conductor plane z_c of a membrane STORE.
 
@@ -93,7 +97,7 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
                          option="--target-half-width")
     res = run(store, system, leader=leader, basin_frames=basin_frames, detach_lambda_A=detach_lambda,
               n_bootstrap=n_bootstrap, min_prominence=min_prominence, smooth_A=smooth_A, binning=binning,
-              seed=seed, target_half_width_e=half_width, reference=reference)
+              seed=seed, target_half_width_e=half_width, reference=reference, detached_frames=detached_frames)
     figure = None
     if plot_path is not None:
         from ..analysis.induced_charge_plot import plot_induced_charge  # noqa: PLC0415
@@ -128,7 +132,10 @@ def induced_charge(store: Path, system: Optional[Path], as_json: bool, plot_path
     for text, stages in notes.items():
         click.echo(f"  stage{'s' if len(stages) > 1 else ''} {', '.join(map(str, stages))}: {text}")
     unit_word = "branches" if reference == "pooled" else "basin runs"
-    click.echo(f"pooled over stages {list(c.stages)} ({c.n_frames} configurations, {c.n_units} {unit_word}; "
+    pooled_what = (f"stages {list(c.stages)}" if detached_frames == "milestones" else
+                   f"{c.n_basin_detached} basin-run states" if detached_frames == "basin" else
+                   f"stages {list(c.stages)} and {c.n_basin_detached} basin-run states")
+    click.echo(f"pooled over {pooled_what} ({c.n_frames} configurations, {c.n_units} {unit_word}; "
                f"{c.n_basin_frames} basin-A frames in {c.n_basin_units} runs): q1+q2 = "
                f"{_f(c.induced_first_two_e)} e (95% CI {_ci(c.induced_first_two_ci95_e)} e), total = "
                f"{_f(c.induced_total_e)} e (95% CI {_ci(c.induced_total_ci95_e)} e)")

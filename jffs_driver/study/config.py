@@ -34,6 +34,7 @@
     variant = "reversible-work"
     bootstrap = 200
     induced_reference = "pooled"   # or "matched": each branch against its own basin run (jffs induced-charge)
+    induced_detached = "milestones"  # or "basin" / "both": jffs induced-charge --detached-frames
 
 Unknown keys are errors and every problem is listed at once (exit code 2).
 """
@@ -100,6 +101,7 @@ class StudyConfig:
     variant: str
     bootstrap: int
     induced_reference: str = "pooled"
+    induced_detached: str = "milestones"
 
     def box_dir(self, box: BoxSpec) -> Path:
         """Work folder of one box."""
@@ -167,7 +169,7 @@ def parse_study(raw: Mapping[str, Any], path: Path) -> StudyConfig:
     _unknown(eq, {"replicas", "fixed_ps", "moving_ps", "omp"}, "equilibrate", problems)
     _unknown(camp, {"template"}, "campaign", problems)
     _unknown(run, {"ranks"}, "run", problems)
-    _unknown(rep, {"variant", "bootstrap", "induced_reference"}, "report", problems)
+    _unknown(rep, {"variant", "bootstrap", "induced_reference", "induced_detached"}, "report", problems)
     name = study.get("name")
     if not _name_ok(name):
         problems.append(ConfigProblem("study.name", name, "a name of 1-64 letters, digits, '-' or '_'"))
@@ -236,13 +238,18 @@ def parse_study(raw: Mapping[str, Any], path: Path) -> StudyConfig:
         problems.append(ConfigProblem("report.induced_reference", induced_reference,
                                       "'pooled' (all basin-A frames, the paper) or 'matched' (each branch "
                                       "against the basin-A frames of its own basin run)"))
+    induced_detached = rep.get("induced_detached", "milestones")
+    if induced_detached not in ("milestones", "basin", "both"):
+        problems.append(ConfigProblem("report.induced_detached", induced_detached,
+                                      "'milestones' (the paper), 'basin' (basin-run states with the ion in the "
+                                      "pore) or 'both' (jffs induced-charge --detached-frames)"))
     if problems:
         raise ConfigError(problems, source=str(path))
     return StudyConfig(
         path=path.resolve(), name=str(name), seed=int(seed), out=(base / out).resolve(), build=dict(build),
         boxes=tuple(boxes), replicas=replicas, fixed_ps=fixed_ps, moving_ps=moving_ps, omp=omp,
         template=template_path, ranks=ranks, variant=str(variant), bootstrap=bootstrap,
-        induced_reference=str(induced_reference),
+        induced_reference=str(induced_reference), induced_detached=str(induced_detached),
     )
 
 

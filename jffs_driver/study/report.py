@@ -100,9 +100,10 @@ def box_report(cfg: StudyConfig, plan: BoxPlan, echo: Echo) -> BoxReport:
         "mfpt_ci95_hi_ns": _scale(mfpt_hi, unit_ns),
     }
     charge = None
-    echo(f"[{plan.box.name}] induced charge and z_c ({cfg.induced_reference} basin-A reference)")
+    echo(f"[{plan.box.name}] induced charge and z_c ({cfg.induced_reference} basin-A reference, detached frames: "
+         f"{cfg.induced_detached})")
     try:
-        charge = charge_center(store, system, reference=cfg.induced_reference)
+        charge = charge_center(store, system, reference=cfg.induced_reference, detached_frames=cfg.induced_detached)
         row["q12_e"] = _num(charge.induced_first_two_e)
         row["q12_ci95_lo_e"], row["q12_ci95_hi_e"] = _pair(charge.induced_first_two_ci95_e)
     except JffsError as exc:
@@ -194,6 +195,7 @@ def write_report(cfg: StudyConfig, echo: Echo) -> Path:
     write_if_changed(out / "table.csv", buf.getvalue())
     payload: dict[str, Any] = {
         "study": cfg.name, "variant": cfg.variant, "induced_reference": cfg.induced_reference,
+        "induced_detached": cfg.induced_detached,
         "units": {"length": "nm", "lambda": "A", "time": "ns", "barrier": "kT", "charge": "e"},
         "boxes": [r.row for r in reports], "problems": {r.plan.box.name: list(r.problems) for r in reports},
     }
@@ -272,7 +274,8 @@ def _figures(reports: list[BoxReport], limit: Any, out: Path) -> dict[str, str]:
 def _markdown(cfg: StudyConfig, reports: list[BoxReport], limit: Any, figures: dict[str, str]) -> str:
     lines = [f"# Study {cfg.name}: passage time over box sizes", "",
              f"Correction variant: {cfg.variant}; induced charge against the {cfg.induced_reference} basin-A "
-             "reference. Every value with its 95 % CI in parentheses. "
+             f"reference from the detached frames: {cfg.induced_detached}. Every value with its 95 % CI in "
+             "parentheses. "
              "Data: [table.csv](table.csv), [table.json](table.json).", "",
              "| box | Lx x Ly (nm) | MFPT (ns) | barrier raw (kT) | barrier corrected (kT) | z_c (nm) | "
              "q1+q2 (e) | tau_inf Eq. 6 (ns) | tau_w (ns) |",
