@@ -114,3 +114,26 @@ def test_a_box_that_cannot_be_built_names_the_box(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         plan_boxes(cfg)
     assert any(p.key.startswith("box[0] (odd)") for p in err.value.problems)
+
+
+@pytest.mark.quick
+def test_a_z_c_interval_reaching_the_detachment_point_is_left_out_and_said() -> None:
+    """The study corrects with the measured z_c; the correction refuses an interval that reaches
+    the detachment point (its own error, raised here by the real check of corrected_profile):
+    the report then corrects with the point value and says the intervals leave z_c out."""
+    from jffs_driver.analysis.corrected_profile import conductor_position
+    from jffs_driver.study.report import correct_with_measured_z_c
+
+    calls: list = []
+
+    def correct(z, half):
+        calls.append((z, half))
+        return conductor_position(None, None, None, z_c_nm=z, z_c_ci95_nm=half, lambda_detach_nm=0.0)
+
+    problems: list[str] = []
+    pos = correct_with_measured_z_c(correct, -0.28, 0.75, problems)
+    assert calls == [(-0.28, 0.75), (-0.28, None)] and pos.z_c_nm == -0.28 and pos.z_c_ci95_nm is None
+    assert len(problems) == 1 and "not propagated" in problems[0]
+    problems.clear()
+    pos = correct_with_measured_z_c(correct, -0.45, 0.05, problems)       # fits: propagated, nothing said
+    assert pos.z_c_ci95_nm == pytest.approx((-0.5, -0.4)) and problems == []

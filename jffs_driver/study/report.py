@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..errors import JffsError
+from ..errors import JffsError, UsageError
 from .config import StudyConfig
 from .pipeline import BoxPlan, plan_boxes, write_if_changed
 
@@ -69,6 +69,22 @@ def _num(x: Any) -> Optional[float]:
 
 def _scale(x: Optional[float], f: float) -> Optional[float]:
     return None if x is None else x * f
+
+
+def correct_with_measured_z_c(correct: Callable[[Optional[float], Optional[float]], Any], z_c: Optional[float],
+                              half: Optional[float], problems: list[str]) -> Any:
+    """Run ``correct(z_c_nm, half_width_nm)``; when z_c's interval reaches the detachment point
+    (the correction refuses it: the conductor must lie in front of the detached ion), correct
+    with the point value alone and add a problem saying the intervals leave z_c's uncertainty out."""
+    try:
+        return correct(z_c, half)
+    except UsageError as exc:
+        if half is None or z_c is None or exc.context.get("option") != "--z-c-ci95":
+            raise
+        problems.append(f"z_c's 95 % CI (about {z_c:.3g} +- {half:.3g} nm) reaches the detachment point (lambda = 0), "
+                        "so it is not propagated: the corrected barrier and tau_inf intervals leave out the "
+                        "uncertainty of z_c")
+        return correct(z_c, None)
 
 
 def box_report(cfg: StudyConfig, plan: BoxPlan, echo: Echo) -> BoxReport:
@@ -116,8 +132,10 @@ def box_report(cfg: StudyConfig, plan: BoxPlan, echo: Echo) -> BoxReport:
             z_c = float(charge.z_c_nm)
             lo, hi = _pair(charge.z_c_ci95_nm)
             half = None if lo is None or hi is None else max(hi - z_c, z_c - lo)
-        corr = correct_store(store, z_c_nm=z_c, z_c_ci95_nm=half, variant=cfg.variant,
-                             n_bootstrap=cfg.bootstrap, system=system)
+        corr = correct_with_measured_z_c(
+            lambda z, h: correct_store(store, z_c_nm=z, z_c_ci95_nm=h, variant=cfg.variant,
+                                       n_bootstrap=cfg.bootstrap, system=system),
+            z_c, half, problems)
         d = corr.to_json()
         br, bc, c = d["barrier_raw"], d["barrier_corrected"], d["correction"]
         row.update({
@@ -130,6 +148,8 @@ def box_report(cfg: StudyConfig, plan: BoxPlan, echo: Echo) -> BoxReport:
         row["barrier_raw_ci95_lo_kT"], row["barrier_raw_ci95_hi_kT"] = _pair(br["height_ci95_kT"])
         row["barrier_corrected_ci95_lo_kT"], row["barrier_corrected_ci95_hi_kT"] = _pair(bc["height_ci95_kT"])
         row["z_c_ci95_lo_nm"], row["z_c_ci95_hi_nm"] = _pair(c["z_c_ci95_nm"])
+        if charge is not None and row["z_c_ci95_lo_nm"] is None:   # measured but not propagated
+            row["z_c_ci95_lo_nm"], row["z_c_ci95_hi_nm"] = _pair(charge.z_c_ci95_nm)
         lo, hi = _pair(d["tau_inf"]["ci95"])
         row["tau_inf_eq6_ci95_lo_ns"], row["tau_inf_eq6_ci95_hi_ns"] = _scale(lo, unit_ns), _scale(hi, unit_ns)
     except JffsError as exc:
