@@ -250,6 +250,42 @@ def assemble(
     return _number_atoms(params, ff, membrane, piston, lay, packed, type_names, n_cat, n_an)
 
 
+class _Numbering:
+    """Consecutive atom IDs (1-based) and molecule IDs, block by block, with one ID range per group."""
+
+    def __init__(self) -> None:
+        self.pos: list[np.ndarray] = []
+        self.typ: list[np.ndarray] = []
+        self.mol: list[np.ndarray] = []
+        self.groups: dict[str, list[list[int]]] = {}
+        self.next_id = 1
+
+    def add(self, name: str, xyz: np.ndarray, types: np.ndarray, mols: np.ndarray) -> list[int]:
+        """Append a block of atoms as group ``name``; returns its atom IDs."""
+        self.pos.append(xyz)
+        self.typ.append(types)
+        self.mol.append(mols)
+        first, last = self.next_id, self.next_id + len(xyz) - 1
+        self.next_id = last + 1
+        self.groups[name] = [[first, last]] if len(xyz) else []
+        return list(range(first, last + 1))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions (A), types and molecule IDs of every atom in ID order."""
+        return (np.concatenate(self.pos), np.concatenate(self.typ).astype(np.int64),
+                np.concatenate(self.mol).astype(np.int64))
+
+
+def _water_bonds_angles(water_first: int, water_last: int) -> tuple[np.ndarray, np.ndarray]:
+    """O-H bonds (type 1, sorted by first atom) and H-O-H angles (type 1) of the water molecules
+    numbered O, H, H from ``water_first`` to ``water_last``."""
+    o_ids = np.arange(water_first, water_last + 1, 3)
+    bonds = np.concatenate([np.column_stack([np.ones_like(o_ids), o_ids, o_ids + k]) for k in (1, 2)])
+    bonds = bonds[np.argsort(bonds[:, 1], kind="stable")]
+    angles = np.column_stack([np.ones_like(o_ids), o_ids + 1, o_ids, o_ids + 2])
+    return bonds, angles
+
+
 def _number_atoms(
     params: BuildParameters,
     ff: ForceField,
@@ -261,63 +297,41 @@ def _number_atoms(
     n_cat: int,
     n_an: int,
 ) -> Assembled:
+    """Number the atoms (membrane, pore H, pistons, water, cations, anions), build the LAMMPS
+    topology and check neutrality."""
     tid = {name: k for k, name in enumerate(type_names, start=1)}
-    pos: list[np.ndarray] = []
-    typ: list[np.ndarray] = []
-    mol: list[np.ndarray] = []
-    groups: dict[str, list[list[int]]] = {}
-    next_id = 1
-    next_mol = 1
-
-    def add(name: str, xyz: np.ndarray, types: np.ndarray, mols: np.ndarray) -> list[int]:
-        nonlocal next_id
-        pos.append(xyz)
-        typ.append(types)
-        mol.append(mols)
-        first, last = next_id, next_id + len(xyz) - 1
-        next_id = last + 1
-        if len(xyz):
-            groups[name] = [[first, last]]
-        else:
-            groups[name] = []
-        return list(range(first, last + 1))
-
+    ids = _Numbering()
     nl = params.box.n_layers
     c_types = np.where(membrane.carbon_is_edge, tid["C_edge"], tid["C"])
-    c_ids = add("membrane_carbon", membrane.carbon_xyz_A, c_types, membrane.carbon_layer + 1)
-    h_ids = add("pore_h", membrane.h_xyz_A, np.full(len(membrane.h_xyz_A), tid["H_pore"]), membrane.h_layer + 1)
+    c_ids = ids.add("membrane_carbon", membrane.carbon_xyz_A, c_types, membrane.carbon_layer + 1)
+    h_ids = ids.add("pore_h", membrane.h_xyz_A, np.full(len(membrane.h_xyz_A), tid["H_pore"]), membrane.h_layer + 1)
     pore_c_ids = [i for i, e in zip(c_ids, membrane.carbon_is_edge) if e]
     next_mol = nl + 1
     for name, z in (("piston_feed", lay.z_piston_feed_A), ("piston_filtrate", lay.z_piston_filtrate_A)):
         xyz = np.column_stack([piston.positions_A, np.full(piston.n_atoms, z)])
-        add(name, xyz, np.full(piston.n_atoms, tid["C_piston"]), np.full(piston.n_atoms, next_mol))
+        ids.add(name, xyz, np.full(piston.n_atoms, tid["C_piston"]), np.full(piston.n_atoms, next_mol))
         next_mol += 1
-    water_first = next_id
+    water_first = ids.next_id
     for comp in ("feed", "filtrate"):
         w = packed[comp].water
         n = len(w)
         types = np.tile([tid["OW"], tid["HW"], tid["HW"]], n)
         mols = np.repeat(np.arange(next_mol, next_mol + n), 3)
-        add(f"water_{comp}", w.reshape(-1, 3), types, mols)
+        ids.add(f"water_{comp}", w.reshape(-1, 3), types, mols)
         next_mol += n
-    water_last = next_id - 1
+    water_last = ids.next_id - 1
     for ion, n in ((params.fluid.cation, n_cat), (params.fluid.anion, n_an)):
         xyz = packed["feed"].ions.get(ion, np.zeros((0, 3)))
         if len(xyz) != n:
             raise BuildError(f"packing returned {len(xyz)} {ion}, expected {n}")
         label = "cations" if ion == params.fluid.cation else "anions"
-        add(label, xyz, np.full(n, tid[ion]), np.arange(next_mol, next_mol + n))
+        ids.add(label, xyz, np.full(n, tid[ion]), np.arange(next_mol, next_mol + n))
         next_mol += n
-    positions = np.concatenate(pos)
-    types_all = np.concatenate(typ).astype(np.int64)
-    mols_all = np.concatenate(mol).astype(np.int64)
+    positions, types_all, mols_all = ids.arrays()
     charges = np.array([ff.site(type_names[t - 1]).charge_e for t in range(1, len(type_names) + 1)])[types_all - 1]
     box = np.array([[0.0, params.box.lx_A], [0.0, params.box.ly_A], [0.0, lay.z_hi_A]])
     wrapped, images = wrap_xy(positions, box)
-    o_ids = np.arange(water_first, water_last + 1, 3)
-    bonds = np.concatenate([np.column_stack([np.ones_like(o_ids), o_ids, o_ids + k]) for k in (1, 2)])
-    bonds = bonds[np.argsort(bonds[:, 1], kind="stable")]
-    angles = np.column_stack([np.ones_like(o_ids), o_ids + 1, o_ids, o_ids + 2])
+    bonds, angles = _water_bonds_angles(water_first, water_last)
     w = ff.water
     top = LammpsTopology(
         box_A=box,
@@ -337,6 +351,7 @@ def _number_atoms(
     q = top.net_charge_e()
     if abs(q) > 1e-6:
         raise BuildError(f"the assembled system is not neutral: net charge {q:+.6f} e")
+    groups = ids.groups
     _merge_groups(groups)
     counts = {
         "atoms": top.n_atoms,
