@@ -163,53 +163,75 @@ def _build(out: Path, params: BuildParameters, ff: ForceField, t0: float) -> Bui
     return BuiltSystem(out, data_path, out / "metadata.json", config_path, meta, seconds)
 
 
-def make_metadata(params: BuildParameters, ff: ForceField, asm: Assembled, seconds: Mapping[str, float]) -> dict[str, Any]:
-    """Compose ``metadata.json`` (schema in ``docs/system.md``)."""
-    lay, mem, b = asm.layout, asm.membrane, params.box
+def _pore_meta(params: BuildParameters, ff: ForceField, asm: Assembled) -> dict[str, Any]:
+    """The ``pore`` section: axis, radii (with their definitions), entrance/exit planes, layers."""
+    lay, mem = asm.layout, asm.membrane
+    radius = min(layer["lining_h_min_A"] for layer in mem.layers)
+    return {
+        "axis_xy_A": [float(mem.center_xy_A[0]), float(mem.center_xy_A[1])],
+        "radius_A": radius,
+        "radius_definition": "smallest in-plane distance from the axis to a passivating H centre (all layers)",
+        "open_radius_A": radius - 0.5 * ff.site("H_pore").sigma_A,
+        "open_radius_definition": "radius_A minus half the LJ sigma of the pore H",
+        "z_in_A": lay.z_in_A,
+        "z_out_A": lay.z_out_A,
+        "length_A": lay.z_out_A - lay.z_in_A,
+        "plane_definition": "z_in: carbon plane of the feed-side layer; z_out: carbon plane of the filtrate-side layer",
+        "requested": {"n_removed": params.pore.n_removed, "radius_A": params.pore.radius_A},
+        "layers": list(mem.layers),
+    }
+
+
+def _pistons_meta(params: BuildParameters, asm: Assembled) -> dict[str, Any]:
+    """The ``pistons`` section: pressures and the per-atom forces that apply them (fix aveforce)."""
+    lay, b = asm.layout, params.box
     area = b.lx_A * b.ly_A
     n_piston = asm.counts["piston_atoms_each"]
     p_feed = params.pressure.p_ref_bar + params.pressure.delta_p_bar
     p_filt = params.pressure.p_ref_bar
-    f_feed = piston_force_kcal_mol_A(p_feed, area, n_piston)
-    f_filt = -piston_force_kcal_mol_A(p_filt, area, n_piston)
-    sigma_h = ff.site("H_pore").sigma_A
-    radius = min(layer["lining_h_min_A"] for layer in mem.layers)
-    types = {name: k for k, name in enumerate(asm.type_names, start=1)}
+    return {
+        "delta_p_bar": params.pressure.delta_p_bar,
+        "p_ref_bar": params.pressure.p_ref_bar,
+        "formula": "f = P[atm] * A[A^2] / N_piston * 1.4584e-5 kcal/mol/A (fix aveforce, z only)",
+        "feed": {
+            "z_A": lay.z_piston_feed_A,
+            "ids": asm.groups["piston_feed"],
+            "n_atoms": n_piston,
+            "pressure_bar": p_feed,
+            "force_per_atom_z_kcal_mol_A": piston_force_kcal_mol_A(p_feed, area, n_piston),
+        },
+        "filtrate": {
+            "z_A": lay.z_piston_filtrate_A,
+            "ids": asm.groups["piston_filtrate"],
+            "n_atoms": n_piston,
+            "pressure_bar": p_filt,
+            "force_per_atom_z_kcal_mol_A": -piston_force_kcal_mol_A(p_filt, area, n_piston),
+        },
+    }
+
+
+#: The units, files and conventions every build's metadata states (constant).
+_UNITS = {"lammps": "real", "length": "angstrom", "time": "fs", "energy": "kcal/mol",
+          "force": "kcal/mol/angstrom", "charge": "e", "mass": "g/mol", "temperature": "K",
+          "pressure_inputs": "bar"}
+_FILES = {"data": "system.data", "build_config": "build.toml", "forcefield": "forcefield.toml"}
+_CONVENTIONS = {"flow_axis": "z", "feed_side": "low z", "flow_direction": "+z (feed -> filtrate)",
+                "ids": "1-based LAMMPS atom IDs; ranges are inclusive [first, last]"}
+
+
+def make_metadata(params: BuildParameters, ff: ForceField, asm: Assembled, seconds: Mapping[str, float]) -> dict[str, Any]:
+    """Compose ``metadata.json`` (schema in ``docs/system.md``)."""
+    lay, mem, b = asm.layout, asm.membrane, params.box
     ranges = asm.groups
     return {
         "schema": METADATA_SCHEMA,
         "preset": params.preset,
         "seed": params.seed,
-        "units": {
-            "lammps": "real",
-            "length": "angstrom",
-            "time": "fs",
-            "energy": "kcal/mol",
-            "force": "kcal/mol/angstrom",
-            "charge": "e",
-            "mass": "g/mol",
-            "temperature": "K",
-            "pressure_inputs": "bar",
-        },
-        "files": {"data": "system.data", "build_config": "build.toml", "forcefield": "forcefield.toml"},
-        "conventions": {
-            "flow_axis": "z",
-            "feed_side": "low z",
-            "flow_direction": "+z (feed -> filtrate)",
-            "ids": "1-based LAMMPS atom IDs; ranges are inclusive [first, last]",
-        },
-        "box": {
-            "xlo_A": 0.0,
-            "xhi_A": b.lx_A,
-            "ylo_A": 0.0,
-            "yhi_A": b.ly_A,
-            "zlo_A": 0.0,
-            "zhi_A": lay.z_hi_A,
-            "lx_A": b.lx_A,
-            "ly_A": b.ly_A,
-            "area_A2": area,
-            "boundary": "p p f",
-        },
+        "units": dict(_UNITS),
+        "files": dict(_FILES),
+        "conventions": dict(_CONVENTIONS),
+        "box": {"xlo_A": 0.0, "xhi_A": b.lx_A, "ylo_A": 0.0, "yhi_A": b.ly_A, "zlo_A": 0.0, "zhi_A": lay.z_hi_A,
+                "lx_A": b.lx_A, "ly_A": b.ly_A, "area_A2": b.lx_A * b.ly_A, "boundary": "p p f"},
         "membrane": {
             "n_layers": b.n_layers,
             "stacking": "".join(layer["stacking"] for layer in mem.layers),
@@ -219,44 +241,14 @@ def make_metadata(params: BuildParameters, ff: ForceField, asm: Assembled, secon
             "layer_z_A": list(mem.layer_z_A),
             "frozen": True,
         },
-        "pore": {
-            "axis_xy_A": [float(mem.center_xy_A[0]), float(mem.center_xy_A[1])],
-            "radius_A": radius,
-            "radius_definition": "smallest in-plane distance from the axis to a passivating H centre (all layers)",
-            "open_radius_A": radius - 0.5 * sigma_h,
-            "open_radius_definition": "radius_A minus half the LJ sigma of the pore H",
-            "z_in_A": lay.z_in_A,
-            "z_out_A": lay.z_out_A,
-            "length_A": lay.z_out_A - lay.z_in_A,
-            "plane_definition": "z_in: carbon plane of the feed-side layer; z_out: carbon plane of the filtrate-side layer",
-            "requested": {"n_removed": params.pore.n_removed, "radius_A": params.pore.radius_A},
-            "layers": list(mem.layers),
-        },
+        "pore": _pore_meta(params, ff, asm),
         "compartments": {
             "feed": {"z_lo_A": lay.z_piston_feed_A, "z_hi_A": lay.z_in_A, "packed_z_A": list(lay.feed_pack_A)},
             "filtrate": {"z_lo_A": lay.z_out_A, "z_hi_A": lay.z_piston_filtrate_A, "packed_z_A": list(lay.filtrate_pack_A)},
             "bounds_definition": "between carbon planes (piston and membrane) at build time; pistons move during MD",
         },
-        "pistons": {
-            "delta_p_bar": params.pressure.delta_p_bar,
-            "p_ref_bar": params.pressure.p_ref_bar,
-            "formula": "f = P[atm] * A[A^2] / N_piston * 1.4584e-5 kcal/mol/A (fix aveforce, z only)",
-            "feed": {
-                "z_A": lay.z_piston_feed_A,
-                "ids": ranges["piston_feed"],
-                "n_atoms": n_piston,
-                "pressure_bar": p_feed,
-                "force_per_atom_z_kcal_mol_A": f_feed,
-            },
-            "filtrate": {
-                "z_A": lay.z_piston_filtrate_A,
-                "ids": ranges["piston_filtrate"],
-                "n_atoms": n_piston,
-                "pressure_bar": p_filt,
-                "force_per_atom_z_kcal_mol_A": f_filt,
-            },
-        },
-        "types": types,
+        "pistons": _pistons_meta(params, asm),
+        "types": {name: k for k, name in enumerate(asm.type_names, start=1)},
         "species": {
             "membrane": ["C", "C_edge", "H_pore"],
             "piston": ["C_piston"],
