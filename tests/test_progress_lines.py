@@ -223,3 +223,18 @@ def test_profile_and_correct_report_replicates_on_stderr_and_json_stdout_stays_c
     res = correct_profile(whole.lam, whole.beta_g, geometry, tau=1.0, replicates=reps, z_c_ci95_nm=(-0.5, -0.3))
     lines = _check_lines(capsys.readouterr().err, "correct: ", "bootstrap replicates")
     assert _num(lines[-1]["total"]) == reps.beta_g.shape[0] == res.n_replicates
+
+
+@pytest.mark.lammps
+@pytest.mark.slow
+def test_restraint_reports_configurations(membrane_ci_campaign, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch) -> None:
+    """`jffs restraint`'s library call on the shared membrane campaign: configurations evaluated."""
+    from jffs_driver.analysis.restraint import restraining_forces
+
+    monkeypatch.setenv("JFFS_PROGRESS_INTERVAL", "0")
+    monkeypatch.delenv("JFFS_PROGRESS", raising=False)
+    capsys.readouterr()
+    res = restraining_forces(membrane_ci_campaign.store, membrane_ci_campaign.system)
+    lines = _check_lines(capsys.readouterr().err, f"restraint {membrane_ci_campaign.store.name}: ", "configurations")
+    assert _num(lines[-1]["total"]) == len(res.configs)
