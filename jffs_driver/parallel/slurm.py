@@ -2,12 +2,15 @@
 
 :func:`render_sbatch` fills ``slurm/jffs_run.sbatch`` (a :class:`string.Template`; ``$$`` is
 a literal ``$``) from :class:`SbatchSettings`: nodes, tasks (1 coordinating rank + groups x
-ranks per trial), time limit, ``--signal=B:USR1@lead`` before the limit, ``--requeue``,
-``--open-mode=append`` and the launch line. The script forwards USR1/TERM to the MPI launcher
-(which forwards it to every rank) and requeues the job when ``jffs run`` exits with 75
-("incomplete, resubmit"). :func:`submit` writes the script and calls ``sbatch``; dry-run
-mode only renders. Times are Slurm time strings (``MM``, ``HH:MM:SS``, ``D-HH:MM``...) and
-seconds.
+ranks per trial, over all nodes), time limit, ``--signal=B:USR1@lead`` before the limit,
+``--requeue``, ``--open-mode=append`` and the launch line (``srun --mpi=PLUGIN`` or
+``mpiexec``; :mod:`.slurm_launch` chooses). With several campaigns and ``array=True`` it
+renders one job array, one task per campaign, each with its own output file
+(``%A_%a``) and its own requeue. The script forwards USR1/TERM to the MPI launcher (which
+forwards it to every rank) and requeues the job (or array task) when ``jffs run`` exits
+with 75 ("incomplete, resubmit"). :func:`submit` writes the script and calls ``sbatch``;
+dry-run mode only renders. Times are Slurm time strings (``MM``, ``HH:MM:SS``,
+``D-HH:MM``...) and seconds.
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ class SbatchSettings:
 
     Attributes
     ----------
-    campaign
-        The campaign TOML (absolute path; ``jffs run`` is started on it).
+    campaigns
+        The campaign TOML files (absolute paths; ``jffs run`` is started on each). Exactly one
+        unless ``array``.
     workdir
-        Directory the job runs in.
+        Directory ``sbatch`` runs in (relative output paths start there). A single job runs
+        there; each array task runs in its campaign's directory.
     job_name
         Slurm job name.
     groups
@@ -66,7 +71,11 @@ class SbatchSettings:
     mpiexec
         MPI launcher executable (``launcher = 'mpiexec'``).
     launcher
-        ``'mpiexec'`` (pip MPICH's hydra; detects Slurm) or ``'srun'`` (``srun --mpi=pmi2``).
+        ``'mpiexec'`` (reads the Slurm allocation) or ``'srun'``.
+    srun_mpi
+        ``srun --mpi`` plugin (``pmi2``, ``pmix``...); None omits ``--mpi`` (``MpiDefault``).
+    launcher_reason
+        Why this launcher (a comment in the script; see :func:`.slurm_launch.resolve_launcher`).
     max_requeues
         The job requeues itself at most this many times.
     partition, account
@@ -75,9 +84,13 @@ class SbatchSettings:
         Add ``--overcommit`` (the coordinating rank mostly sleeps; lets it share a core).
     extra
         Further ``#SBATCH`` options, verbatim (for example ``--mem-per-cpu=2G``).
+    array
+        Render a job array, one task per campaign.
+    array_limit
+        At most this many array tasks run at once (``--array=0-N%LIMIT``); None: no limit.
     """
 
-    campaign: Path
+    campaigns: tuple[Path, ...]
     workdir: Path
     job_name: str
     groups: int
@@ -89,11 +102,15 @@ class SbatchSettings:
     python: str = sys.executable
     mpiexec: str = "mpiexec"
     launcher: str = "mpiexec"
+    srun_mpi: Optional[str] = "pmi2"
+    launcher_reason: str = ""
     max_requeues: int = 20
     partition: Optional[str] = None
     account: Optional[str] = None
     overcommit: bool = False
     extra: tuple[str, ...] = field(default_factory=tuple)
+    array: bool = False
+    array_limit: Optional[int] = None
 
     @property
     def ntasks(self) -> int:
@@ -120,6 +137,15 @@ def parse_slurm_time(text: str) -> int:
 def check_settings(s: SbatchSettings, drain_s: float = 0.0) -> None:
     """Raise :class:`UsageError` listing every setting that cannot work."""
     problems: list[str] = []
+    if not s.campaigns:
+        problems.append("no campaign file")
+    elif len(s.campaigns) > 1 and not s.array:
+        problems.append(f"{len(s.campaigns)} campaign files: one job runs one campaign (use --array)")
+    if len(set(s.campaigns)) != len(s.campaigns):
+        dup = sorted({str(c) for c in s.campaigns if s.campaigns.count(c) > 1})
+        problems.append(f"campaign file(s) listed twice: {', '.join(dup)}")
+    if s.array_limit is not None and (not s.array or s.array_limit < 1):
+        problems.append(f"array limit {s.array_limit}: needs --array and at least 1")
     if s.groups < 1:
         problems.append(f"groups = {s.groups}: need at least 1 engine group")
     if s.nodes < 1:
@@ -164,19 +190,57 @@ def template_text(path: Optional[Path] = None) -> str:
 
 
 def launch_line(s: SbatchSettings) -> str:
-    """The command that starts every rank of ``jffs run`` inside the allocation."""
-    run = [s.python, "-m", "jffs_driver", "run", str(s.campaign)]
+    """The command that starts every rank of ``jffs run`` inside the allocation.
+
+    ``-n`` is the job's task count on all its nodes: srun and both mpiexec families (MPICH's
+    hydra, Open MPI) read the node list from the Slurm allocation, so no host file is needed.
+    An array task's campaign is the shell variable ``$campaign`` set by ``select_campaign``.
+    """
     if s.launcher == "srun":
-        cmd = ["srun", "--mpi=pmi2", "--kill-on-bad-exit=1", "-n", str(s.ntasks), *run]
+        mpi = [f"--mpi={s.srun_mpi}"] if s.srun_mpi else []
+        cmd = ["srun", *mpi, "--kill-on-bad-exit=1", "-n", str(s.ntasks)]
     else:
-        cmd = [s.mpiexec, "-n", str(s.ntasks), *run]
-    return " ".join(shlex.quote(c) for c in cmd)
+        cmd = [s.mpiexec, "-n", str(s.ntasks)]
+    cmd += [s.python, "-m", "jffs_driver", "run"]
+    target = '"$campaign"' if s.array else shlex.quote(str(s.campaigns[0]))
+    return " ".join(shlex.quote(c) for c in cmd) + " " + target
+
+
+def launcher_note(s: SbatchSettings) -> str:
+    """The launcher comment line of the script header."""
+    if s.launcher == "srun":
+        what = f"srun --mpi={s.srun_mpi}" if s.srun_mpi else "srun with the cluster's MpiDefault"
+    else:
+        what = s.mpiexec
+    return what + (f" ({s.launcher_reason})" if s.launcher_reason else "")
+
+
+def select_campaign(s: SbatchSettings) -> str:
+    """Shell lines that enter the campaign's directory (an array task picks its campaign first)."""
+    if not s.array:
+        return f"cd {shlex.quote(str(s.workdir))} || exit 1"
+    lines = ["# one array task per campaign (index: file)", "campaigns=("]
+    lines += [f"    {shlex.quote(str(c))}  # {i}" for i, c in enumerate(s.campaigns)]
+    lines += [
+        ")",
+        'campaign=${campaigns[${SLURM_ARRAY_TASK_ID:?not started as a job array task}]}',
+        'if [ -z "$campaign" ]; then',
+        '    echo "jffs: array task $SLURM_ARRAY_TASK_ID has no campaign (${#campaigns[@]} listed)"',
+        "    exit 2",
+        "fi",
+        'echo "jffs: array task ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}: campaign $campaign"',
+        'cd "$(dirname "$campaign")" || exit 1',
+    ]
+    return "\n".join(lines)
 
 
 def render_sbatch(s: SbatchSettings, template: Optional[Path] = None, drain_s: float = 0.0) -> str:
     """Render the job script (checks the settings first)."""
     check_settings(s, drain_s)
     directives = []
+    if s.array:
+        limit = f"%{s.array_limit}" if s.array_limit else ""
+        directives.append(f"#SBATCH --array=0-{len(s.campaigns) - 1}{limit}")
     if s.partition:
         directives.append(f"#SBATCH --partition={s.partition}")
     if s.account:
@@ -188,12 +252,19 @@ def render_sbatch(s: SbatchSettings, template: Optional[Path] = None, drain_s: f
         "job_name": s.job_name, "nodes": s.nodes, "ntasks": s.ntasks, "time": s.time,
         "signal_lead_s": s.signal_lead_s, "output": s.output,
         "directives": "".join(d + "\n" for d in directives),
-        "campaign": str(s.campaign), "groups": s.groups, "ranks_per_trial": s.ranks_per_trial,
+        "campaign": (f"one per array task ({len(s.campaigns)}, listed below)" if s.array
+                     else str(s.campaigns[0])),
+        "groups": s.groups, "ranks_per_trial": s.ranks_per_trial,
         "max_requeues": s.max_requeues, "workdir": shlex.quote(str(s.workdir)),
-        "launch": launch_line(s),
+        "launch": launch_line(s), "launcher_note": launcher_note(s), "select_campaign": select_campaign(s),
     }
+    text = template_text(template)
+    if s.array and not re.search(r"\$\{?select_campaign\b", text):
+        # An older custom template would run every array task on no campaign at all.
+        raise UsageError(f"--template {template}: a job array needs ${{select_campaign}} in the template "
+                         "(it picks each task's campaign); see slurm/jffs_run.sbatch")
     try:
-        return Template(template_text(template)).substitute({k: str(v) for k, v in values.items()})
+        return Template(text).substitute({k: str(v) for k, v in values.items()})
     except KeyError as exc:
         raise UsageError(f"the Slurm template uses ${exc.args[0]}, which jffs submit does not provide; "
                          f"available: {', '.join(sorted(values))} (write $$ for a literal $)") from exc
