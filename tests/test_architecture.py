@@ -42,7 +42,7 @@ LAYERS: dict[str, int] = {
     "system": 4,
     "models": 5, "store": 5,
     "config": 6, "config_checks": 6, "config_doc": 6,
-    "campaign_state": 7, "scheduling": 7, "scheduler": 7, "campaign": 7, "results": 7,
+    "campaign_state": 7, "scheduling": 7, "scheduler": 7, "campaign": 7, "results": 7, "doctor": 7,
     "analysis": 8,
     "study": 9,
     "cli": 10, "api": 10, "__main__": 10,

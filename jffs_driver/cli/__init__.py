@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "restraint": ("jffs_driver.cli.charge_cmds", "restraint", "Restraining force on the leading ion."),
     "submit": ("jffs_driver.cli.slurm_cmds", "submit", "Render and submit a Slurm job."),
     "study": ("jffs_driver.cli.study_cmds", "study", "The paper's workflow over box sizes from one file."),
+    "doctor": ("jffs_driver.cli.doctor_cmds", "doctor", "Which LAMMPS and MPI are used; check what jffs needs."),
 }
 
 
