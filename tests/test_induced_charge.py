@@ -599,7 +599,7 @@ def test_commands_refuse_a_folder_that_is_not_a_store(tmp_path, capsys) -> None:
 # ---------------------------------------------------------------- the real pipeline (LAMMPS fixture)
 @pytest.mark.lammps
 @pytest.mark.slow
-def test_induced_charge_on_the_membrane_campaign(membrane_ci_campaign, capsys) -> None:
+def test_induced_charge_on_the_membrane_campaign(membrane_ci_campaign, capsys, monkeypatch) -> None:
     from jffs_driver.analysis.induced_charge import induced_charge
     from jffs_driver.analysis.membrane import MembraneInfo
     from jffs_driver.cli import main
@@ -682,9 +682,15 @@ def test_induced_charge_on_the_membrane_campaign(membrane_ci_campaign, capsys) -
     assert data["basin_reference"] == "pooled"
     # the matched reference from the command line is the matched estimator on the same frames:
     # the root of every pooled configuration is a basin crossing of run 0 or 1
+    monkeypatch.setenv("JFFS_PROGRESS_INTERVAL", "0")           # every progress line, on stderr
     main(["induced-charge", str(run.store), "--system", str(run.system), "--leader", "any", "--json",
           "--detach-lambda", "-10", "--bootstrap", "100", "--reference", "matched"])
-    m = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr()
+    m = json.loads(out.out)                                      # stdout stays pure JSON
+    lines = [x for x in out.err.splitlines() if "frames binned" in x]
+    assert lines and "\r" not in out.err and lines[-1].endswith(tuple("0123456789s")) and "(100%)" in lines[-1]
+    done = [int(x.split(": ")[1].split("/")[0]) for x in lines]
+    assert done == sorted(done) and done[-1] == int(lines[-1].split("/")[1].split()[0])
     assert m["basin_reference"] == "matched" and m["n_units"] == m["n_basin_units"] <= 2
     assert m["induced_first_two_e"] == pytest.approx(data["matched_first_two_e"], abs=1e-9)
     assert m["matched_first_two_e"] == pytest.approx(data["matched_first_two_e"], abs=1e-9)

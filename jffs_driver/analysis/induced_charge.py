@@ -300,7 +300,8 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
                    plateau_bin_A: float = 5.0, max_layers: int = 3, valley_search_A: float = 12.0,
                    min_prominence: float = 0.1, smooth_A: float = 0.25, binning: str = "molecules",
                    n_bootstrap: int = 2000, seed: int = 0, target_half_width_e: float = 0.2,
-                   reference: str = "pooled", detached_frames: str = "milestones") -> InducedChargeResult:
+                   reference: str = "pooled", detached_frames: str = "milestones",
+                   progress: bool = True) -> InducedChargeResult:
     """Run the induced-charge analysis of a membrane campaign (see module docstring).
 
     Parameters
@@ -345,6 +346,8 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
         the ion in the pore) or ``'both'``. With basin states every frame's independent unit is
         its basin run (a milestone configuration's: the run of its root), since a run's states
         and the branches it seeded share its ion arrangement.
+    progress
+        Report frames binned on stderr (throttled lines; :class:`~jffs_driver.progress.StepProgress`).
     """
     if leader not in ("anion", "cation", "any"):
         raise AnalysisError(f"unknown leader {leader!r}: choose anion, cation or any")
@@ -359,8 +362,22 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
     geo = layer_geometry(data, rho_bin_A=rho_bin_A, plateau_bin_A=plateau_bin_A, max_layers=max_layers,
                          valley_search_A=valley_search_A, min_prominence=min_prominence, smooth_A=smooth_A)
     topo, basin = data.topo, data.basin
+    from ..progress import StepProgress  # noqa: PLC0415
+
+    n_work = len(basin) + sum(len(fs) for fs in data.pool_frames)
+    if detached_frames != "milestones":
+        n_work += len(data.basin_beyond)
+    report = StepProgress(f"induced-charge {Path(store).name}", n_work, "frames binned",
+                          enabled=None if progress else False)
+    done = 0
+
+    def binned(n: int, what: str) -> None:
+        nonlocal done
+        done += n
+        report.update(done, note=what)
 
     ref, rho_q_basin, area_basin = _side(basin, topo, geo.z_edges_asc, compound, [f.unit for f in basin])
+    binned(len(basin), "basin-A reference")
     worst = _check_feed(ref, basin, binning)
     need = reference_need(ref.charges_e[:, :2].sum(axis=1), ref.clusters, target_half_width_e)
 
@@ -372,8 +389,10 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
         species = dict(sorted(Counter(f.label.species for f in frames).items()))
         if not keep:
             milestones.append(MilestoneCharge.empty(pool.stage, pool.lambda_A, species, geo.d_edges.size - 1))
+            binned(len(frames), f"stage {pool.stage}")
             continue
         side, rho_q, a = _side(keep, topo, geo.z_edges_asc, compound, [f.unit for f in keep])
+        binned(len(frames), f"stage {pool.stage}")
         worst = max(worst, _check_feed(side, keep, binning))
         ids = tuple(int(f.source.split(":")[1]) for f in keep)
         runs = [data.run_of(cid) for cid in ids]
@@ -394,6 +413,7 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
             for f, row, fc in zip(extra, bside.charges_e, bside.feed_charge_e):
                 used.setdefault(int(f.source.split(":")[1]), (row, float(fc), f.unit, f.unit))
             n_basin_detached = len(extra)
+        binned(len(data.basin_beyond), "basin-run states beyond lambda_A")
 
     if not used:
         where = {"milestones": "no milestone", "basin": "no basin-run state",
@@ -407,6 +427,7 @@ def induced_charge(store: str | Path, system: Optional[str | Path] = None, *, le
     runs = [v[3] for v in used.values()]
     est = _estimate(reference, ref, pooled, runs, geo.z_layers_A, n_bootstrap, rng)
     matched = matched_first_two(ref, pooled, runs, n_bootstrap, rng)
+    report.finish()
     stages = (() if detached_frames == "basin" else
               tuple(m.stage for m in milestones if m.lambda_A >= detach_lambda_A and m.configs))
     center = _center(est, matched, geo.z_in, stages, reference, n_bootstrap)
