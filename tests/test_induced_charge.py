@@ -342,7 +342,7 @@ def test_matched_estimate_is_exact_without_scatter_and_follows_its_formula() -> 
     by_hand = [mile.charges_e[i] - basin.charges_e[bl == r].mean(axis=0) for i, r in enumerate(runs)
                if r != "basin-run:99"]
     np.testing.assert_allclose(est.induced_e, np.mean(by_hand, axis=0), atol=1e-12)
-    assert est.n_frames == 10 and "2 milestone frame(s) left out" in est.ci_note
+    assert est.n_frames == 10 and "2 detached frame(s) left out" in est.ci_note
     lone = ClusteredFrames(mile.charges_e, mile.feed_charge_e, mile.clusters)
     with pytest.raises(AnalysisError, match="no basin run has both"):
         matched_estimate(basin, lone, ["x"] * lone.n_frames, Z_LAYERS, 10, rng)

@@ -351,7 +351,7 @@ def matched_estimate(basin: ClusteredFrames, milestone: ClusteredFrames, milesto
     zc = float(np.dot(z, ind[:2]) / q12) if q12 != 0 else math.nan
     g = len(runs)
     dropped = milestone.n_frames - int(n.sum())
-    note = (f"{dropped} milestone frame(s) left out: their basin run has no basin-A frame" if dropped else "")
+    note = (f"{dropped} detached frame(s) left out: their basin run has no basin-A frame" if dropped else "")
     rep = None
     if n_bootstrap <= 0:
         note = "; ".join(x for x in (note, "no bootstrap requested") if x)
