@@ -1,30 +1,33 @@
 #!/bin/bash
 # jffs_driver job script, rendered by `jffs submit` from slurm/jffs_run.sbatch with Python's
 # string.Template (in the template, placeholders are filled in and doubled dollar signs become
-# single ones). Edit the template, or pass --template, to adapt it.
-#SBATCH --job-name=brownian-small
-#SBATCH --nodes=1
-#SBATCH --ntasks=3
-#SBATCH --time=00:30:00
-#SBATCH --signal=B:USR1@120
+# single ones). Edit the template, or pass --template, to adapt it (keep ${select_campaign}:
+# for a job array it picks each task's campaign).
+#SBATCH --job-name=membrane
+#SBATCH --nodes=4
+#SBATCH --ntasks=125
+#SBATCH --time=2-00:00:00
+#SBATCH --signal=B:USR1@300
 #SBATCH --requeue
 #SBATCH --open-mode=append
-#SBATCH --output=brownian-small-%j.out
+#SBATCH --output=membrane-%j.out
 #
-# campaign:      /CAMPAIGN_DIR/small.toml
-# engine groups: 2 x 1 rank(s) per trial, plus 1 coordinating rank
-# stop/resume:   USR1 120 s before the time limit (or TERM) is passed to the MPI
+# campaign:      /home/alice/runs/membrane.toml
+# engine groups: 31 x 4 rank(s) per trial, plus 1 coordinating rank
+#                = 125 MPI ranks on 4 node(s)
+# launcher:      srun --mpi=pmix (auto: Open MPI speaks pmix, srun offers pmix)
+# stop/resume:   USR1 300 s before the time limit (or TERM) is passed to the MPI
 #                launcher, which forwards it to every rank; the coordinator stops dispatching,
 #                commits and exits with 75 ("incomplete, resubmit"); this script then requeues
 #                the job (at most 20 times) and the next run resumes the store.
 
-cd /CAMPAIGN_DIR || exit 1
+cd /home/alice/runs || exit 1
 echo "jffs: job ${SLURM_JOB_ID} restart ${SLURM_RESTART_COUNT:-0} started $(date -Is) on $(hostname -s)"
 
 forward() { kill -USR1 "$launcher" 2>/dev/null; }
 trap forward USR1 TERM
 
-/opt/jffs/bin/mpiexec -n 3 /opt/jffs/bin/python -m jffs_driver run /CAMPAIGN_DIR/small.toml &
+srun --mpi=pmix --kill-on-bad-exit=1 -n 125 /apps/venvs/jffs/bin/python -m jffs_driver run /home/alice/runs/membrane.toml &
 launcher=$!
 # A trapped signal ends `wait` early: wait again until the launcher itself has exited.
 while true; do

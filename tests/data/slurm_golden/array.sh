@@ -1,0 +1,60 @@
+#!/bin/bash
+# jffs_driver job script, rendered by `jffs submit` from slurm/jffs_run.sbatch with Python's
+# string.Template (in the template, placeholders are filled in and doubled dollar signs become
+# single ones). Edit the template, or pass --template, to adapt it (keep ${select_campaign}:
+# for a job array it picks each task's campaign).
+#SBATCH --job-name=sweep
+#SBATCH --nodes=1
+#SBATCH --ntasks=5
+#SBATCH --time=2-00:00:00
+#SBATCH --signal=B:USR1@300
+#SBATCH --requeue
+#SBATCH --open-mode=append
+#SBATCH --output=sweep-%A_%a.out
+#SBATCH --array=0-2%2
+#
+# campaign:      one per array task (3, listed below)
+# engine groups: 2 x 2 rank(s) per trial, plus 1 coordinating rank
+#                = 5 MPI ranks on 1 node(s)
+# launcher:      srun with the cluster's MpiDefault (auto: no mpiexec)
+# stop/resume:   USR1 300 s before the time limit (or TERM) is passed to the MPI
+#                launcher, which forwards it to every rank; the coordinator stops dispatching,
+#                commits and exits with 75 ("incomplete, resubmit"); this script then requeues
+#                the job (at most 20 times) and the next run resumes the store.
+
+# one array task per campaign (index: file)
+campaigns=(
+    /home/alice/runs/a/membrane.toml  # 0
+    '/home/alice/runs/b c/membrane.toml'  # 1
+    /home/alice/runs/c/membrane.toml  # 2
+)
+campaign=${campaigns[${SLURM_ARRAY_TASK_ID:?not started as a job array task}]}
+if [ -z "$campaign" ]; then
+    echo "jffs: array task $SLURM_ARRAY_TASK_ID has no campaign (${#campaigns[@]} listed)"
+    exit 2
+fi
+echo "jffs: array task ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}: campaign $campaign"
+cd "$(dirname "$campaign")" || exit 1
+echo "jffs: job ${SLURM_JOB_ID} restart ${SLURM_RESTART_COUNT:-0} started $(date -Is) on $(hostname -s)"
+
+forward() { kill -USR1 "$launcher" 2>/dev/null; }
+trap forward USR1 TERM
+
+srun --kill-on-bad-exit=1 -n 5 /opt/jffs/bin/python -m jffs_driver run "$campaign" &
+launcher=$!
+# A trapped signal ends `wait` early: wait again until the launcher itself has exited.
+while true; do
+    wait "$launcher"
+    rc=$?
+    kill -0 "$launcher" 2>/dev/null || break
+done
+echo "jffs: job ${SLURM_JOB_ID} launcher exited with code $rc at $(date -Is)"
+if [ "$rc" -eq 75 ]; then
+    if [ "${SLURM_RESTART_COUNT:-0}" -lt 20 ]; then
+        echo "jffs: campaign incomplete; requeueing job ${SLURM_JOB_ID}"
+        scontrol requeue "${SLURM_JOB_ID}"
+    else
+        echo "jffs: campaign incomplete after 20 requeues; run jffs submit again"
+    fi
+fi
+exit "$rc"

@@ -1,0 +1,50 @@
+#!/bin/bash
+# jffs_driver job script, rendered by `jffs submit` from slurm/jffs_run.sbatch with Python's
+# string.Template (in the template, placeholders are filled in and doubled dollar signs become
+# single ones). Edit the template, or pass --template, to adapt it (keep ${select_campaign}:
+# for a job array it picks each task's campaign).
+#SBATCH --job-name=membrane
+#SBATCH --nodes=1
+#SBATCH --ntasks=9
+#SBATCH --time=2-00:00:00
+#SBATCH --signal=B:USR1@300
+#SBATCH --requeue
+#SBATCH --open-mode=append
+#SBATCH --output=membrane-%j.out
+#SBATCH --partition=compute
+#SBATCH --account=chem
+#SBATCH --mem-per-cpu=2G
+#
+# campaign:      /home/alice/runs/membrane.toml
+# engine groups: 4 x 2 rank(s) per trial, plus 1 coordinating rank
+#                = 9 MPI ranks on 1 node(s)
+# launcher:      /opt/jffs/bin/mpiexec
+# stop/resume:   USR1 300 s before the time limit (or TERM) is passed to the MPI
+#                launcher, which forwards it to every rank; the coordinator stops dispatching,
+#                commits and exits with 75 ("incomplete, resubmit"); this script then requeues
+#                the job (at most 20 times) and the next run resumes the store.
+
+cd /home/alice/runs || exit 1
+echo "jffs: job ${SLURM_JOB_ID} restart ${SLURM_RESTART_COUNT:-0} started $(date -Is) on $(hostname -s)"
+
+forward() { kill -USR1 "$launcher" 2>/dev/null; }
+trap forward USR1 TERM
+
+/opt/jffs/bin/mpiexec -n 9 /opt/jffs/bin/python -m jffs_driver run /home/alice/runs/membrane.toml &
+launcher=$!
+# A trapped signal ends `wait` early: wait again until the launcher itself has exited.
+while true; do
+    wait "$launcher"
+    rc=$?
+    kill -0 "$launcher" 2>/dev/null || break
+done
+echo "jffs: job ${SLURM_JOB_ID} launcher exited with code $rc at $(date -Is)"
+if [ "$rc" -eq 75 ]; then
+    if [ "${SLURM_RESTART_COUNT:-0}" -lt 20 ]; then
+        echo "jffs: campaign incomplete; requeueing job ${SLURM_JOB_ID}"
+        scontrol requeue "${SLURM_JOB_ID}"
+    else
+        echo "jffs: campaign incomplete after 20 requeues; run jffs submit again"
+    fi
+fi
+exit "$rc"

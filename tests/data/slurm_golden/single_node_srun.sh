@@ -1,0 +1,48 @@
+#!/bin/bash
+# jffs_driver job script, rendered by `jffs submit` from slurm/jffs_run.sbatch with Python's
+# string.Template (in the template, placeholders are filled in and doubled dollar signs become
+# single ones). Edit the template, or pass --template, to adapt it (keep ${select_campaign}:
+# for a job array it picks each task's campaign).
+#SBATCH --job-name=toy
+#SBATCH --nodes=1
+#SBATCH --ntasks=3
+#SBATCH --time=10
+#SBATCH --signal=B:USR1@90
+#SBATCH --requeue
+#SBATCH --open-mode=append
+#SBATCH --output=toy-%j.out
+#SBATCH --overcommit
+#
+# campaign:      /scratch/my runs/toy.toml
+# engine groups: 2 x 1 rank(s) per trial, plus 1 coordinating rank
+#                = 3 MPI ranks on 1 node(s)
+# launcher:      srun --mpi=pmi2
+# stop/resume:   USR1 90 s before the time limit (or TERM) is passed to the MPI
+#                launcher, which forwards it to every rank; the coordinator stops dispatching,
+#                commits and exits with 75 ("incomplete, resubmit"); this script then requeues
+#                the job (at most 3 times) and the next run resumes the store.
+
+cd '/scratch/my runs' || exit 1
+echo "jffs: job ${SLURM_JOB_ID} restart ${SLURM_RESTART_COUNT:-0} started $(date -Is) on $(hostname -s)"
+
+forward() { kill -USR1 "$launcher" 2>/dev/null; }
+trap forward USR1 TERM
+
+srun --mpi=pmi2 --kill-on-bad-exit=1 -n 3 /opt/jffs/bin/python -m jffs_driver run '/scratch/my runs/toy.toml' &
+launcher=$!
+# A trapped signal ends `wait` early: wait again until the launcher itself has exited.
+while true; do
+    wait "$launcher"
+    rc=$?
+    kill -0 "$launcher" 2>/dev/null || break
+done
+echo "jffs: job ${SLURM_JOB_ID} launcher exited with code $rc at $(date -Is)"
+if [ "$rc" -eq 75 ]; then
+    if [ "${SLURM_RESTART_COUNT:-0}" -lt 3 ]; then
+        echo "jffs: campaign incomplete; requeueing job ${SLURM_JOB_ID}"
+        scontrol requeue "${SLURM_JOB_ID}"
+    else
+        echo "jffs: campaign incomplete after 3 requeues; run jffs submit again"
+    fi
+fi
+exit "$rc"
