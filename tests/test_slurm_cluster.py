@@ -6,13 +6,20 @@ logs under a temporary directory; settings from ``/work/shared/notes/slurm_local
 stops what it started at the end. The test submits an MPI campaign with ``jffs submit``,
 sends USR1 to the batch shell mid-run (as ``--signal=B:USR1@N`` would before the time
 limit), and checks that the job stopped with exit code 75, requeued itself, resumed and
-completed, and that its store equals an uninterrupted serial run record by record.
+completed, and that its store equals an uninterrupted serial run record by record. The job
+uses ``--launcher auto``, which here (pip MPICH, Slurm offering pmi2) is ``srun --mpi=pmi2``.
+Further: the launcher probes against the real ``srun``; ``sbatch --test-only`` accepts every
+golden script (with ``--nodes=1 --overcommit`` on the command line, which overrides the
+script's node count on this one-node cluster); a rendered job array of two campaigns, run with
+a cheap stand-in for ``jffs run``, runs each task's campaign in its directory with its own log,
+forwards USR1 to every rank, and requeues only the signalled task.
 
 It needs root and apt-get (CI has both); elsewhere it is skipped.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -28,10 +35,14 @@ import pytest
 
 from helpers_store import assert_same_campaign, committed_trials, journal, write_campaign
 
+from jffs_driver.parallel.slurm import SbatchSettings, default_mpiexec, render_sbatch, submit
+from jffs_driver.parallel.slurm_launch import resolve_launcher, srun_plugins
+
 pytestmark = [pytest.mark.slurm, pytest.mark.mpi, pytest.mark.lammps, pytest.mark.slow]
 
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
 STORE = "small.jffs"
+DATA = Path(__file__).parent / "data"
 
 
 def _free_port() -> int:
@@ -156,15 +167,38 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         yield env
     finally:
         subprocess.run(["scancel", "--user=root"], capture_output=True, env=env)
+        # Let slurmd end the cancelled jobs' steps first: stopped earlier, it leaves them running.
+        end = time.monotonic() + 60
+        while time.monotonic() < end and subprocess.run(["squeue", "-h"], capture_output=True, text=True,
+                                                        env=env).stdout.strip():
+            time.sleep(0.5)
         _stop_pid_file(root / "slurmd.pid")
         _stop_pid_file(root / "slurmctld.pid")
         if started_munge:
             _stop_pid_file(Path("/run/munge/munged.pid"))
 
 
-def _job_state(job: int, env: dict[str, str]) -> str:
+def _job_state(job: int | str, env: dict[str, str]) -> str:
     out = subprocess.run(["squeue", "-h", "-j", str(job), "-o", "%T"], capture_output=True, text=True, env=env)
     return out.stdout.strip()
+
+
+def test_auto_launcher_probes_the_real_srun(slurm: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
+    plugins = srun_plugins("srun")
+    assert plugins is not None and {"none", "pmi2"} <= set(plugins), plugins
+    choice = resolve_launcher("auto", default_mpiexec())
+    assert (choice.launcher, choice.srun_mpi) == ("srun", "pmi2"), choice
+    assert choice.reason == "auto: MPICH speaks pmi2, srun offers pmi2"
+
+
+@pytest.mark.parametrize("golden", sorted(p.name for p in (DATA / "slurm_golden").glob("*.sh")))
+def test_sbatch_accepts_the_golden_scripts(golden: str, slurm: dict[str, str], tmp_path: Path) -> None:
+    # Command-line options override the script's #SBATCH lines: fit the job to this one node
+    # (and its only partition); every other directive is parsed and checked by the real sbatch.
+    proc = _sh(["sbatch", "--test-only", "--nodes=1", "--overcommit", "--partition=debug", "--chdir", str(tmp_path),
+                str(DATA / "slurm_golden" / golden)], env=slurm, check=False)
+    assert proc.returncode == 0 and "to start at" in proc.stderr, (proc.stdout, proc.stderr)
 
 
 def test_signalled_job_requeues_resumes_and_matches_an_uninterrupted_run(
@@ -174,6 +208,15 @@ def test_signalled_job_requeues_resumes_and_matches_an_uninterrupted_run(
     ref_dir = tmp_path / "reference"
     ref = subprocess.Popen([sys.executable, "-m", "jffs_driver", "run", str(write_campaign(ref_dir)), "--quiet"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _signal_requeue_resume(tmp_path, env, ref_dir, ref)
+    finally:
+        if ref.poll() is None:  # the test failed early: do not leave the reference running
+            ref.kill()
+            ref.wait()
+
+
+def _signal_requeue_resume(tmp_path: Path, env: dict[str, str], ref_dir: Path, ref: subprocess.Popen) -> None:
     work = tmp_path / "job"
     toml = write_campaign(work)
     sub = _sh([sys.executable, "-m", "jffs_driver", "submit", str(toml), "--groups", "2", "--time", "5",
@@ -211,3 +254,62 @@ def test_signalled_job_requeues_resumes_and_matches_an_uninterrupted_run(
     out, err = ref.communicate(timeout=300)
     assert ref.returncode == 0, err[-3000:]
     assert_same_campaign(journal(ref_dir / STORE), journal(work / STORE))
+
+
+STAND_IN = """#!/bin/bash
+# Stand-in for `python -m jffs_driver run CAMPAIGN` (argument 4): reports its PMI world, and on
+# the first run of a campaign marked stop_first_run waits for USR1 and exits 75 as jffs run does.
+campaign=$4
+rank=${PMI_RANK:-none} size=${PMI_SIZE:-none}
+echo "rank $rank/$size runs $campaign in $PWD"
+if [ "${SLURM_RESTART_COUNT:-0}" = 0 ] && [ -e stop_first_run ]; then
+    trap 'echo "rank $rank/$size got USR1"; exit 75' USR1
+    touch "waiting.$rank"
+    while true; do sleep 0.2; done
+fi
+"""
+
+
+def test_job_array_tasks_run_their_own_campaign_and_requeue_alone(tmp_path: Path, slurm: dict[str, str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rendered array script on the real cluster, with a cheap stand-in for jffs run.
+
+    Task 0's campaign waits for the stop signal, task 1's returns at once: only task 0 may
+    requeue; each task runs its own campaign in its directory with its own log; the launcher
+    (auto: ``srun --mpi=pmi2``) forwards USR1 to both ranks of a 2-rank PMI world.
+    """
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
+    fake = tmp_path / "fake-python"
+    fake.write_text(STAND_IN)
+    fake.chmod(0o755)
+    camps = (tmp_path / "a" / "c.toml", tmp_path / "b" / "c.toml")
+    for c in camps:
+        c.parent.mkdir()
+        c.write_text("# not read by the stand-in\n")
+    (camps[0].parent / "stop_first_run").touch()
+    choice = resolve_launcher("auto", default_mpiexec())
+    settings = SbatchSettings(campaigns=camps, workdir=tmp_path, job_name="sweep", groups=1, ranks_per_trial=1,
+                              time="5", signal_lead_s=90, output="sweep-%A_%a.out", python=str(fake),
+                              launcher=choice.launcher, srun_mpi=choice.srun_mpi, mpiexec=choice.mpiexec,
+                              overcommit=True, max_requeues=2, array=True)
+    job = submit(render_sbatch(settings, drain_s=0), tmp_path / "sweep.sbatch", workdir=tmp_path)
+
+    waiting = [camps[0].parent / f"waiting.{r}" for r in (0, 1)]
+    _wait(lambda: all(w.exists() for w in waiting), 180, "both ranks of array task 0 to wait for USR1")
+    _sh(["scancel", "--batch", "--signal=USR1", f"{job}_0"], env=slurm)
+    _wait(lambda: _job_state(f"{job}_0", slurm) == "" and _job_state(f"{job}_1", slurm) == "", 180,
+          "both array tasks to finish", interval=0.5)
+
+    logs = [(tmp_path / f"sweep-{job}_{i}.out").read_text() for i in (0, 1)]
+    infos = [_sh(["scontrol", "show", "job", f"{job}_{i}"], env=slurm).stdout for i in (0, 1)]
+    for i, (camp, log, info) in enumerate(zip(camps, logs, infos)):
+        assert "JobState=COMPLETED" in info and "ExitCode=0:0" in info, (info, log)
+        assert f"array task {job}_{i}: campaign {camp}" in log, log
+        for rank in (0, 1):  # one 2-rank PMI world, started in the campaign's directory
+            assert f"rank {rank}/2 runs {camp} in {camp.parent}" in log, log
+        assert re.findall(r"launcher exited with code (\d+)", log)[-1] == "0", log
+    assert "Restarts=1" in infos[0] and "Restarts=0" in infos[1], infos
+    for part in ("rank 0/2 got USR1", "rank 1/2 got USR1", "launcher exited with code 75", "requeueing job",
+                 "restart 1 started"):
+        assert part in logs[0], (part, logs[0])
+    assert "requeueing" not in logs[1] and "USR1" not in logs[1], logs[1]
