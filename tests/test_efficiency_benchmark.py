@@ -1,0 +1,166 @@
+"""benchmarks/efficiency.py: its formulas against independent answers, its flags on constructed
+campaigns, and its core on real (tiny) LAMMPS Brownian campaigns.
+
+The cost of brute force is checked against a closed form computed here (the +-20 % CI of a
+mean of n exponential passage times in log space, and an exact MFPT from a plain trapezoid
+double integral, not the package's adaptive quadrature); the committor that sets the number of
+equally spaced milestones against its closed forms for flat and linear potentials.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import efficiency as eff  # noqa: E402
+
+
+def trapezoid_mfpt(potential: str, start: float, b: float, left: float, n: int = 200001) -> float:
+    """tau = int_start^b dy e^U(y) int_left^y dx e^-U(x) (D = 1) on a uniform grid (tau)."""
+    from jffs_driver.models.expression import Expression
+
+    z = np.linspace(left, b, n)
+    u = Expression(potential)(z) * np.ones_like(z)
+    dz = z[1] - z[0]
+    inner = np.concatenate([[0.0], np.cumsum(0.5 * (np.exp(-u[1:]) + np.exp(-u[:-1])) * dz)])
+    f = np.exp(u) * inner
+    f[z < start] = 0.0
+    return float(np.sum(0.5 * (f[1:] + f[:-1])) * dz)
+
+
+@pytest.mark.quick
+def test_bruteforce_passages_give_the_requested_interval() -> None:
+    z = stats.norm.ppf(0.975)
+    n = eff.bruteforce_passages(0.2)
+    assert n == 116
+    # n exponentials: var(ln mean) = 1/n; the 95 % interval exp(+-z/sqrt(n)) must be within +-20 % at n, not at n - 1
+    assert math.exp(z / math.sqrt(n)) <= 1.2 < math.exp(z / math.sqrt(n - 1))
+    assert eff.bruteforce_steps(1000.0, 0.001) == 116 * 1000.0 / 0.001
+
+
+@pytest.mark.quick
+def test_committor_closed_forms() -> None:
+    flat = eff.Landscape("flat", "0*z", -1.0, -0.5, 2.0, "U = 0")
+    assert flat.crossing_probability() == pytest.approx(0.5 / 3.0, rel=1e-9)
+    c, a, l0, b = 3.0, -1.0, -0.7, 1.0
+    lin = eff.Landscape("linear", f"{c}*z", a, l0, b, "U = 3 z")
+    exact = (math.exp(c * l0) - math.exp(c * a)) / (math.exp(c * b) - math.exp(c * a))
+    assert lin.crossing_probability() == pytest.approx(exact, rel=1e-9)
+    # ceil(ln P / ln 0.2) stages, equally spaced between lambda_0 and lambda_B
+    n = math.ceil(math.log(exact) / math.log(0.2))
+    ms = eff.equal_milestones(lin)
+    assert len(ms) == n - 1
+    assert np.allclose(np.diff([l0, *ms, b]), (b - l0) / n, atol=1e-6)
+
+
+@pytest.mark.quick
+def test_steps_needed_scales_basin_and_trials_not_pilots() -> None:
+    steps = {"basin": 1000, "pilots": 300, "trials": 2000, "total": 3300}
+    v_star = (math.log(1.2) / stats.norm.ppf(0.975)) ** 2
+    assert eff.steps_needed(steps, 4 * v_star) == pytest.approx(300 + 3000 * 4)
+    assert eff.steps_needed(steps, v_star) == pytest.approx(3300)
+
+
+@pytest.mark.quick
+def test_protocol_table_is_checked_by_the_config_validator() -> None:
+    ls = eff.LANDSCAPES["brownian-10kT"]
+    for name in ("adaptive", "fixed-equal"):
+        assert eff.protocol_available(ls, eff.PROTOCOL_BY_NAME[name]) is None
+    bogus = eff.Protocol("bogus", "a key the package does not know", lambda _ls: {"stages": {"no_such_key": 1}})
+    why = eff.protocol_available(ls, bogus)
+    assert why is not None and "no_such_key" in why
+
+
+def _runs(protocol: str, ratios: list[float], var: float, hit: list[bool]) -> list[dict[str, Any]]:
+    return [{"protocol": protocol, "mfpt": r, "exact_mfpt": 1.0, "within_ci95": h, "var_ln_rate": var,
+             "complete": True, "stages": 5, "wall_s": 1.0, "steps_needed": 1e6,
+             "steps": {"basin": 10, "pilots": 0, "trials": 10, "total": 20}} for r, h in zip(ratios, hit)]
+
+
+@pytest.mark.quick
+def test_flags_catch_overconfident_and_biased_protocols() -> None:
+    rng = np.random.default_rng(7)
+    var = 0.04
+    good = list(np.exp(rng.normal(var / 2, math.sqrt(var), 40)))
+    hits = [abs(math.log(r) - 0) < 1.96 * math.sqrt(var) for r in good]
+    s = eff.summarise(_runs("good", good, var, hits), bf_steps=1e8)
+    assert not s.flagged, s.reasons
+    assert s.bruteforce_over_protocol == pytest.approx(100.0)
+    # same estimates, but CIs that miss half the time: over-confident
+    s = eff.summarise(_runs("overconfident", good, var, [i % 2 == 0 for i in range(40)]), bf_steps=1e8)
+    assert s.flagged and "coverage" in s.reasons[0]
+    # every estimate 25 % high with calibrated-looking coverage: biased
+    s = eff.summarise(_runs("biased", [1.25 * r for r in good], var, hits), bf_steps=1e8)
+    assert s.flagged and any("median" in r for r in s.reasons)
+    assert eff.best_protocol({"a": {"mean_steps_needed": 1.0, "flagged": True},
+                              "b": {"mean_steps_needed": 2.0, "flagged": False}}) == "b"
+
+
+@pytest.mark.lammps
+def test_core_on_tiny_brownian_campaigns(tmp_path: Path) -> None:
+    """Two seeds of the 10 kT model, 4 successes per stage: every field is there, the steps add up
+    (store = steps the executor ran), and brute force is 116 passages of the exact MFPT."""
+    model, protocols = "brownian-10kT", ["adaptive", "fixed-equal", "optimal"]
+    out = eff.run_benchmark([model], protocols, seeds=2, successes=4, first_seed=5, workers=2, workdir=tmp_path)
+    ls = eff.LANDSCAPES[model]
+    entry = out["models"][model]
+    start = ls.model().resolved_start(ls.lambda_a)
+    exact = trapezoid_mfpt(ls.potential, start, ls.lambda_b, left=-4.5)
+    assert entry["exact_mfpt_tau"] == pytest.approx(exact, rel=1e-4)
+    assert entry["bruteforce_steps"] == pytest.approx(116 * exact / ls.timestep, rel=1e-4)
+    measured = [p for p in protocols if p not in out["skipped_protocols"]]
+    assert {"adaptive", "fixed-equal"} <= set(measured) and set(entry["protocols"]) == set(measured)
+    assert len(entry["runs"]) == 2 * len(measured)
+    for r in entry["runs"]:
+        st = r["steps"]
+        assert r["complete"]
+        assert st["total"] == st["basin"] + st["pilots"] + st["trials"] == r["executed_steps"]
+        assert st["basin"] == 2 * ls.basin_steps_per_success * 4  # both basin runs ran to length
+        assert (st["pilots"] > 0) == (r["protocol"] != "fixed-equal")
+        assert r["steps_needed"] == pytest.approx(eff.steps_needed(st, r["var_ln_rate"]))
+        lo, hi = r["mfpt_ci95"]
+        # the reported interval is mfpt * exp(+-z sigma), sigma^2 = the reported var(ln rate)
+        assert math.log(hi / r["mfpt"]) == pytest.approx(eff.Z95 * math.sqrt(r["var_ln_rate"]), rel=1e-6)
+        assert lo < r["mfpt"] < hi
+    for p in measured:
+        s = entry["protocols"][p]
+        mine = [r for r in entry["runs"] if r["protocol"] == p]
+        assert s["seeds"] == 2
+        assert s["mean_steps_needed"] == pytest.approx(sum(r["steps_needed"] for r in mine) / 2)
+        assert s["bruteforce_over_protocol"] == pytest.approx(entry["bruteforce_steps"] / s["mean_steps_needed"])
+        assert 0.0 <= s["coverage"] <= 1.0
+    lines = eff.report_lines(out)
+    assert lines[-2] == "bruteforce_over_jffs=nan (15 kT barrier not run)"
+    assert lines[-1].startswith("current_over_optimal=")
+
+
+@pytest.mark.quick
+def test_workers_reuse_the_exact_mfpt_only_for_the_same_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jffs_driver.models.brownian as brownian
+    from jffs_driver.models.expression import Expression
+
+    calls: list[tuple[Any, ...]] = []
+
+    def quadrature(potential: Any, diffusion: float, start: float, lambda_b: float, rtol: float = 1e-10,
+                   floor: float = -math.inf) -> float:
+        calls.append((potential.text, lambda_b))
+        return -1.0
+
+    monkeypatch.setattr(brownian, "exact_mfpt", quadrature)
+    ls = eff.LANDSCAPES["brownian-10kT"]
+    eff.reuse_exact_mfpt(ls, 123.0)
+    model = ls.model()
+    start = model.resolved_start(ls.lambda_a)
+    assert model.exact_mfpt(start, ls.lambda_b) == 123.0 and calls == []
+    assert model.exact_mfpt(start, 0.5) == -1.0  # another lambda_B: the package's quadrature
+    assert brownian.exact_mfpt(Expression("9*((z/2)^2-1)^2"), 1.0, start, ls.lambda_b, floor=-8.0) == -1.0
+    assert model.exact_mfpt(start + 0.1, ls.lambda_b) == -1.0
+    assert len(calls) == 3
