@@ -57,6 +57,9 @@ MAX_RETRIES = 10
 MAX_BOOTSTRAP = 100_000
 #: Longest accepted time setting (s): 10^7 s is about 116 days.
 MAX_SECONDS = 1.0e7
+#: Range of ``[stages] target_rel_ci``: below 0.1 % a campaign needs ~10^7 trials per stage; above
+#: 10 the interval spans more than a factor 11 (no target at all).
+MIN_REL_CI, MAX_REL_CI = 1.0e-3, 10.0
 
 
 def _name_check(value: str) -> str | None:
@@ -113,7 +116,18 @@ STAGE_FIELDS = {
     "min_trials": Field(int, 0, between(0, MAX_TRIALS, "each trial is a stored record"), doc="at least this many trials per stage"),
     "max_trials": Field(int, 100_000, between(1, MAX_TRIALS, "each trial is a stored record"), doc="stop a stage after this many trials"),
     "max_trial_steps": Field(int, 100_000_000, between(1, MAX_LAMMPS_RUN, "one LAMMPS run counts steps in 32 bits"), doc="step cap of one trial (then: timeout, counted as failure)"),
+    "allocation": Field(str, "target", one_of("target", "optimal"),
+                        doc='trials per stage: "target" (close on target_successes) or "optimal" (each stage runs a '
+                            'trial count fixed from its pilots and the earlier stages so that the rate reaches '
+                            'target_rel_ci for the fewest MD steps; docs/statistics.md)'),
+    "target_rel_ci": Field(float, 0.0, lambda v: None if v == 0 or MIN_REL_CI <= v <= MAX_REL_CI else
+                           f"must be 0 (off) or between {MIN_REL_CI:g} and {MAX_REL_CI:g} (0.2 = +-20 %)",
+                           doc='allocation = "optimal": relative half-width of the 95 % CI of the rate aimed at '
+                               '(0.2: rate x (1 +- 0.2)); replaces target_successes'),
 }
+#: [stages] keys left out of the resolved configuration (and its hash) while at their defaults,
+#: so the stores of configurations written before these keys existed keep their hash.
+STAGE_HASH_DEFAULTS = {"allocation": "target", "target_rel_ci": 0.0}
 
 ENGINE_FIELDS = {
     "check_interval": Field(int, 10, between(1, MAX_CHECK_INTERVAL, "lambda must be checked during a trial"), doc="steps between order-parameter checks (fix halt)"),
@@ -157,10 +171,13 @@ MEMBRANE_FIELDS = {
                         'it had: keeps the pressure-driven flow; docs/membrane.md)'),
     "streaming_slab_A": Field(float, 5.0, between(0.5, 1000.0, "a slab of at least a water layer"),
                               doc='slab width (A) of redraw = "streaming"'),
+    "processors": Field(str, "auto", doc='MPI grid of a multi-rank engine group: "auto" (Px x Py x 1 from the '
+                                         'box, never split along z), "lammps" (LAMMPS\'s default) or e.g. "2 1 1"; '
+                                         'docs/parallel.md'),
 }
 #: Keys left out of the resolved configuration (and its hash) while at their defaults, so
 #: stores created before the keys existed keep their hash and can be continued.
-MEMBRANE_HASH_DEFAULTS = {key: MEMBRANE_FIELDS[key].default for key in ("redraw", "streaming_slab_A")}
+MEMBRANE_HASH_DEFAULTS = {key: MEMBRANE_FIELDS[key].default for key in ("redraw", "streaming_slab_A", "processors")}
 
 MODEL_FIELDS: dict[str, dict[str, Field]] = {"brownian": BROWNIAN_FIELDS, "toy-chain": TOY_CHAIN_FIELDS,
                                              "membrane": MEMBRANE_FIELDS}
@@ -232,6 +249,8 @@ class StageSettings:
     min_trials: int
     max_trials: int
     max_trial_steps: int
+    allocation: str = "target"
+    target_rel_ci: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -357,12 +376,15 @@ def parse_config(data: Mapping[str, Any], source: str | None = None) -> Campaign
                     if model.get(key) == default:
                         model.pop(key)
     _cross_checks(values, problems)
+    _check_allocation(data.get("stages"), values["stages"], problems)
     check_settings(values, problems)
     check_model_reach(model.get("type"), model, values, problems)
     raise_if(problems, source)
     runtime = {name: values.pop(name) for name in RUNTIME_SECTIONS}
     ifc = values["interfaces"]
     resolved = {**values, "model": model}
+    resolved["stages"] = {key: value for key, value in values["stages"].items()
+                          if not (key in STAGE_HASH_DEFAULTS and value == STAGE_HASH_DEFAULTS[key])}
     resolved["interfaces"] = {**ifc, "milestones": [float(x) for x in ifc["milestones"]]}
     if model.get("type") == "membrane":  # relative paths need the TOML's folder; not hashed
         model = {**model, "base_dir": str(Path(source).resolve().parent) if source else ""}
@@ -443,6 +465,33 @@ def _cross_checks(values: dict[str, dict[str, Any]], problems: list[ConfigProble
     if "segment_steps" in b and "steps_per_run" in b and b["segment_steps"] > b["steps_per_run"]:
         b["segment_steps"] = b["steps_per_run"]
     _check_histogram(b, la, l0, lb, problems)
+
+
+def _check_allocation(raw: Any, st: dict[str, Any], problems: list[ConfigProblem]) -> None:
+    """``[stages] allocation`` and ``target_rel_ci`` against each other and ``target_successes``.
+
+    With ``allocation = "optimal"`` a stage closes on its planned trial count, never on a
+    success target, so target_successes is resolved to 0 (the stop rule's target off: S/M is
+    then the unbiased estimate); setting it as well is a conflict.
+    """
+    mode, rel = st.get("allocation"), st.get("target_rel_ci")
+    if mode is None or rel is None:  # wrong type or value: already reported
+        return
+    given = set(raw) if isinstance(raw, dict) else set()
+    if mode == "optimal":
+        if rel == 0:
+            problems.append(ConfigProblem("stages.target_rel_ci", rel,
+                                          'allocation = "optimal" needs a target: set stages.target_rel_ci, e.g. '
+                                          "0.2 for a 95 % CI of the rate within +-20 %"))
+        if "target_successes" in given and st.get("target_successes") != 0:
+            problems.append(ConfigProblem("stages.target_successes", st.get("target_successes"),
+                                          'conflicts with allocation = "optimal" (stages close on a trial count '
+                                          "planned for stages.target_rel_ci); remove target_successes"))
+        st["target_successes"] = 0
+    elif rel != 0:
+        problems.append(ConfigProblem("stages.target_rel_ci", rel,
+                                      'needs allocation = "optimal" in [stages] (the default allocation closes '
+                                      "stages on target_successes); set it or remove target_rel_ci"))
 
 
 def _check_histogram(b: dict[str, Any], la: Any, l0: Any, lb: Any, problems: list[ConfigProblem]) -> None:
