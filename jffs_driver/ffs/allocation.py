@@ -15,6 +15,14 @@ that reach V* minimise sum c_k n_k subject to sum a_k / n_k = V* (Lagrange multi
 (the allocation of Allen, Frenkel & ten Wolde, JCP 124, 194111 (2006), with costs per stage).
 The proportional plan (every count scaled by V/V*) is given too: it is what "run the same
 protocol longer" costs. Both treat the p_k as known (they are the current estimates).
+
+:func:`optimal_stage_target` is the same Lagrange rule applied *while* a campaign runs
+(``[stages] allocation = "optimal"``): before any trial of stage k it fixes that stage's
+success target t_k from the variance budget left (target minus the flux term and the closed
+stages' terms), the stage's pilot estimates of p_k and of the MD steps per trial, and the
+expected stages after it (whose unknown sqrt(a c) is taken as the mean of those seen so far).
+t_k does not depend on the stage's own outcomes, so the stage runs under a fixed stop rule and
+(S - 1)/(N - 1) stays unbiased (docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -24,6 +32,14 @@ from dataclasses import dataclass
 from typing import Sequence
 
 Z95 = 1.959963984540054
+
+#: Smallest success target of a stage: its successes are the next stage's pool (and the
+#: unbiased estimator needs at least 2).
+MIN_EXPECTED_SUCCESSES = 5
+#: When the flux term and the closed stages have already used up the target variance, each
+#: remaining stage still gets this fraction of an equal share of the target (the campaign then
+#: finishes with a wider interval than asked for instead of demanding max_trials everywhere).
+BUDGET_FLOOR = 0.25
 
 
 @dataclass(frozen=True)
@@ -114,3 +130,161 @@ def allocate(target_rel_ci: float, have: Sequence[int], a: Sequence[float], cost
         optimal=optimal, proportional=proportional, cost_per_unit=tuple(float(c) for c in cost),
         optimal_steps=s * s / v_star, proportional_steps=sum(ck * n for ck, n in zip(cost, proportional)),
     )
+
+
+def target_variance(target_rel_ci: float) -> float:
+    """V* = (ln(1 + r)/z)^2: the var(ln rate) whose 95 % interval has relative half-width r."""
+    return (math.log1p(target_rel_ci) / Z95) ** 2
+
+
+def planning_p(successes: int, trials: int) -> float:
+    """(S + 1/2)/(M + 1): a p for planning that is neither 0 nor 1 (a_k stays finite and > 0)."""
+    return (successes + 0.5) / (trials + 1.0)
+
+
+@dataclass(frozen=True)
+class ClosedStage:
+    """A closed stage as the optimal allocation sees it.
+
+    Attributes
+    ----------
+    trials, successes
+        M_j and S_j (the counted trials).
+    steps
+        MD steps of those trials (steps).
+    var_ln
+        Its delta-method term of var(ln rate) (:func:`jffs_driver.ffs.stop_rule.relative_variance`
+        under the rule it ran under).
+    """
+
+    trials: int
+    successes: int
+    steps: int
+    var_ln: float
+
+
+@dataclass(frozen=True)
+class StageTarget:
+    """The success target of one stage under ``allocation = "optimal"`` and what it came from.
+
+    Attributes
+    ----------
+    successes
+        t_k: the stage closes on its t_k-th success (after ``min_trials``; at ``max_trials`` at
+        the latest).
+    p_pilot
+        Planning estimate of p_k from the pilots, (s + 1/2)/(n + 1).
+    steps_per_trial
+        Estimated MD steps per trial (mean steps of the pilots; an upper bound, since a pilot
+        that passes lambda_{k+1} runs on to A or B).
+    var_budget
+        v_k, the share of var(ln rate) the stage is sized for (t_k = ceil((1 - p_k)/v_k) before
+        the floors and caps).
+    remaining_var
+        B_k, what the flux and the closed stages left of the target (after the floor).
+    stages_after
+        Expected number of stages after this one.
+    """
+
+    successes: int
+    p_pilot: float
+    steps_per_trial: float
+    var_budget: float
+    remaining_var: float
+    stages_after: int
+
+    def describe(self) -> str:
+        """One line for the progress output."""
+        return (f"optimal allocation: close on {self.successes} successes (~{self.successes / self.p_pilot:.0f} "
+                f"trials at pilot p~{self.p_pilot:.3g}, ~{self.steps_per_trial:.3g} steps/trial; var(ln rate) "
+                f"share {self.var_budget:.3g} of {self.remaining_var:.3g} left, ~{self.stages_after} stage(s) after)")
+
+
+def optimal_stage_target(
+    target_rel_ci: float,
+    flux_crossings: int,
+    closed: Sequence[ClosedStage],
+    pilot_successes: int,
+    pilot_trials: int,
+    pilot_steps: int,
+    stages_after: int,
+    max_trials: int,
+) -> StageTarget:
+    """Success target t_k of the next stage (``[stages] allocation = "optimal"``).
+
+    A stage closed on t successes (inverse sampling) has var(ln p_hat) ~ (1 - p)/t whatever p
+    is, and costs about c t/p MD steps (c: steps per trial). With V* =
+    :func:`target_variance` (``target_rel_ci``), the budget left is
+    B = V* - 1/N_0 - sum_j var_j over the closed stages, floored at BUDGET_FLOOR V*/n_total.
+    With g = sqrt((1 - p) c / p) (pilot estimates for stage k, measured values for the closed
+    stages) and the stages after k assumed to have g_f = mean of g over the closed stages and
+    k, minimising the MD steps of stage k and the later ones at total variance B gives
+    (Lagrange)
+
+        v_k = B g_k / (g_k + n_after g_f),    t_k = ceil((1 - p_k) / v_k),
+
+    i.e. trials M_k ~ t_k/p_k proportional to sqrt((1 - p_k)/(p_k c_k)); then
+    t_k >= MIN_EXPECTED_SUCCESSES and t_k <= ``max_trials``.
+
+    Parameters
+    ----------
+    target_rel_ci
+        r > 0: the 95 % CI of the rate aimed at is rate x (1 +- r) (log-normal).
+    flux_crossings
+        N_0 > 0, lambda_0 crossings of the basin runs.
+    closed
+        The closed stages before this one, in order.
+    pilot_successes, pilot_trials, pilot_steps
+        Pilots of this stage whose maximum reached lambda_{k+1}, all pilots (> 0), and their
+        MD steps in total.
+    stages_after
+        Expected number of stages after this one (0 for the last).
+    max_trials
+        The configuration's cap on the trials of a stage.
+
+    Raises
+    ------
+    ValueError
+        On r <= 0, no crossing, no pilot or a negative count.
+    """
+    if not (target_rel_ci > 0 and math.isfinite(target_rel_ci)):
+        raise ValueError(f"target relative CI half-width must be a positive number, got {target_rel_ci}")
+    if flux_crossings <= 0 or pilot_trials <= 0 or stages_after < 0 or pilot_successes < 0:
+        raise ValueError("the optimal allocation needs lambda_0 crossings, pilots and counts >= 0")
+    v_star = target_variance(target_rel_ci)
+    used = 1.0 / flux_crossings + sum(c.var_ln for c in closed)
+    g_seen = []
+    for c in closed:
+        cost = max(c.steps / max(c.trials, 1), 1.0)  # immediate successes cost no MD
+        g_seen.append(math.sqrt(per_unit_variance(planning_p(c.successes, c.trials)) * cost))
+    n_total = len(closed) + 1 + stages_after
+    floor = BUDGET_FLOOR * v_star / n_total
+    budget = max(v_star - used, floor) if math.isfinite(used) else floor
+    p_k = planning_p(pilot_successes, pilot_trials)
+    c_k = max(pilot_steps / pilot_trials, 1.0)
+    g_k = math.sqrt(per_unit_variance(p_k) * c_k)
+    g_f = (sum(g_seen) + g_k) / (len(g_seen) + 1)
+    v_k = budget * g_k / (g_k + stages_after * g_f)
+    t = max(math.ceil((1.0 - p_k) / v_k), MIN_EXPECTED_SUCCESSES)
+    return StageTarget(successes=int(min(t, max_trials)), p_pilot=p_k, steps_per_trial=c_k, var_budget=v_k,
+                       remaining_var=budget, stages_after=int(stages_after))
+
+
+def expected_stages_after(mode: str, milestones: Sequence[float], stage: int, lambda_0: float, lambda_next: float,
+                 lambda_b: float, max_stages: int) -> int:
+    """Expected number of stages after stage ``stage`` whose milestone is ``lambda_next``.
+
+    Fixed mode: the milestones left (exact). Adaptive mode: the distance left to lambda_B over
+    the mean milestone spacing so far, (lambda_B - lambda_{k+1}) (k + 1)/(lambda_{k+1} - lambda_0),
+    rounded up, at least 1 and within ``max_stages``. 0 when ``lambda_next`` is lambda_B.
+    """
+    if lambda_next >= lambda_b:
+        return 0
+    if mode == "fixed":
+        return max(len(milestones) - stage, 0)
+    cap = max(max_stages - stage - 1, 1)
+    spacing = (lambda_next - lambda_0) / (stage + 1)
+    if not spacing > 0:
+        return cap
+    left = math.ceil((lambda_b - lambda_next) / spacing - 1e-9)
+    return int(min(max(left, 1), cap))
