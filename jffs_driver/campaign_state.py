@@ -65,6 +65,8 @@ class StageState:
     pilots: list[Any] = field(default_factory=list)
     trials: list[Any] = field(default_factory=list)
     closing: Optional[int] = None
+    #: The stage's own stop rule (``allocation = "optimal"``); None: the campaign's.
+    rule: Optional[StopRule] = None
 
     @property
     def counted(self) -> list[Any]:
@@ -145,9 +147,15 @@ class CampaignState:
                 stage.lambda_next = rec.lambda_next
                 stage.mode = rec.mode
                 stage.final = rec.lambda_next >= config.interfaces.lambda_b
-                stage.closing = stage_closing_count(
-                    [t.outcome.succeeded for t in stage.trials], st_cfg.target_successes,
-                    st_cfg.min_trials, st_cfg.max_trials)
+                if st_cfg.allocation == "optimal":  # t_k, fixed before the stage's first trial
+                    from .scheduling.allocation import stage_rule  # noqa: PLC0415
+
+                    stage.rule = stage_rule(config, state, stage)
+                    stage.closing = stage.rule.closing_count([t.outcome.succeeded for t in stage.trials])
+                else:
+                    stage.closing = stage_closing_count(
+                        [t.outcome.succeeded for t in stage.trials], st_cfg.target_successes,
+                        st_cfg.min_trials, st_cfg.max_trials)
             state.stages.append(stage)
             if stage.closing is None or stage.final or stage.successes == 0:
                 break
@@ -161,6 +169,10 @@ class CampaignState:
         st = self.config.stages
         return StopRule(st.target_successes, st.min_trials, st.max_trials)
 
+    def rule_of(self, stage: StageState) -> StopRule:
+        """The rule ``stage`` ran under (its own under ``allocation = "optimal"``)."""
+        return stage.rule if stage.rule is not None else self.stop_rule
+
     def summary_rows(self) -> list[dict[str, Any]]:
         """One dict per stage for status/results tables.
 
@@ -171,7 +183,7 @@ class CampaignState:
         for s in self.stages:
             counted = s.counted
             n = len(counted)
-            rule = self.stop_rule if s.closing is not None else None
+            rule = self.rule_of(s) if s.closing is not None else None
             rows.append({
                 "stage": s.stage, "lambda": s.lambda_k, "lambda_next": s.lambda_next,
                 "pool": len(s.pool_ids), "pilots": len(s.pilots), "trials": n,

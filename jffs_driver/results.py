@@ -89,8 +89,8 @@ def compute_results(store_path: str | Path, n_bootstrap: int | None = None,
     dt = float(info.get("model", {}).get("timestep", cfg.model.get("timestep", math.nan)))
     basin_time = state.basin_steps * dt
     closed = [s for s in state.stages if s.closing is not None]
-    rule = state.stop_rule
-    counts = [StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes, rule) for s in closed]
+    counts = [StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes, state.rule_of(s))
+              for s in closed]
     tree = None
     nb = cfg.results.bootstrap if n_bootstrap is None else n_bootstrap
     if closed and state.n_crossings > 0 and all(c.successes > 0 for c in counts) and nb > 0:

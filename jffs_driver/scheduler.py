@@ -130,8 +130,9 @@ class Scheduler:
         succ = sum(1 for t in trials if t.outcome.succeeded)
         n = len(trials)
         target = st.max_trials
-        if st.target_successes > 0 and succ > 0:
-            target = int(min(max(math.ceil(st.target_successes * n / succ), st.min_trials, n), st.max_trials))
+        goal = stage.rule.target_successes if stage.rule is not None else st.target_successes
+        if goal > 0 and succ > 0:
+            target = int(min(max(math.ceil(goal * n / succ), st.min_trials, n), st.max_trials))
         self.progress.stage(stage.stage, stage.lambda_k, stage.lambda_next, "trial", n, target, succ,
                             self._running_rate(stage, succ, n), self.time_unit, force=stage.closing is not None)
 
@@ -143,9 +144,8 @@ class Scheduler:
         t = state.basin_steps * self.timestep
         if t <= 0 or state.n_crossings == 0 or done == 0:
             return None
-        rule = state.stop_rule
-        counts = [StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes, rule)
+        counts = [StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes, state.rule_of(s))
                   for s in state.stages if s.stage < stage.stage]  # closed stages before this one
         counts.append(StageCounts(stage.lambda_k, float(stage.lambda_next), done, successes,
-                                  rule if stage.closing is not None else None))
+                                  state.rule_of(stage) if stage.closing is not None else None))
         return estimate_rate(state.n_crossings, t, counts, complete=False, time_unit=self.time_unit).rate

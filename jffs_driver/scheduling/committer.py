@@ -30,6 +30,7 @@ from ..ffs.tasks import BasinResult, TrialResult
 from ..store.records import (
     BasinSegmentRecord, ConfigRecord, ConfigRef, StageRecord, TrialRecord, basin_records, trial_records,
 )
+from .allocation import is_optimal, stage_rule
 from .planner import ConfigKey, TaskResult, TrialKey
 from .snapshot_cache import SnapshotCache
 
@@ -168,8 +169,13 @@ class OrderedCommitter:
             (stage.pilots if t.kind == "pilot" else stage.trials).append(t)
         if stage.lambda_next is not None and any(t.kind == "trial" for t in trials):
             st = self.config.stages
-            stage.closing = stage_closing_count([t.outcome.succeeded for t in stage.trials],
-                                                st.target_successes, st.min_trials, st.max_trials)
+            if is_optimal(self.config):  # the stage's own rule (set once: it cannot change)
+                if stage.rule is None:
+                    stage.rule = stage_rule(self.config, self._state, stage)
+                stage.closing = stage.rule.closing_count([t.outcome.succeeded for t in stage.trials])
+            else:
+                stage.closing = stage_closing_count([t.outcome.succeeded for t in stage.trials],
+                                                    st.target_successes, st.min_trials, st.max_trials)
             if stage.closing is not None:  # the next stage's pool is built from this one
                 self._state = None
 

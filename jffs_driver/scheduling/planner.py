@@ -9,7 +9,10 @@ campaign cannot go on. The planner remembers only what it has dispatched:
 * pilots and trials of a stage are dispatched in index order, possibly many ahead of the
   commits (the committer drops those beyond the prefix that closes the stage);
 * every task's seed and parent derive from (campaign seed, stage, kind, index)
-  (:mod:`jffs_driver.ffs.sampler`), so a task is the same whoever runs it and whenever.
+  (:mod:`jffs_driver.ffs.sampler`), so a task is the same whoever runs it and whenever;
+* under ``[stages] allocation = "optimal"`` every stage (fixed milestones too) first runs its
+  pilots, and then runs under its own success target t_k planned from committed data
+  (:mod:`.allocation`).
 
 Configuration states come from a :class:`ConfigSource` (the scheduler's snapshot cache and
 the committed keys; a dict in the tests).
@@ -29,6 +32,7 @@ from ..ffs.sampler import basin_seed, choose_parent, fixed_milestone, place_mile
 from ..ffs.tasks import BasinEvent, BasinResult, BasinTask, TrialResult, TrialTask
 from ..state import Snapshot
 from ..store.records import StageRecord
+from .allocation import is_optimal, stage_target
 
 #: What an executor runs, and what it returns.
 Task = Union[TrialTask, BasinTask]
@@ -139,20 +143,28 @@ class StagePlanner:
         ifc = cfg.interfaces
         if stage.stage >= ifc.max_stages:
             return Plan(note=f"reached interfaces.max_stages = {ifc.max_stages}")
+        optimal = is_optimal(cfg)
         if stage.lambda_next is not None:
             return Plan(self._dispatch(stage, "trial", cfg.stages.max_trials, float(stage.lambda_next), free, configs))
-        if ifc.mode == "fixed":
+        if ifc.mode == "fixed" and not optimal:
             pl = fixed_milestone(ifc.milestones, stage.stage, ifc.lambda_b)
             return Plan(placement=MilestonePlacement(
                 StageRecord(stage.stage, stage.lambda_k, pl.lambda_next, "fixed", note=pl.note)))
+        # Pilots place the milestone (adaptive) and, under the optimal allocation, estimate p_k
+        # and the steps per trial that size the stage (fixed milestones too).
         if len(stage.pilots) < ifc.pilot_trials:
             return Plan(self._dispatch(stage, "pilot", ifc.pilot_trials, ifc.lambda_b, free, configs))
         maxima = [t.lambda_max for t in stage.pilots]
-        pl = place_milestone(stage.pool_lambdas, maxima, ifc.target_p, ifc.min_spacing, ifc.lambda_b)
-        record = StageRecord(stage.stage, stage.lambda_k, pl.lambda_next, "adaptive", pilot_maxima=maxima,
+        if ifc.mode == "fixed":
+            pl = fixed_milestone(ifc.milestones, stage.stage, ifc.lambda_b)
+        else:
+            pl = place_milestone(stage.pool_lambdas, maxima, ifc.target_p, ifc.min_spacing, ifc.lambda_b)
+        record = StageRecord(stage.stage, stage.lambda_k, pl.lambda_next, ifc.mode, pilot_maxima=maxima,
                              note=pl.note)
-        return Plan(placement=MilestonePlacement(
-            record, f"stage {stage.stage}: milestone lambda_{stage.stage + 1} = {pl.lambda_next:.6g} ({pl.note})"))
+        message = f"stage {stage.stage}: milestone lambda_{stage.stage + 1} = {pl.lambda_next:.6g} ({pl.note})"
+        if optimal:
+            message += "; " + stage_target(cfg, state, stage, pl.lambda_next).describe()
+        return Plan(placement=MilestonePlacement(record, message))
 
     def _dispatch(self, stage: StageState, kind: str, limit: int, target: float, free: int,
                   configs: ConfigSource) -> tuple[TrialTask, ...]:
