@@ -35,6 +35,29 @@ number of workers. Pilots never count as trials. P_k is estimated without bias u
 (S - 1)/(n - 1) when the stage closed on its target after `min_trials`, S/n otherwise (S/n
 alone would be biased upwards by about (1 - p)/S per stage); see docs/statistics.md.
 
+## Optimal allocation and a target CI
+
+`[stages] allocation = "optimal"` with `target_rel_ci = r` (for example 0.2: a 95 % CI of the
+rate within +-20 %) replaces `target_successes`: before the first trial of each stage, the
+stage's pilots (run at every stage, fixed milestones too) and the data of the stages before it
+fix that stage's own success target t_k, chosen so that the remaining variance budget goes
+where it costs fewest MD steps (t_k proportional to sqrt(p_k (1 - p_k)/c_k), c_k the steps per
+trial). `min_trials` and `max_trials` still bound every stage. Setting `target_successes` as
+well, `allocation = "optimal"` without `target_rel_ci`, or `target_rel_ci` without the optimal
+allocation is a configuration error (exit 2). The estimate stays unbiased because t_k never
+depends on the stage's own outcomes; derivation and formulas in docs/statistics.md.
+
+```toml
+[interfaces]
+mode = "adaptive"      # or "fixed" with milestones
+pilot_trials = 30      # the pilots estimate p_k and the steps per trial
+
+[stages]
+allocation = "optimal"
+target_rel_ci = 0.2
+max_trials = 100000
+```
+
 ## Basin histograms
 
 Every basin segment bins the lambda values the engine already takes at its check steps
