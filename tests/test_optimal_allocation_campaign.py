@@ -1,0 +1,114 @@
+"""``[stages] allocation = "optimal"`` end to end on the numpy toy chain (issue 15, item 4).
+
+One serial run is the reference. The same campaign under ``mpiexec -n 3`` (two engine groups)
+and a serial run killed with SIGKILL in its second stage and resumed must give the same store
+record by record (:mod:`helpers_store`): each stage's success target is a function of data
+committed before its first trial. The stores' stages close on their own targets, and the
+reported P_k are the stop-rule-unbiased estimates of those rules.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers_store import assert_same_campaign, committed_trials, journal, run_bounded
+from jffs_driver.campaign_state import CampaignState
+from jffs_driver.config import load_config
+from jffs_driver.ffs.stop_rule import StopRule, unbiased_p
+from jffs_driver.results import compute_results
+from jffs_driver.store import CampaignStore
+
+pytestmark = [pytest.mark.lammps, pytest.mark.slow]  # creating a store records the LAMMPS version
+
+DATA = Path(__file__).parent / "data"
+MPIEXEC = shutil.which("mpiexec") or "mpiexec"
+TIMEOUT = 900
+STORE = "toy.jffs"
+
+
+def _write(directory: Path) -> Path:
+    """tests/data/toy_chain.toml with the optimal allocation aimed at +-150 % and short basin runs
+    (about 900 tasks in 6 stages)."""
+    text = (DATA / "toy_chain.toml").read_text()
+    for old, new in {"target_successes = 50": 'allocation = "optimal"\ntarget_rel_ci = 1.5',
+                     "steps_per_run = 40000": "steps_per_run = 4000",
+                     "segment_steps = 20000": "segment_steps = 2000"}.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "toy.toml"
+    path.write_text(text)
+    return path
+
+
+def _jffs(*args: str) -> list[str]:
+    return [sys.executable, "-m", "jffs_driver", *args]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    work = tmp_path_factory.mktemp("serial")
+    toml = _write(work)
+    proc = subprocess.run(_jffs("run", str(toml), "--quiet"), capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work / STORE, journal(work / STORE)
+
+
+def test_stages_close_on_their_own_targets_with_the_unbiased_estimate(reference: tuple[Path, dict]) -> None:
+    store, _ = reference
+    config, _text = load_config(store.parent / "toy.toml")
+    with CampaignStore.open(store, "r") as st:
+        state = CampaignState.from_store(st, config)
+    res = compute_results(store, n_bootstrap=0)
+    assert res["complete"] and len(res["stages"]) >= 3
+    targets = set()
+    for s, row in zip(state.stages, res["stages"]):
+        rule = state.rule_of(s)
+        assert rule is s.rule and rule.min_trials == 0 and rule.max_trials == config.stages.max_trials
+        targets.add(rule.target_successes)
+        n, k = len(s.counted), s.successes
+        assert k == rule.target_successes and s.counted[-1].outcome.succeeded  # closed on its target
+        assert row["p"] == pytest.approx((k - 1) / (n - 1), rel=1e-12)
+        assert row["p"] == unbiased_p(n, k, StopRule(rule.target_successes, 0, config.stages.max_trials))
+    assert len(targets) > 1  # the targets differ from stage to stage
+    # the campaign was sized for +-150 %: var(ln rate) lands near V* = (ln 2.5 / 1.96)^2
+    v_star = (math.log(2.5) / 1.959963984540054) ** 2
+    assert 0.4 * v_star < res["variance"]["total_var_ln_rate"] < 1.6 * v_star, res["variance"]
+
+
+@pytest.mark.mpi
+def test_three_ranks_give_the_serial_store(tmp_path: Path, reference: tuple[Path, dict],
+                                           subprocess_env: dict[str, str]) -> None:
+    toml = _write(tmp_path)
+    proc = run_bounded([MPIEXEC, "-n", "3", *_jffs("run", str(toml), "--quiet")], subprocess_env, TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same_campaign(reference[1], journal(tmp_path / STORE))
+
+
+def test_kill_in_the_second_stage_and_resume_give_the_serial_store(tmp_path: Path, reference: tuple[Path, dict],
+                                                                   subprocess_env: dict[str, str]) -> None:
+    ref = reference[1]
+    first_stage = sum(1 for k in ref["trials"] if k[0] == 0)
+    toml = _write(tmp_path)
+    store = tmp_path / STORE
+    proc = subprocess.Popen(_jffs("run", str(toml), "--quiet"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=subprocess_env)
+    deadline = time.monotonic() + TIMEOUT
+    while proc.poll() is None and committed_trials(store) < first_stage + 15 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the campaign ended before it could be killed in its second stage"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    killed_at = committed_trials(store)
+    assert first_stage < killed_at < len(ref["trials"])
+    again = run_bounded(_jffs("run", str(toml), "--quiet"), subprocess_env, TIMEOUT)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_same_campaign(ref, journal(store))
