@@ -137,3 +137,32 @@ def test_a_z_c_interval_reaching_the_detachment_point_is_left_out_and_said() -> 
     problems.clear()
     pos = correct_with_measured_z_c(correct, -0.45, 0.05, problems)       # fits: propagated, nothing said
     assert pos.z_c_ci95_nm == pytest.approx((-0.5, -0.4)) and problems == []
+
+
+@pytest.mark.quick
+def test_the_correction_uses_a_measured_z_c_only_when_its_interval_lies_in_the_feed(tmp_path: Path) -> None:
+    import math
+    from types import SimpleNamespace
+
+    from jffs_driver.study.report import choose_z_c
+
+    def center(z, lo, hi):
+        return SimpleNamespace(z_c_nm=z, z_c_ci95_nm=(lo, hi))
+
+    assert choose_z_c(center(-0.45, -0.5, -0.4), -0.43, 0.03) == pytest.approx((-0.45, 0.05, "measured", ""))
+    z, half, source, why = choose_z_c(center(-0.28, -0.68, 0.47), -0.43, 0.03)
+    assert (z, half, source) == (-0.43, 0.03, "fallback") and "does not lie in the feed" in why
+    z, half, source, why = choose_z_c(center(1.4, math.nan, math.nan), -0.43, None)
+    assert (z, half, source) == (-0.43, None, "fallback") and "no 95 % CI" in why
+    assert choose_z_c(None, -0.43, 0.03)[2:] == ("fallback", "z_c was not measured: the correction uses the "
+                                                 "study's z_c = -0.43 +- 0.03 nm ([report] z_c_fallback_nm)")
+    # without a fallback the measured value goes on (and the correction judges it)
+    assert choose_z_c(center(1.4, math.nan, math.nan), None, None) == (1.4, None, "measured", "")
+    # the keys are checked
+    bad = _study(tmp_path, TWO_BOXES, extra="z_c_fallback_nm = 0.4\nz_c_fallback_ci95_nm = -1\n")
+    with pytest.raises(ConfigError) as err:
+        load_study(bad)
+    assert [p.key for p in err.value.problems] == ["report.z_c_fallback_nm", "report.z_c_fallback_ci95_nm"]
+    good = _study(tmp_path, TWO_BOXES, extra="z_c_fallback_nm = -0.43\nz_c_fallback_ci95_nm = 0.03\n")
+    cfg = load_study(good)
+    assert (cfg.z_c_fallback_nm, cfg.z_c_fallback_ci95_nm) == (-0.43, 0.03)

@@ -35,6 +35,8 @@
     bootstrap = 200
     induced_reference = "pooled"   # or "matched": each branch against its own basin run (jffs induced-charge)
     induced_detached = "milestones"  # or "basin" / "both": jffs induced-charge --detached-frames
+    z_c_fallback_nm = -0.43        # optional: z_c for the correction where the measured one is unusable
+    z_c_fallback_ci95_nm = 0.03    # its 95 % half-width (propagated)
 
 Unknown keys are errors and every problem is listed at once (exit code 2).
 """
@@ -102,6 +104,8 @@ class StudyConfig:
     bootstrap: int
     induced_reference: str = "pooled"
     induced_detached: str = "milestones"
+    z_c_fallback_nm: Optional[float] = None
+    z_c_fallback_ci95_nm: Optional[float] = None
 
     def box_dir(self, box: BoxSpec) -> Path:
         """Work folder of one box."""
@@ -169,7 +173,8 @@ def parse_study(raw: Mapping[str, Any], path: Path) -> StudyConfig:
     _unknown(eq, {"replicas", "fixed_ps", "moving_ps", "omp"}, "equilibrate", problems)
     _unknown(camp, {"template"}, "campaign", problems)
     _unknown(run, {"ranks"}, "run", problems)
-    _unknown(rep, {"variant", "bootstrap", "induced_reference", "induced_detached"}, "report", problems)
+    _unknown(rep, {"variant", "bootstrap", "induced_reference", "induced_detached", "z_c_fallback_nm",
+                   "z_c_fallback_ci95_nm"}, "report", problems)
     name = study.get("name")
     if not _name_ok(name):
         problems.append(ConfigProblem("study.name", name, "a name of 1-64 letters, digits, '-' or '_'"))
@@ -243,6 +248,19 @@ def parse_study(raw: Mapping[str, Any], path: Path) -> StudyConfig:
         problems.append(ConfigProblem("report.induced_detached", induced_detached,
                                       "'milestones' (the paper), 'basin' (basin-run states with the ion in the "
                                       "pore) or 'both' (jffs induced-charge --detached-frames)"))
+    zc_fb = rep.get("z_c_fallback_nm")
+    if zc_fb is not None and not (isinstance(zc_fb, (int, float)) and not isinstance(zc_fb, bool)
+                                  and math.isfinite(zc_fb) and zc_fb < 0):
+        problems.append(ConfigProblem("report.z_c_fallback_nm", zc_fb, "a negative number of nm (the conductor "
+                                      "lies in the feed, e.g. -0.43 from the paper's Table 2), or leave it out"))
+        zc_fb = None
+    zc_half = rep.get("z_c_fallback_ci95_nm")
+    if zc_half is not None and not (isinstance(zc_half, (int, float)) and not isinstance(zc_half, bool)
+                                    and math.isfinite(zc_half) and zc_half >= 0):
+        problems.append(ConfigProblem("report.z_c_fallback_ci95_nm", zc_half, "a half-width >= 0 in nm"))
+        zc_half = None
+    if zc_half is not None and rep.get("z_c_fallback_nm") is None:
+        problems.append(ConfigProblem("report.z_c_fallback_ci95_nm", zc_half, "only with report.z_c_fallback_nm"))
     if problems:
         raise ConfigError(problems, source=str(path))
     return StudyConfig(
@@ -250,6 +268,8 @@ def parse_study(raw: Mapping[str, Any], path: Path) -> StudyConfig:
         boxes=tuple(boxes), replicas=replicas, fixed_ps=fixed_ps, moving_ps=moving_ps, omp=omp,
         template=template_path, ranks=ranks, variant=str(variant), bootstrap=bootstrap,
         induced_reference=str(induced_reference), induced_detached=str(induced_detached),
+        z_c_fallback_nm=None if zc_fb is None else float(zc_fb),
+        z_c_fallback_ci95_nm=None if zc_half is None else float(zc_half),
     )
 
 

@@ -36,7 +36,9 @@ FS_PER_NS = 1e6
 COLUMNS = ("box", "complete", "lx_nm", "ly_nm", "area_nm2", "mfpt_ns", "mfpt_ci95_lo_ns", "mfpt_ci95_hi_ns",
            "barrier_raw_kT", "barrier_raw_ci95_lo_kT", "barrier_raw_ci95_hi_kT",
            "barrier_corrected_kT", "barrier_corrected_ci95_lo_kT", "barrier_corrected_ci95_hi_kT",
-           "z_c_nm", "z_c_ci95_lo_nm", "z_c_ci95_hi_nm", "q12_e", "q12_ci95_lo_e", "q12_ci95_hi_e",
+           "z_c_nm", "z_c_ci95_lo_nm", "z_c_ci95_hi_nm", "z_c_source",
+           "z_c_measured_nm", "z_c_measured_ci95_lo_nm", "z_c_measured_ci95_hi_nm",
+           "q12_e", "q12_ci95_lo_e", "q12_ci95_hi_e",
            "tau_profile_ns", "tau_inf_eq6_ns", "tau_inf_eq6_ci95_lo_ns", "tau_inf_eq6_ci95_hi_ns",
            "tau_w_ns", "tau_w_ci95_lo_ns", "tau_w_ci95_hi_ns", "water_passages")
 
@@ -69,6 +71,32 @@ def _num(x: Any) -> Optional[float]:
 
 def _scale(x: Optional[float], f: float) -> Optional[float]:
     return None if x is None else x * f
+
+
+def choose_z_c(charge: Any, fallback_nm: Optional[float], fallback_half_nm: Optional[float]
+               ) -> tuple[Optional[float], Optional[float], str, str]:
+    """The z_c the correction uses: ``(z_c_nm, ci95 half-width_nm, source, problem text)``.
+
+    The measured z_c is used when it and its whole 95 % CI lie in the feed (below the pore
+    entrance, where the ion detaches); otherwise, with a fallback configured
+    (``[report] z_c_fallback_nm``), the fallback and its half-width are used and the problem
+    text says why; without one, the measured point value (if any) goes on to the correction.
+    """
+    z = None if charge is None else _num(charge.z_c_nm)
+    lo, hi = (None, None) if charge is None else _pair(charge.z_c_ci95_nm)
+    if z is not None and lo is not None and hi is not None and hi < 0.0:
+        return z, max(hi - z, z - lo), "measured", ""
+    if z is None:
+        reason = "z_c was not measured"
+    elif lo is None or hi is None:
+        reason = f"the measured z_c ({z:.3g} nm) has no 95 % CI (that of q1 + q2 includes 0)"
+    else:
+        reason = f"the measured z_c's 95 % CI ({lo:.3g} .. {hi:.3g} nm) does not lie in the feed"
+    if fallback_nm is not None:
+        half = f" +- {fallback_half_nm:g}" if fallback_half_nm else ""
+        return (fallback_nm, fallback_half_nm or None, "fallback",
+                f"{reason}: the correction uses the study's z_c = {fallback_nm:g}{half} nm ([report] z_c_fallback_nm)")
+    return z, None if lo is None or hi is None else max(hi - z, z - lo), "measured", ""
 
 
 def correct_with_measured_z_c(correct: Callable[[Optional[float], Optional[float]], Any], z_c: Optional[float],
@@ -122,16 +150,17 @@ def box_report(cfg: StudyConfig, plan: BoxPlan, echo: Echo) -> BoxReport:
         charge = charge_center(store, system, reference=cfg.induced_reference, detached_frames=cfg.induced_detached)
         row["q12_e"] = _num(charge.induced_first_two_e)
         row["q12_ci95_lo_e"], row["q12_ci95_hi_e"] = _pair(charge.induced_first_two_ci95_e)
+        row["z_c_measured_nm"] = _num(charge.z_c_nm)
+        row["z_c_measured_ci95_lo_nm"], row["z_c_measured_ci95_hi_nm"] = _pair(charge.z_c_ci95_nm)
     except JffsError as exc:
         problems.append(f"induced charge: {exc}")
     echo(f"[{plan.box.name}] profile and ideal-conductor correction ({cfg.variant})")
     corr = None
     try:
-        z_c = half = None
-        if charge is not None and _num(charge.z_c_nm) is not None:  # measured once, used here
-            z_c = float(charge.z_c_nm)
-            lo, hi = _pair(charge.z_c_ci95_nm)
-            half = None if lo is None or hi is None else max(hi - z_c, z_c - lo)
+        z_c, half, source, why = choose_z_c(charge, cfg.z_c_fallback_nm, cfg.z_c_fallback_ci95_nm)
+        row["z_c_source"] = source
+        if why:
+            problems.append(why)
         corr = correct_with_measured_z_c(
             lambda z, h: correct_store(store, z_c_nm=z, z_c_ci95_nm=h, variant=cfg.variant,
                                        n_bootstrap=cfg.bootstrap, system=system),
@@ -148,8 +177,6 @@ def box_report(cfg: StudyConfig, plan: BoxPlan, echo: Echo) -> BoxReport:
         row["barrier_raw_ci95_lo_kT"], row["barrier_raw_ci95_hi_kT"] = _pair(br["height_ci95_kT"])
         row["barrier_corrected_ci95_lo_kT"], row["barrier_corrected_ci95_hi_kT"] = _pair(bc["height_ci95_kT"])
         row["z_c_ci95_lo_nm"], row["z_c_ci95_hi_nm"] = _pair(c["z_c_ci95_nm"])
-        if charge is not None and row["z_c_ci95_lo_nm"] is None:   # measured but not propagated
-            row["z_c_ci95_lo_nm"], row["z_c_ci95_hi_nm"] = _pair(charge.z_c_ci95_nm)
         lo, hi = _pair(d["tau_inf"]["ci95"])
         row["tau_inf_eq6_ci95_lo_ns"], row["tau_inf_eq6_ci95_hi_ns"] = _scale(lo, unit_ns), _scale(hi, unit_ns)
     except JffsError as exc:
@@ -258,7 +285,7 @@ def _figures(reports: list[BoxReport], limit: Any, out: Path) -> dict[str, str]:
         fig.savefig(out / "profiles.png", dpi=110)
         plt.close(fig)
         figs["profiles"] = "profiles.png"
-    with_q = [r for r in reports if r.row.get("z_c_nm") is not None or r.row.get("q12_e") is not None]
+    with_q = [r for r in reports if r.row.get("z_c_measured_nm") is not None or r.row.get("q12_e") is not None]
     if with_q:
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.5, 3.4))
         for i, r in enumerate(with_q):
@@ -269,7 +296,8 @@ def _figures(reports: list[BoxReport], limit: Any, out: Path) -> dict[str, str]:
                 err = None if lo is None or hi is None else [[(q - lo) / area], [(hi - q) / area]]
                 a1.errorbar([area], [q / area], yerr=err, fmt="o", capsize=3, color=f"C{i}",
                             label=name if err is not None else f"{name} (no CI)")
-            z, zl, zh = r.row.get("z_c_nm"), r.row.get("z_c_ci95_lo_nm"), r.row.get("z_c_ci95_hi_nm")
+            z, zl, zh = (r.row.get("z_c_measured_nm"), r.row.get("z_c_measured_ci95_lo_nm"),
+                         r.row.get("z_c_measured_ci95_hi_nm"))
             if z is not None:
                 err = None if zl is None or zh is None else [[z - zl], [zh - z]]
                 a2.errorbar([area], [z], yerr=err, fmt="s", capsize=3, color=f"C{i}",
@@ -277,7 +305,7 @@ def _figures(reports: list[BoxReport], limit: Any, out: Path) -> dict[str, str]:
         a1.set_xlabel("box area (nm²)")
         a1.set_ylabel("(q1 + q2) / A (e/nm²)")
         a2.set_xlabel("box area (nm²)")
-        a2.set_ylabel("z_c (nm)")
+        a2.set_ylabel("z_c measured (nm)")
         a2.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # outside the data
         fig.tight_layout()
         fig.savefig(out / "induced_charge.png", dpi=110)
@@ -291,21 +319,27 @@ def _figures(reports: list[BoxReport], limit: Any, out: Path) -> dict[str, str]:
     return figs
 
 
+def _zc_used(row: dict[str, Any]) -> str:
+    if row.get("z_c_nm") is None:
+        return "n/a"
+    return _ci_text(row, "z_c_nm", ".3f") + (" (fallback)" if row.get("z_c_source") == "fallback" else "")
+
+
 def _markdown(cfg: StudyConfig, reports: list[BoxReport], limit: Any, figures: dict[str, str]) -> str:
     lines = [f"# Study {cfg.name}: passage time over box sizes", "",
              f"Correction variant: {cfg.variant}; induced charge against the {cfg.induced_reference} basin-A "
              f"reference from the detached frames: {cfg.induced_detached}. Every value with its 95 % CI in "
              "parentheses. "
              "Data: [table.csv](table.csv), [table.json](table.json).", "",
-             "| box | Lx x Ly (nm) | MFPT (ns) | barrier raw (kT) | barrier corrected (kT) | z_c (nm) | "
-             "q1+q2 (e) | tau_inf Eq. 6 (ns) | tau_w (ns) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| box | Lx x Ly (nm) | MFPT (ns) | barrier raw (kT) | barrier corrected (kT) | z_c measured (nm) | "
+             "z_c used (nm) | q1+q2 (e) | tau_inf Eq. 6 (ns) | tau_w (ns) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
         row = r.row
         name = row["box"] if row["complete"] else f"{row['box']} (PARTIAL)"
         lines.append(f"| {name} | {row['lx_nm']:.3f} x {row['ly_nm']:.3f} | {_ci_text(row, 'mfpt_ns')} | "
                      f"{_ci_text(row, 'barrier_raw_kT', '.2f')} | {_ci_text(row, 'barrier_corrected_kT', '.2f')} | "
-                     f"{_ci_text(row, 'z_c_nm', '.3f')} | {_ci_text(row, 'q12_e', '.2f')} | "
+                     f"{_ci_text(row, 'z_c_measured_nm', '.3f')} | {_zc_used(row)} | {_ci_text(row, 'q12_e', '.2f')} | "
                      f"{_ci_text(row, 'tau_inf_eq6_ns')} | {_ci_text(row, 'tau_w_ns')} |")
     lines.append("")
     if limit is not None:
