@@ -6,7 +6,8 @@ Writes results/compare.json and prints it. Units: lambda in angstrom, times in f
 
 * Box agreement of the profiles: RMS and largest |beta G_small - beta G_wide| over the lambda
   range both boxes cover (the wide profile interpolated onto the small one's nodes), raw and
-  corrected (`jffs correct --json` of each store).
+  corrected (`jffs correct --json` of each store, with the z_c the study's report used:
+  results/table.json).
 * Excursions beyond lambda_0: the mean time from a lambda_0 crossing to B in the basin runs
   (chains of segments that end in B, cut excursions left out) against the trials' E[excursion]
   (`anchor.excursion` of `jffs profile`: the chain of stages, prod P_j times the mean trial
@@ -58,8 +59,14 @@ def basin_excursions(store: Path) -> list[float]:
 def main() -> None:
     report: dict = {"units": {"lambda": "angstrom", "time": "fs", "beta_G": "kT"}}
     corr = {}
+    # the z_c the study's correction used (measured, or the study's fallback): results/table.json
+    table = {r["box"]: r for r in json.loads((HERE / "results/table.json").read_text())["boxes"]}
     for name in ("small", "wide"):
-        corr[name] = _json("correct", str(STORES[name]), "--json", "--bootstrap", "0", "--out", f"/tmp/compare_{name}")
+        zc = table[name]["z_c_nm"]
+        opts = [] if zc is None else ["--z-conductor", f"{zc}nm"]
+        corr[name] = _json("correct", str(STORES[name]), "--json", "--bootstrap", "0", "--out", f"/tmp/compare_{name}",
+                           *opts)
+        report[f"z_c_used_nm_{name}"] = zc
     lam_s, lam_w = np.array(corr["small"]["lambda"]), np.array(corr["wide"]["lambda"])
     lo, hi = max(lam_s[0], lam_w[0]), min(lam_s[-1], lam_w[-1])
     sel = (lam_s >= lo) & (lam_s <= hi)
