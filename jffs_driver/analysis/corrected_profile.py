@@ -135,74 +135,97 @@ def store_geometry(description: Mapping[str, Any], units: Mapping[str, Any], *, 
     length_unit = str(units.get("length", "?"))
     time_unit = str(units.get("time", "?"))
     sources: dict[str, str] = {}
-
     missing: list[tuple[str, str]] = []  # (option, what to give): reported together
-    unit_nm = LENGTH_UNITS_NM.get(length_unit.lower())
-    if scale_o is not None:
-        if unit_nm is not None and not math.isclose(scale_o, unit_nm):
-            raise UsageError(f"--lambda-unit-nm {scale_o:g} contradicts the store's length unit {length_unit!r} "
-                             f"({unit_nm:g} nm); leave the option out", option="--lambda-unit-nm")
-        unit_nm, sources["lambda_unit"] = scale_o, "--lambda-unit-nm"
-    elif unit_nm is None:
-        missing.append(("--lambda-unit-nm", f"--lambda-unit-nm X (nm per lambda unit; the store's length unit is "
-                                            f"{length_unit!r})"))
-    else:
-        sources["lambda_unit"] = f"store ({length_unit})"
 
-    pore_length: Optional[float] = None
-    lx = ly = math.nan
-    if membrane:
-        assert pore is not None
-        if lx_o is not None or ly_o is not None:
-            raise UsageError("--lx/--ly are only for stores without a membrane geometry: this store records its "
-                             f"box ({float(pore['lx_A']) / 10:.4g} x {float(pore['ly_A']) / 10:.4g} nm); leave them "
-                             "out", option="--lx")
-        lx, ly = float(pore["lx_A"]) * 0.1, float(pore["ly_A"]) * 0.1
-        sources["box"] = "store (model.pore.lx_A, ly_A)"
-        if "length_A" in pore and unit_nm is not None:
-            pore_length = float(pore["length_A"]) * 0.1 / unit_nm
-    elif lx_o is None or ly_o is None:
-        missing.insert(0, ("--lx" if lx_o is None else "--ly", "--lx NM --ly NM (the lateral box)"))
-    else:
-        lx, ly = lx_o, ly_o
-        sources["box"] = "--lx/--ly"
-
-    temperature = math.nan
-    if t_o is not None:
-        temperature, sources["temperature"] = t_o, "--temperature"
-    elif isinstance(description.get("temperature_K"), (int, float)):
-        temperature, sources["temperature"] = float(description["temperature_K"]), "store (model.temperature_K)"
-    else:
-        missing.append(("--temperature", "--temperature K (the store records no temperature in K)"))
+    unit_nm = _length_scale(length_unit, scale_o, sources, missing)
+    lx, ly, pore_length = _lateral_box(pore if membrane else None, lx_o, ly_o, unit_nm, sources, missing)
+    temperature = _temperature(description, t_o, sources, missing)
     if missing:
         kind = "membrane" if membrane else f"{description.get('type', '?')!r}"
         raise UsageError(f"this store ({kind} model) does not give everything the correction needs: give "
                          + "; ".join(text for _opt, text in missing) + " (and --z-c NM if it has no membrane)",
                          option=", ".join(opt for opt, _text in missing))
     assert unit_nm is not None
-
-    if valence is not None:
-        z, sources["valence"] = float(valence), "--valence"
-    elif membrane:
-        species = description.get("species", {}) or {}
-        names = [str(species.get(k, "?")) for k in ("cation", "anion")]
-        zs = [species_valence(n) for n in names]
-        if any(v is None for v in zs):
-            raise UsageError(f"cannot read the ion valence from the species names {names}: give it with --valence Z",
-                             option="--valence")
-        mags = {abs(int(v)) for v in zs if v is not None}
-        if len(mags) != 1:
-            raise UsageError(f"the ions {names[0]} and {names[1]} have different |valence| {sorted(mags)} and either "
-                             "can lead: give the leading ion's valence with --valence Z", option="--valence")
-        z = float(mags.pop())
-        sources["valence"] = f"store species {names[0]}/{names[1]} (|Z| = {z:g} for either leading ion)"
-    else:
-        z, sources["valence"] = 1.0, "default (no ion species in the store; --valence to change)"
-
+    z = _valence(description, valence, membrane, sources)
     return StoreGeometry(lx_nm=lx, ly_nm=ly, nm_per_lambda=float(unit_nm), lambda_unit=length_unit,
                          time_unit=time_unit, ns_per_time=TIME_UNITS_NS.get(time_unit.lower(), math.nan),
                          temperature_K=temperature, valence=z, membrane=membrane, pore_length=pore_length,
                          sources=sources)
+
+
+def _length_scale(length_unit: str, scale_o: Optional[float], sources: dict[str, str],
+                  missing: list[tuple[str, str]]) -> Optional[float]:
+    """nm per lambda unit: from the store's unit name, or the option (which must agree with it)."""
+    unit_nm = LENGTH_UNITS_NM.get(length_unit.lower())
+    if scale_o is not None:
+        if unit_nm is not None and not math.isclose(scale_o, unit_nm):
+            raise UsageError(f"--lambda-unit-nm {scale_o:g} contradicts the store's length unit {length_unit!r} "
+                             f"({unit_nm:g} nm); leave the option out", option="--lambda-unit-nm")
+        sources["lambda_unit"] = "--lambda-unit-nm"
+        return scale_o
+    if unit_nm is None:
+        missing.append(("--lambda-unit-nm", f"--lambda-unit-nm X (nm per lambda unit; the store's length unit is "
+                                            f"{length_unit!r})"))
+    else:
+        sources["lambda_unit"] = f"store ({length_unit})"
+    return unit_nm
+
+
+def _lateral_box(pore: Optional[Mapping[str, Any]], lx_o: Optional[float], ly_o: Optional[float],
+                 unit_nm: Optional[float], sources: dict[str, str],
+                 missing: list[tuple[str, str]]) -> tuple[float, float, Optional[float]]:
+    """Box edges (nm) and pore length (lambda units): from a membrane store's pore, else the options."""
+    if pore is not None:
+        if lx_o is not None or ly_o is not None:
+            raise UsageError("--lx/--ly are only for stores without a membrane geometry: this store records its "
+                             f"box ({float(pore['lx_A']) / 10:.4g} x {float(pore['ly_A']) / 10:.4g} nm); leave them "
+                             "out", option="--lx")
+        sources["box"] = "store (model.pore.lx_A, ly_A)"
+        pore_length = (float(pore["length_A"]) * 0.1 / unit_nm
+                       if "length_A" in pore and unit_nm is not None else None)
+        return float(pore["lx_A"]) * 0.1, float(pore["ly_A"]) * 0.1, pore_length
+    if lx_o is None or ly_o is None:
+        missing.insert(0, ("--lx" if lx_o is None else "--ly", "--lx NM --ly NM (the lateral box)"))
+        return math.nan, math.nan, None
+    sources["box"] = "--lx/--ly"
+    return lx_o, ly_o, None
+
+
+def _temperature(description: Mapping[str, Any], t_o: Optional[float], sources: dict[str, str],
+                 missing: list[tuple[str, str]]) -> float:
+    """Temperature (K): the option, else the store's ``temperature_K``."""
+    if t_o is not None:
+        sources["temperature"] = "--temperature"
+        return t_o
+    if isinstance(description.get("temperature_K"), (int, float)):
+        sources["temperature"] = "store (model.temperature_K)"
+        return float(description["temperature_K"])
+    missing.append(("--temperature", "--temperature K (the store records no temperature in K)"))
+    return math.nan
+
+
+def _valence(description: Mapping[str, Any], valence: Optional[float], membrane: bool,
+             sources: dict[str, str]) -> float:
+    """|Z| of the leading ion: the option, else from a membrane store's species (both ions must agree)."""
+    if valence is not None:
+        sources["valence"] = "--valence"
+        return float(valence)
+    if not membrane:
+        sources["valence"] = "default (no ion species in the store; --valence to change)"
+        return 1.0
+    species = description.get("species", {}) or {}
+    names = [str(species.get(k, "?")) for k in ("cation", "anion")]
+    zs = [species_valence(n) for n in names]
+    if any(v is None for v in zs):
+        raise UsageError(f"cannot read the ion valence from the species names {names}: give it with --valence Z",
+                         option="--valence")
+    mags = {abs(int(v)) for v in zs if v is not None}
+    if len(mags) != 1:
+        raise UsageError(f"the ions {names[0]} and {names[1]} have different |valence| {sorted(mags)} and either "
+                         "can lead: give the leading ion's valence with --valence Z", option="--valence")
+    z = float(mags.pop())
+    sources["valence"] = f"store species {names[0]}/{names[1]} (|Z| = {z:g} for either leading ion)"
+    return z
 
 
 @dataclass(frozen=True)
