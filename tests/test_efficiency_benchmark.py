@@ -72,11 +72,52 @@ def test_steps_needed_scales_basin_and_trials_not_pilots() -> None:
 @pytest.mark.quick
 def test_protocol_table_is_checked_by_the_config_validator() -> None:
     ls = eff.LANDSCAPES["brownian-10kT"]
-    for name in ("adaptive", "fixed-equal"):
+    for name in ("adaptive", "fixed-equal", "optimal"):
         assert eff.protocol_available(ls, eff.PROTOCOL_BY_NAME[name]) is None
-    bogus = eff.Protocol("bogus", "a key the package does not know", lambda _ls: {"stages": {"no_such_key": 1}})
+    bogus = eff.Protocol("bogus", "a key the package does not know", lambda _ls, _n: {"stages": {"no_such_key": 1}})
     why = eff.protocol_available(ls, bogus)
     assert why is not None and "no_such_key" in why
+
+
+@pytest.mark.quick
+def test_optimal_entry_is_the_documented_configuration_at_the_size_of_the_others() -> None:
+    import tomllib
+
+    ls = eff.LANDSCAPES["barrier-15kT"]
+    cfg = tomllib.loads(eff.campaign_text(ls, eff.PROTOCOL_BY_NAME["optimal"], 7, 30))
+    st = cfg["stages"]
+    assert st["allocation"] == "optimal" and "target_successes" not in st and st["max_trials"] == 100000
+    assert cfg["interfaces"]["pilot_trials"] == 30
+    # the same basin as the other protocols at 30 successes
+    other = tomllib.loads(eff.campaign_text(ls, eff.PROTOCOL_BY_NAME["adaptive"], 7, 30))
+    assert cfg["basin"] == other["basin"]
+    # run at the size of the others: the target's V = (ln(1 + r)/z)^2 is 6/successes
+    for n in (30, 100):
+        r = eff.optimal_run_rel_ci(n)
+        assert (math.log1p(r) / stats.norm.ppf(0.975)) ** 2 == pytest.approx(6.0 / n, rel=1e-3)
+    assert eff.optimal_run_rel_ci(2) == 10.0  # capped at the package's largest target
+
+
+@pytest.mark.quick
+def test_headline_divides_current_by_optimal_and_notes_a_flagged_optimal() -> None:
+    def prot(steps: float, flagged: bool) -> dict[str, Any]:
+        return {"mean_steps_needed": steps, "flagged": flagged, "reasons": ["x"] if flagged else [],
+                "sem_steps_needed": 0.0, "bruteforce_over_protocol": 1.0, "steps_needed_from_spread": 1.0,
+                "spread_over_reported": 1.0, "z_rms": 1.0, "coverage": 1.0, "median_mfpt_over_exact": 1.0,
+                "expected_median": 1.0, "mean_stages": 1.0, "mean_steps_run": 1.0, "meets_goal": True}
+
+    for flagged in (False, True):
+        ref = {"bruteforce_steps": 1e9, "exact_mfpt_tau": 1.0, "crossing_probability": 1e-6,
+               "protocols": {"adaptive": prot(6e6, False), "optimal": prot(4e6, flagged)}}
+        ref["best"] = eff.best_protocol(ref["protocols"])
+        out: dict[str, Any] = {"models": {eff.REFERENCE_MODEL: ref}, "skipped_protocols": {}, "target_rel_ci": 0.2,
+                               "target_var_ln": eff.target_var(), "bruteforce_passages": 116, "seeds": 2,
+                               "successes": 30}
+        out["bruteforce_over_jffs"], out["current_over_optimal"] = eff.headline(out)
+        lines = eff.report_lines(out)
+        assert lines[-1] == "current_over_optimal=1.5"
+        assert lines[-2] == ("bruteforce_over_jffs=166.7" if flagged else "bruteforce_over_jffs=250")
+        assert any(ln.startswith("note: optimal protocol optimal is FLAGGED") for ln in lines) == flagged
 
 
 def _runs(protocol: str, ratios: list[float], var: float, hit: list[bool]) -> list[dict[str, Any]]:
@@ -117,7 +158,7 @@ def test_core_on_tiny_brownian_campaigns(tmp_path: Path) -> None:
     assert entry["exact_mfpt_tau"] == pytest.approx(exact, rel=1e-4)
     assert entry["bruteforce_steps"] == pytest.approx(116 * exact / ls.timestep, rel=1e-4)
     measured = [p for p in protocols if p not in out["skipped_protocols"]]
-    assert {"adaptive", "fixed-equal"} <= set(measured) and set(entry["protocols"]) == set(measured)
+    assert measured == protocols and set(entry["protocols"]) == set(measured)
     assert len(entry["runs"]) == 2 * len(measured)
     for r in entry["runs"]:
         st = r["steps"]
@@ -125,6 +166,7 @@ def test_core_on_tiny_brownian_campaigns(tmp_path: Path) -> None:
         assert st["total"] == st["basin"] + st["pilots"] + st["trials"] == r["executed_steps"]
         assert st["basin"] == 2 * ls.basin_steps_per_success * 4  # both basin runs ran to length
         assert (st["pilots"] > 0) == (r["protocol"] != "fixed-equal")
+        _check_steps_against_the_journal(tmp_path / f"{model}-{r['protocol']}-{r['seed']}" / "c.jffs", r)
         assert r["steps_needed"] == pytest.approx(eff.steps_needed(st, r["var_ln_rate"]))
         lo, hi = r["mfpt_ci95"]
         # the reported interval is mfpt * exp(+-z sigma), sigma^2 = the reported var(ln rate)
@@ -137,9 +179,31 @@ def test_core_on_tiny_brownian_campaigns(tmp_path: Path) -> None:
         assert s["mean_steps_needed"] == pytest.approx(sum(r["steps_needed"] for r in mine) / 2)
         assert s["bruteforce_over_protocol"] == pytest.approx(entry["bruteforce_steps"] / s["mean_steps_needed"])
         assert 0.0 <= s["coverage"] <= 1.0
+    for r in (r for r in entry["runs"] if r["protocol"] == "optimal"):
+        # no success target: the stages closed on the targets the mode planned for target_rel_ci
+        assert r["target_rel_ci"] == eff.optimal_run_rel_ci(4)
+        assert r["achieved_over_planned"] == pytest.approx(r["var_ln_rate"] / eff.target_var(r["target_rel_ci"]))
     lines = eff.report_lines(out)
     assert lines[-2] == "bruteforce_over_jffs=nan (15 kT barrier not run)"
     assert lines[-1].startswith("current_over_optimal=")
+
+
+def _check_steps_against_the_journal(store: Path, run: dict[str, Any]) -> None:
+    """The benchmark's step counts (read from the journal's trial records) against another reading
+    of the store: the per-stage table of ``jffs results`` (``open_store``: steps of counted trials,
+    pilots per stage)."""
+    from jffs_driver import open_store
+
+    res = open_store(store).results(bootstrap=0)
+    st = run["steps"]
+    # counted trials: the per-stage steps jffs results reports add up to the benchmark's trial steps
+    assert sum(int(s.steps) for s in res.stages) == st["trials"]
+    pilots = [int(s.pilots) for s in res.stages]
+    if run["protocol"] == "fixed-equal":
+        assert sum(pilots) == 0
+    elif run["protocol"] == "optimal":
+        # pilots at every stage, pilot_trials = 30 of them (none count as trials)
+        assert pilots == [30] * len(pilots)
 
 
 @pytest.mark.quick
