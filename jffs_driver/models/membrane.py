@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -44,6 +44,16 @@ from ..state import Snapshot
 
 #: Unit names reported in the description and by the analyses.
 UNITS_TEXT = "real (angstrom, fs, kcal/mol, K)"
+
+#: ``[model] processors`` values besides an explicit grid: a slab grid Px x Py x 1 chosen from
+#: the box, or no ``processors`` command at all (LAMMPS's default grid).
+PROCESSORS_AUTO, PROCESSORS_LAMMPS = "auto", "lammps"
+#: LAMMPS switches that split the ranks into partitions: the communicator size is then not the
+#: rank count of one instance, so the automatic grid stays off.
+_PARTITION_SWITCHES = ("-p", "-partition")
+#: What ``[model] processors`` accepts (the expectation of its error message).
+PROCESSORS_EXPECTED = ('"auto" (Px x Py x 1 from the box for multi-rank groups), "lammps" (LAMMPS\'s '
+                       'default grid) or three entries, each a positive integer or *, e.g. "2 1 1" or "* * 1"')
 
 
 @dataclass(frozen=True)
@@ -231,6 +241,10 @@ class MembraneModel:
         MD time step of basin runs and trials (fs).
     lammps_args
         Extra LAMMPS switches (e.g. ``('-sf', 'omp', '-pk', 'omp', '2')``).
+    processors
+        ``[model] processors``: ``"auto"`` (a Px x Py x 1 grid for multi-rank engine groups,
+        :func:`slab_processor_grid`), ``"lammps"`` (LAMMPS's own choice) or an explicit grid
+        such as ``"2 1 1"`` or ``"* * 1"`` (see :func:`processors_command`).
     """
 
     system: MembraneSystem
@@ -238,6 +252,7 @@ class MembraneModel:
     timestep_fs: float
     lammps_args: tuple[str, ...] = field(default_factory=tuple)
     streaming_slab_A: Optional[float] = None
+    processors: str = PROCESSORS_AUTO
 
     def setup_commands(self) -> list[str]:
         """System, groups, SHAKE and the order parameter (``jffs_lambda``, ``jffs_leader``)."""
@@ -313,6 +328,7 @@ def model_from_config(model: Mapping[str, Any]) -> MembraneModel:
         lammps_args=tuple(str(a) for a in model.get("lammps_args", [])),
         streaming_slab_A=(float(model.get("streaming_slab_A", DEFAULT_SLAB_A))
                           if model.get("redraw", "boltzmann") == "streaming" else None),
+        processors=str(model.get("processors", PROCESSORS_AUTO)),
     )
 
 
@@ -330,7 +346,8 @@ def setup_membrane(model: Mapping[str, Any], interfaces: object, engine_settings
     spec = mm.spec(int(engine_settings.check_interval))  # type: ignore[attr-defined]
     return ModelSetup(
         units="real",
-        make_engine=_EngineFactory(spec),
+        make_engine=_EngineFactory(spec, processors=mm.processors,
+                                   lateral_A=(mm.system.geometry.lx, mm.system.geometry.ly)),
         initial_states=ReplicaStates(mm.system.replica_files),  # type: ignore[arg-type]
         exact_mfpt=None,
         description=mm.description(),
@@ -339,15 +356,106 @@ def setup_membrane(model: Mapping[str, Any], interfaces: object, engine_settings
 
 @dataclass(frozen=True)
 class _EngineFactory:
-    """``make_engine(comm)`` of a membrane model (picklable)."""
+    """``make_engine(comm)`` of a membrane model (picklable).
+
+    The processor grid is chosen here, where the engine group's communicator (and so its
+    number of ranks) is known: the ``processors`` command goes before the setup's
+    ``read_data`` (LAMMPS accepts it only before the box exists).
+    """
 
     spec: Any
     log_path: Optional[str] = None
+    processors: str = "auto"
+    #: Box lengths in x and y (A) that the automatic grid divides.
+    lateral_A: tuple[float, float] = (1.0, 1.0)
 
     def __call__(self, comm: Any = None) -> Any:
         from ..engine.lammps_engine import LammpsEngine  # noqa: PLC0415
 
-        return LammpsEngine(self.spec, comm=comm, log_path=self.log_path)
+        ranks = 1 if comm is None else int(comm.Get_size())
+        grid = processors_command(self.processors, ranks, self.lateral_A, self.spec.lammps_args)
+        spec = self.spec if grid is None else replace(self.spec, setup=(grid, *self.spec.setup))
+        return LammpsEngine(spec, comm=comm, log_path=self.log_path)
+
+
+def slab_processor_grid(ranks: int, lx_A: float, ly_A: float) -> tuple[int, int, int]:
+    """The processor grid (Px, Py, 1) of a slab system on ``ranks`` MPI ranks.
+
+    The membrane box is not split along z: its z extent holds the membrane and the pistons
+    (frozen atoms whose mutual pairs are excluded) and the two compartments, so z slices carry
+    very unequal work (measured on paper-12 with 2 ranks: 2 x 1 x 1 is about 15 % faster than
+    LAMMPS's default 1 x 1 x 2; /work/shared/notes/lammps_mpi.md). Among the factorisations
+    Px * Py = ranks the one with the least sub-domain surface is taken: every sub-domain has
+    the same x-y area (lx ly / ranks), so that means the smallest lx/Px + ly/Py (the grid
+    follows the lateral aspect ratio); a tie goes to the larger Px.
+
+    Parameters
+    ----------
+    ranks
+        MPI ranks of one LAMMPS instance (>= 1).
+    lx_A, ly_A
+        Box lengths in x and y (A; only their ratio matters).
+
+    Returns
+    -------
+    tuple of int
+        (Px, Py, 1) with Px * Py == ranks.
+    """
+    if ranks < 1:
+        raise ValueError(f"ranks must be at least 1, got {ranks}")
+    best = (math.inf, 0, 0)
+    for px in range(ranks, 0, -1):  # larger Px first: it wins ties
+        if ranks % px == 0:
+            py = ranks // px
+            # Rounded so that a square box gives the same grid whatever the last bit says.
+            cost = round(lx_A / px + ly_A / py, 9)
+            if cost < best[0]:
+                best = (cost, px, py)
+    return best[1], best[2], 1
+
+
+def parse_processors(value: object) -> Optional[tuple[str, str, str]]:
+    """The three entries of an explicit ``[model] processors`` grid, or None when it is not one.
+
+    An entry is a positive integer or ``*`` (LAMMPS chooses), as in LAMMPS's ``processors``
+    command: ``"2 1 1"``, ``"* * 1"``.
+    """
+    parts = str(value).split()
+    ok = len(parts) == 3 and all(p == "*" or (p.isdigit() and int(p) > 0) for p in parts)
+    return (parts[0], parts[1], parts[2]) if ok else None
+
+
+def processors_command(setting: str, ranks: int, lateral_A: tuple[float, float],
+                       lammps_args: Sequence[str] = ()) -> Optional[str]:
+    """The ``processors`` command of one LAMMPS instance on ``ranks`` ranks, or None for none.
+
+    ``"auto"``: ``processors Px Py 1`` from :func:`slab_processor_grid` when ``ranks > 1``
+    and ``lammps_args`` has no partition switch (``-p``/``-partition``); nothing on one rank
+    (the setup is then exactly the serial one). ``"lammps"``: nothing (LAMMPS's own grid, which
+    splits the longest box side, z, first). An explicit grid is passed as given, on any rank
+    count, after checking that it fits ``ranks``; a grid that does not fit raises
+    :class:`ConfigError` naming ``model.processors``.
+    """
+    if setting == PROCESSORS_LAMMPS:
+        return None
+    if setting == PROCESSORS_AUTO:
+        if ranks == 1 or any(a in _PARTITION_SWITCHES for a in lammps_args):
+            return None
+        px, py, pz = slab_processor_grid(ranks, *lateral_A)
+        return f"processors {px} {py} {pz}"
+    grid = parse_processors(setting)
+    if grid is None:
+        raise ConfigError([ConfigProblem("model.processors", setting, PROCESSORS_EXPECTED)])
+    fixed = math.prod(int(p) for p in grid if p != "*")
+    fits = ranks % fixed == 0 if "*" in grid else ranks == fixed
+    if not fits:
+        raise ConfigError([ConfigProblem(
+            "model.processors", setting,
+            f"a grid of the {ranks} rank(s) of one engine group ([parallel] ranks_per_trial = {ranks}): "
+            f"the product of the numbers must {'divide' if '*' in grid else 'equal'} {ranks}; "
+            'use "auto" or put * where LAMMPS may choose')])
+    return "processors " + " ".join(grid)
+
 
 
 #: Default slab width (A) of ``redraw = "streaming"``: a few water layers, so a slab holds
@@ -393,6 +501,9 @@ def check_model_values(model: Mapping[str, Any]) -> list[ConfigProblem]:
     args = model.get("lammps_args", [])
     if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
         problems.append(ConfigProblem("model.lammps_args", args, 'an array of strings, e.g. ["-sf", "omp", "-pk", "omp", "2"]'))
+    grid = model.get("processors", PROCESSORS_AUTO)
+    if grid not in (PROCESSORS_AUTO, PROCESSORS_LAMMPS) and parse_processors(grid) is None:
+        problems.append(ConfigProblem("model.processors", grid, PROCESSORS_EXPECTED))
     for key, (lo, hi, why) in MD_LIMITS.items():
         value = model.get(key)
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and lo < value <= hi):
