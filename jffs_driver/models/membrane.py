@@ -9,6 +9,9 @@ into what a campaign needs (:class:`~jffs_driver.models.ModelSetup`):
   ``ions``, ``water``, ``mobile`` and ``atom_modify map array``, then SHAKE), followed by the
   order parameter ``inputs/pore_lambda.lmp`` (curved directed distance of the leading ion,
   :mod:`jffs_driver.order_parameter.pore`) with the pore geometry of ``metadata.json``;
+* the processor grid of a multi-rank engine group (``[model] processors``,
+  :func:`processors_command`): ``processors Px Py 1`` before ``read_data``, chosen when the
+  engine factory gets the group's communicator (docs/parallel.md, "Processor grid");
 * per-trajectory dynamics: the NEMD block ``inputs/membrane_nemd.lmp`` (fix IDs
   :data:`~jffs_driver.system.lammps_inputs.NEMD_FIX_IDS`: Nose-Hoover on water + ions, pistons
   integrated with ``nve``, pushed by ``fix aveforce`` and held laterally), re-created at every
