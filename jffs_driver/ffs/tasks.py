@@ -7,6 +7,13 @@ they can be pickled to another rank.
 
 Order-parameter values (lambda) are in the engine's length unit; step counts are integers and
 times are ``steps * timestep`` in the engine's time unit.
+
+The store journals results by attribute name: an attribute of :class:`TrialResult` /
+:class:`BasinResult` (or of their task) named like an attribute of the store's
+``TrialRecord`` / ``BasinSegmentRecord`` is copied into it (the result's value wins over the
+task's), and the record's columns are declared in ``jffs_driver.store.layout.TABLES``. So
+renaming one of these attributes changes what is stored; ``tests/test_record_fields.py``
+checks the correspondence.
 """
 
 from __future__ import annotations

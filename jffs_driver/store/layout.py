@@ -5,6 +5,12 @@ place to be checked against. The store directory holds ``campaign.h5`` (header),
 ``segments/seg-NNNNNNNN.h5`` (one per commit) and ``packs/pack-NNNN.h5`` (merged segments).
 Segments and packs ("data files") share one schema; a table with no rows is left out.
 
+Each compound table's columns are declared once, in :data:`TABLES` (name, dtype, unit, value
+for files written before the column existed, record attribute); the dtypes, ``FIELD_UNITS``,
+``FIELD_DEFAULTS`` and the conversion of one-to-one fields are derived from it, and only
+composite fields (keys, trace / histogram / pilot offsets, a configuration's snapshot) are
+converted by explicit code below.
+
 Units: lambda values in the length unit, step counts in timesteps, times in the time unit,
 wall-clock times in seconds. Compound tables carry a ``units`` attribute holding a JSON object
 that maps field name -> unit (a compound dataset has no single unit).
@@ -12,9 +18,11 @@ that maps field name -> unit (a compound dataset has no single unit).
 
 from __future__ import annotations
 
+import enum
 import json
 import re
-from typing import Callable, Iterable, Mapping, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -57,53 +65,176 @@ STATE_GROUP = "configs/state"
 
 _S = f"S{LABEL_LEN}"
 _O = f"S{ORIGIN_LEN}"
+_I8 = "<i8"
+_F8 = "<f8"
 
-COMMIT_DTYPE = np.dtype([
-    ("commit", "<i8"), ("time_unix", "<f8"), ("n_trials", "<i8"), ("n_basin", "<i8"),
-    ("n_stages", "<i8"), ("n_configs", "<i8"), ("first_config", "<i8"),
-])
-TRIAL_DTYPE = np.dtype([
-    ("commit", "<i8"), ("stage", "<i8"), ("index", "<i8"), ("kind", _S),
-    ("parent_config", "<i8"), ("parent_origin", _O), ("parent_a", "<i8"), ("parent_b", "<i8"),
-    ("seed", "<i8"), ("outcome", _S), ("steps", "<i8"), ("lambda_end", "<f8"),
-    ("lambda_max", "<f8"), ("landing_config", "<i8"), ("wall_s", "<f8"), ("attempts", "<i8"),
-    ("check_interval", "<i8"), ("trace_offset", "<i8"), ("trace_length", "<i8"),
-])
-BASIN_DTYPE = np.dtype([
-    ("commit", "<i8"), ("run", "<i8"), ("segment", "<i8"), ("seed", "<i8"),
-    ("start_origin", _O), ("start_a", "<i8"), ("start_b", "<i8"), ("steps", "<i8"),
-    ("event", _S), ("armed_start", "?"), ("armed_end", "?"), ("lambda_end", "<f8"),
-    ("end_config", "<i8"), ("wall_s", "<f8"), ("armed_steps", "<i8"), ("armed_max", "<f8"),
-    ("hist_lo", "<f8"), ("hist_hi", "<f8"), ("hist_bins", "<i8"), ("hist_offset", "<i8"),
-])
+
+class _Always:
+    """Type of :data:`ALWAYS` (a named sentinel reads better in reprs than ``object()``)."""
+
+    def __repr__(self) -> str:
+        return "ALWAYS"
+
+
+#: ``Column.legacy`` of a column that every data file has (the first schema-1 release wrote it).
+ALWAYS: Any = _Always()
+
+#: Column roles; see :class:`Column`.
+ColumnRole = Literal["value", "ref", "part", "store"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One field of a compound table: the one place where a stored field is declared.
+
+    The table dtypes, their ``units`` attributes, the values that older files lack and the
+    row <-> record conversion of one-to-one fields are all derived from these declarations.
+
+    Attributes
+    ----------
+    name
+        Field name in the file.
+    dtype
+        numpy dtype string (little-endian, fixed width).
+    unit
+        Unit kind (``'length'``, ``'time'`` ... resolved with the header units; ``'s'`` is
+        literal seconds) listed in the table's ``units`` attribute, or None.
+    legacy
+        Value a reader gives the field when a file was written before the field existed;
+        :data:`ALWAYS` for a field that every data file has.
+    attr
+        Record attribute: the one the column holds (roles ``value`` and ``ref``), the
+        composite attribute it is one part of (``part``), or None (``store``).
+    role
+        ``'value'``: the attribute's value (labels ASCII-encoded, enums by their value);
+        ``'ref'``: a configuration reference (a ConfigRef is resolved to an id on writing);
+        ``'part'``: a part of a composite attribute (a key's origin / a / b, a trace's or a
+        histogram's offset ...), converted by explicit code; ``'store'``: bookkeeping of the
+        store (commit, config id) that no record holds.
+    """
+
+    name: str
+    dtype: str
+    unit: Optional[str] = None
+    legacy: Any = ALWAYS
+    attr: Optional[str] = None
+    role: ColumnRole = "value"
+
+
+def _value(name: str, dtype: str, unit: Optional[str] = None, legacy: Any = ALWAYS,
+           attr: Optional[str] = None) -> Column:
+    return Column(name, dtype, unit, legacy, attr or name, "value")
+
+
+def _ref(name: str) -> Column:
+    return Column(name, _I8, attr=name, role="ref")
+
+
+def _part(name: str, dtype: str, of: str, unit: Optional[str] = None,
+          legacy: Any = ALWAYS) -> Column:
+    return Column(name, dtype, unit, legacy, of, "part")
+
+
+def _store(name: str, dtype: str, unit: Optional[str] = None) -> Column:
+    return Column(name, dtype, unit, role="store")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A compound table: its columns in file order and the record type one row holds.
+
+    Attributes
+    ----------
+    path
+        HDF5 path of the table in a data file.
+    columns
+        The columns, in the order of the on-disk dtype (never reorder: files are read by
+        field name, but digests and byte-identical packs depend on the order).
+    record
+        Record dataclass of one row (None: the table has no record type).
+    elsewhere
+        Record attributes that are stored outside the table (e.g. a stage's note in its
+        own dataset), so they have no column.
+    """
+
+    path: str
+    columns: tuple[Column, ...]
+    record: Optional[type] = None
+    elsewhere: tuple[str, ...] = ()
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The table's compound dtype."""
+        return np.dtype([(c.name, c.dtype) for c in self.columns])
+
+    @property
+    def units(self) -> dict[str, str]:
+        """Field -> unit kind of the fields that have a unit, in column order."""
+        return {c.name: c.unit for c in self.columns if c.unit is not None}
+
+    @property
+    def legacy(self) -> dict[str, object]:
+        """Field -> value of the fields that files written before them lack."""
+        return {c.name: c.legacy for c in self.columns if c.legacy is not ALWAYS}
+
+
+# Step counts are in timesteps, but their unit is not listed in the ``units`` attributes
+# (the files have never done so; docs/store.md gives it).
+TABLES: Mapping[str, Table] = {t.path: t for t in (
+    Table(COMMITS, (
+        _store("commit", _I8), _store("time_unix", _F8, "s"), _store("n_trials", _I8),
+        _store("n_basin", _I8), _store("n_stages", _I8), _store("n_configs", _I8),
+        _store("first_config", _I8),
+    )),
+    Table(TRIALS, (
+        _store("commit", _I8), _value("stage", _I8), _value("index", _I8), _value("kind", _S),
+        _ref("parent_config"), _part("parent_origin", _O, "parent_key"),
+        _part("parent_a", _I8, "parent_key"), _part("parent_b", _I8, "parent_key"),
+        _value("seed", _I8), _value("outcome", _S), _value("steps", _I8),
+        _value("lambda_end", _F8, "length"), _value("lambda_max", _F8, "length"),
+        _ref("landing_config"), _value("wall_s", _F8, "s"), _value("attempts", _I8),
+        _value("check_interval", _I8), _part("trace_offset", _I8, "trace"),
+        _part("trace_length", _I8, "trace"),
+    ), TrialRecord),
+    Table(BASIN, (
+        _store("commit", _I8), _value("run", _I8), _value("segment", _I8), _value("seed", _I8),
+        _part("start_origin", _O, "start_key"), _part("start_a", _I8, "start_key"),
+        _part("start_b", _I8, "start_key"), _value("steps", _I8), _value("event", _S),
+        _value("armed_start", "?"), _value("armed_end", "?"),
+        _value("lambda_end", _F8, "length"), _ref("end_config"), _value("wall_s", _F8, "s"),
+        # Added after the first schema-1 release; files written before read these values.
+        _value("armed_steps", _I8, legacy=-1),
+        _value("armed_max", _F8, "length", legacy=np.nan),
+        _part("hist_lo", _F8, "histogram", "length", legacy=np.nan),
+        _part("hist_hi", _F8, "histogram", "length", legacy=np.nan),
+        _part("hist_bins", _I8, "histogram", legacy=0),
+        _part("hist_offset", _I8, "histogram", legacy=-1),
+    ), BasinSegmentRecord),
+    Table(STAGES, (
+        _store("commit", _I8), _value("stage", _I8), _value("lambda_k", _F8, "length"),
+        _value("lambda_next", _F8, "length"), _value("mode", _S),
+        _part("pilot_offset", _I8, "pilot_maxima"), _part("pilot_length", _I8, "pilot_maxima"),
+    ), StageRecord, elsewhere=("note",)),
+    Table(CONFIG_INDEX, (
+        _store("id", _I8), _part("origin", _O, "key"), _part("a", _I8, "key"),
+        _part("b", _I8, "key"), _value("lambda", _F8, "length", attr="lam"),
+        _part("natoms", _I8, "snapshot"), _part("step", _I8, "snapshot"),
+        _part("time", _F8, "snapshot", "time"), _store("commit", _I8),
+    ), ConfigRecord),
+)}
+
+TABLE_DTYPES: Mapping[str, np.dtype] = {name: t.dtype for name, t in TABLES.items()}
+COMMIT_DTYPE = TABLE_DTYPES[COMMITS]
+TRIAL_DTYPE = TABLE_DTYPES[TRIALS]
+BASIN_DTYPE = TABLE_DTYPES[BASIN]
+STAGE_DTYPE = TABLE_DTYPES[STAGES]
+CONFIG_DTYPE = TABLE_DTYPES[CONFIG_INDEX]
 #: Values of the fields that data files written before they existed lack (the rest of a
 #: compound table is converted by name, so such files read back with these values).
 FIELD_DEFAULTS: Mapping[str, Mapping[str, object]] = {
-    BASIN: {"armed_steps": -1, "armed_max": np.nan, "hist_lo": np.nan, "hist_hi": np.nan,
-                    "hist_bins": 0, "hist_offset": -1},
-}
-STAGE_DTYPE = np.dtype([
-    ("commit", "<i8"), ("stage", "<i8"), ("lambda_k", "<f8"), ("lambda_next", "<f8"),
-    ("mode", _S), ("pilot_offset", "<i8"), ("pilot_length", "<i8"),
-])
-CONFIG_DTYPE = np.dtype([
-    ("id", "<i8"), ("origin", _O), ("a", "<i8"), ("b", "<i8"), ("lambda", "<f8"),
-    ("natoms", "<i8"), ("step", "<i8"), ("time", "<f8"), ("commit", "<i8"),
-])
-
+    name: t.legacy for name, t in TABLES.items() if t.legacy}
 #: Field -> unit kind ("length", "time" ... looked up in the header units; "s" is literal).
-FIELD_UNITS: Mapping[str, Mapping[str, str]] = {
-    COMMITS: {"time_unix": "s"},
-    TRIALS: {"lambda_end": "length", "lambda_max": "length", "wall_s": "s"},
-    BASIN: {"lambda_end": "length", "wall_s": "s", "armed_max": "length", "hist_lo": "length",
-            "hist_hi": "length"},
-    STAGES: {"lambda_k": "length", "lambda_next": "length"},
-    CONFIG_INDEX: {"lambda": "length", "time": "time"},
-}
-TABLE_DTYPES: Mapping[str, np.dtype] = {
-    COMMITS: COMMIT_DTYPE, TRIALS: TRIAL_DTYPE, BASIN: BASIN_DTYPE, STAGES: STAGE_DTYPE,
-    CONFIG_INDEX: CONFIG_DTYPE,
-}
+FIELD_UNITS: Mapping[str, Mapping[str, str]] = {name: t.units for name, t in TABLES.items()}
 #: State datasets of one configuration and the unit kind of each (None: no unit).
 STATE_UNITS: Mapping[str, Optional[str]] = {
     "positions": "length", "velocities": "velocity", "images": None, "box": "length",
@@ -154,50 +285,102 @@ def _text(raw: bytes) -> str:
 Resolve = Callable[[ConfigId], int]
 
 
+def _cell(column: Column, record: Any, resolve: Optional[Resolve]) -> Any:
+    """Stored value of a ``value`` or ``ref`` column of ``record``."""
+    value = getattr(record, column.attr or column.name)
+    if column.role == "ref":
+        assert resolve is not None, column.name
+        return resolve(value)
+    if column.dtype.startswith("S"):
+        text = value.value if isinstance(value, enum.Enum) else value
+        return ascii_label(text, int(column.dtype[1:]), column.name)
+    return value
+
+
+def _rows(table: Table, records: Sequence[Any], parts: Callable[[int, Any], Mapping[str, Any]],
+          resolve: Optional[Resolve] = None) -> np.ndarray:
+    """Rows of ``records``: one-to-one columns from their attributes, ``part`` and ``store``
+    columns from ``parts(i, record)`` (a mapping column name -> value)."""
+    rows = np.zeros(len(records), dtype=table.dtype)
+    for i, r in enumerate(records):
+        given = parts(i, r)
+        rows[i] = tuple(given[c.name] if c.role in ("part", "store") else _cell(c, r, resolve)
+                        for c in table.columns)
+    return rows
+
+
+def _decoder(dtype: str) -> Callable[[Any], Any]:
+    return _text if dtype.startswith("S") else (lambda v: v)
+
+
+def _records(table: Table, rows: np.ndarray, parts: Callable[[int], Mapping[str, Any]]) -> list:
+    """Records of ``rows``: one-to-one attributes from their columns (as Python int, float,
+    bool or str), composite ones from ``parts(i)`` (a mapping attribute -> value)."""
+    assert table.record is not None, table.path
+    one_to_one = [(c.attr or c.name, rows[c.name].tolist(), _decoder(c.dtype))
+                  for c in table.columns if c.role in ("value", "ref")]
+    return [table.record(**{attr: decode(values[i]) for attr, values, decode in one_to_one},
+                         **parts(i))
+            for i in range(len(rows))]
+
+
+def _key_parts(names: Sequence[str], key: tuple[str, int, int], what: str) -> dict[str, Any]:
+    """Columns (origin, a, b) of a logical key."""
+    origin, a, b = key
+    return dict(zip(names, (ascii_label(origin, ORIGIN_LEN, what), a, b)))
+
+
+def _key(rows: np.ndarray, names: Sequence[str]) -> list[tuple[str, int, int]]:
+    """Logical keys from the columns (origin, a, b) of ``rows``."""
+    origin, a, b = (rows[n].tolist() for n in names)
+    return [(_text(o), x, y) for o, x, y in zip(origin, a, b)]
+
+
+def _offsets(sizes: Sequence[Optional[int]], base: int) -> list[int]:
+    """Start of each item in the concatenation (an absent item, None, gets the running
+    offset, as the files have always had it)."""
+    out, offset = [], base
+    for size in sizes:
+        out.append(offset)
+        offset += size or 0
+    return out
+
+
+_PARENT = ("parent_origin", "parent_a", "parent_b")
+_START = ("start_origin", "start_a", "start_b")
+_ORIGIN = ("origin", "a", "b")
+
+
 def trial_rows(
     records: Sequence[TrialRecord], commit: int, resolve: Resolve, trace_base: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Table rows and the concatenated traces of ``records`` (offsets start at trace_base)."""
-    rows = np.zeros(len(records), dtype=TRIAL_DTYPE)
-    traces: list[np.ndarray] = []
-    offset = trace_base
-    for i, r in enumerate(records):
-        origin, a, b = r.parent_key
-        length = -1 if r.trace is None else int(r.trace.size)
-        rows[i] = (
-            commit, r.stage, r.index, ascii_label(r.kind, LABEL_LEN, "kind"),
-            resolve(r.parent_config), ascii_label(origin, ORIGIN_LEN, "parent origin"), a, b,
-            r.seed, r.outcome.value.encode(), r.steps, r.lambda_end, r.lambda_max,
-            resolve(r.landing_config), r.wall_s, r.attempts, r.check_interval, offset, length,
-        )
-        if r.trace is not None:
-            traces.append(r.trace)
-            offset += r.trace.size
+    offsets = _offsets([None if r.trace is None else int(r.trace.size) for r in records],
+                       trace_base)
+
+    def parts(i: int, r: TrialRecord) -> dict[str, Any]:
+        return {"commit": commit, **_key_parts(_PARENT, r.parent_key, "parent origin"),
+                "trace_offset": offsets[i],
+                "trace_length": -1 if r.trace is None else int(r.trace.size)}
+
+    rows = _rows(TABLES[TRIALS], records, parts, resolve)
+    traces = [r.trace for r in records if r.trace is not None]
     flat = np.concatenate(traces) if traces else np.zeros(0, dtype=np.float64)
     return rows, flat
 
 
 def trials_from_rows(rows: np.ndarray, traces: Optional[np.ndarray]) -> list[TrialRecord]:
     """Records from table rows; ``traces`` None leaves every trace out."""
-    out = []
-    for row in rows:
-        length = int(row["trace_length"])
+    keys = _key(rows, _PARENT)
+    offset, length = rows["trace_offset"].tolist(), rows["trace_length"].tolist()
+
+    def parts(i: int) -> dict[str, Any]:
         trace = None
-        if traces is not None and length >= 0:
-            start = int(row["trace_offset"])
-            trace = traces[start:start + length]
-        out.append(TrialRecord(
-            stage=int(row["stage"]), index=int(row["index"]), kind=_text(row["kind"]),
-            parent_config=int(row["parent_config"]),
-            parent_key=(_text(row["parent_origin"]), int(row["parent_a"]),
-                        int(row["parent_b"])),
-            seed=int(row["seed"]), outcome=Outcome(_text(row["outcome"])),
-            steps=int(row["steps"]), lambda_end=float(row["lambda_end"]),
-            lambda_max=float(row["lambda_max"]), landing_config=int(row["landing_config"]),
-            wall_s=float(row["wall_s"]), attempts=int(row["attempts"]), trace=trace,
-            check_interval=int(row["check_interval"]),
-        ))
-    return out
+        if traces is not None and length[i] >= 0:
+            trace = traces[offset[i]:offset[i] + length[i]]
+        return {"parent_key": keys[i], "trace": trace}
+
+    return _records(TABLES[TRIALS], rows, parts)
 
 
 def basin_rows(records: Sequence[BasinSegmentRecord], commit: int, resolve: Resolve,
@@ -207,21 +390,18 @@ def basin_rows(records: Sequence[BasinSegmentRecord], commit: int, resolve: Reso
     A histogram is stored as its (3, bins) int64 counts (total, armed, armed by running
     maximum), flattened, at ``hist_offset`` of ``/basin/hist``; ``hist_bins = 0``: none.
     """
-    rows = np.zeros(len(records), dtype=BASIN_DTYPE)
-    hists: list[np.ndarray] = []
-    offset = hist_base
-    for i, r in enumerate(records):
-        origin, a, b = r.start_key
+    offsets = _offsets([None if r.histogram is None else 3 * r.histogram.bins
+                        for r in records], hist_base)
+
+    def parts(i: int, r: BasinSegmentRecord) -> dict[str, Any]:
         h = r.histogram
-        lo, hi, bins, where = (np.nan, np.nan, 0, -1) if h is None else (h.lo, h.hi, h.bins, offset)
-        rows[i] = (
-            commit, r.run, r.segment, r.seed, ascii_label(origin, ORIGIN_LEN, "start origin"),
-            a, b, r.steps, r.event.value.encode(), r.armed_start, r.armed_end, r.lambda_end,
-            resolve(r.end_config), r.wall_s, r.armed_steps, r.armed_max, lo, hi, bins, where,
-        )
-        if h is not None:
-            hists.append(h.stacked().reshape(-1))
-            offset += 3 * h.bins
+        lo, hi, bins, where = ((np.nan, np.nan, 0, -1) if h is None
+                               else (h.lo, h.hi, h.bins, offsets[i]))
+        return {"commit": commit, **_key_parts(_START, r.start_key, "start origin"),
+                "hist_lo": lo, "hist_hi": hi, "hist_bins": bins, "hist_offset": where}
+
+    rows = _rows(TABLES[BASIN], records, parts, resolve)
+    hists = [r.histogram.stacked().reshape(-1) for r in records if r.histogram is not None]
     flat = np.concatenate(hists) if hists else np.zeros(0, dtype=np.int64)
     return rows, flat
 
@@ -229,36 +409,28 @@ def basin_rows(records: Sequence[BasinSegmentRecord], commit: int, resolve: Reso
 def basin_from_rows(rows: np.ndarray, hists: Optional[np.ndarray] = None) -> list[BasinSegmentRecord]:
     """Records from basin table rows; ``hists`` (the file's ``/basin/hist``) None leaves every
     histogram out."""
-    out = []
-    for r in rows:
+    keys = _key(rows, _START)
+
+    def parts(i: int) -> dict[str, Any]:
+        r = rows[i]
         bins = int(r["hist_bins"])
         hist = None
         if hists is not None and bins > 0:
             start = int(r["hist_offset"])
             hist = BasinHistogram.from_stacked(float(r["hist_lo"]), float(r["hist_hi"]),
                                                hists[start:start + 3 * bins])
-        out.append(BasinSegmentRecord(
-            run=int(r["run"]), segment=int(r["segment"]), seed=int(r["seed"]),
-            start_key=(_text(r["start_origin"]), int(r["start_a"]), int(r["start_b"])),
-            steps=int(r["steps"]), event=BasinEvent(_text(r["event"])),
-            armed_start=bool(r["armed_start"]), armed_end=bool(r["armed_end"]),
-            lambda_end=float(r["lambda_end"]), end_config=int(r["end_config"]),
-            wall_s=float(r["wall_s"]), armed_steps=int(r["armed_steps"]),
-            armed_max=float(r["armed_max"]), histogram=hist,
-        ))
-    return out
+        return {"start_key": keys[i], "histogram": hist}
+
+    return _records(TABLES[BASIN], rows, parts)
 
 
 def stage_rows(
     records: Sequence[StageRecord], commit: int, pilot_base: int = 0
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Table rows, concatenated pilot maxima and notes of stage records."""
-    rows = np.zeros(len(records), dtype=STAGE_DTYPE)
-    offset = pilot_base
-    for i, r in enumerate(records):
-        rows[i] = (commit, r.stage, r.lambda_k, r.lambda_next,
-                   ascii_label(r.mode, LABEL_LEN, "mode"), offset, r.pilot_maxima.size)
-        offset += r.pilot_maxima.size
+    offsets = _offsets([r.pilot_maxima.size for r in records], pilot_base)
+    rows = _rows(TABLES[STAGES], records, lambda i, r: {
+        "commit": commit, "pilot_offset": offsets[i], "pilot_length": r.pilot_maxima.size})
     maxima = [r.pilot_maxima for r in records]
     flat = np.concatenate(maxima) if maxima else np.zeros(0, dtype=np.float64)
     return rows, flat, [r.note for r in records]
@@ -266,27 +438,19 @@ def stage_rows(
 
 def stages_from_rows(rows: np.ndarray, maxima: np.ndarray, notes: Sequence[str]) -> list[StageRecord]:
     """Records from stage table rows, pilot maxima and notes."""
-    out = []
-    for row, note in zip(rows, notes):
-        start = int(row["pilot_offset"])
-        out.append(StageRecord(
-            stage=int(row["stage"]), lambda_k=float(row["lambda_k"]),
-            lambda_next=float(row["lambda_next"]), mode=_text(row["mode"]),
-            pilot_maxima=maxima[start:start + int(row["pilot_length"])], note=note,
-        ))
-    return out
+    rows = rows[:len(notes)]  # zip() semantics: a row without its note is left out
+    start, length = rows["pilot_offset"].tolist(), rows["pilot_length"].tolist()
+    return _records(TABLES[STAGES], rows, lambda i: {
+        "pilot_maxima": maxima[start[i]:start[i] + length[i]], "note": notes[i]})
 
 
 def config_rows(records: Iterable[ConfigRecord], first_id: int, commit: int) -> np.ndarray:
     """Index rows of configuration records given the id of the first."""
     records = list(records)
-    rows = np.zeros(len(records), dtype=CONFIG_DTYPE)
-    for i, r in enumerate(records):
-        origin, a, b = r.key
-        s = r.snapshot
-        rows[i] = (first_id + i, ascii_label(origin, ORIGIN_LEN, "config origin"), a, b, r.lam,
-                   s.natoms, s.step, s.time, commit)
-    return rows
+    return _rows(TABLES[CONFIG_INDEX], records, lambda i, r: {
+        "id": first_id + i, **_key_parts(_ORIGIN, r.key, "config origin"),
+        "natoms": r.snapshot.natoms, "step": r.snapshot.step, "time": r.snapshot.time,
+        "commit": commit})
 
 
 def public_index(rows: np.ndarray) -> np.ndarray:

@@ -7,11 +7,17 @@ committed, a :class:`ConfigRef` to a configuration committed in the same ``commi
 the store resolves references to ids, so records read back always hold plain ints.
 
 The store never imports an engine: :func:`trial_records` and :func:`basin_records` turn the
-engine-neutral :class:`~jffs_driver.ffs.tasks.TrialResult` / ``BasinResult`` into records.
+engine-neutral :class:`~jffs_driver.ffs.tasks.TrialResult` / ``BasinResult`` into records,
+copying every attribute the result (else its task) has under the record's name.
+
+The columns that hold a record's attributes (name, dtype, unit, value for older files) are
+declared once, in :data:`jffs_driver.store.layout.TABLES`; ``tests/test_record_fields.py``
+checks that every record attribute has a column there (or is documented as stored elsewhere).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -341,6 +347,28 @@ def _keep(ref: ConfigId, config: Optional[ConfigRecord]) -> ConfigId:
     return -1 if config is None and isinstance(ref, ConfigRef) else ref
 
 
+def _copied(record_type: type, sources: tuple[Any, ...], given: Mapping[str, Any]
+            ) -> dict[str, Any]:
+    """Constructor arguments of a record: ``given``, and every other attribute copied by
+    name from the first of ``sources`` that has it.
+
+    A record attribute that the engine's result (or its task) holds under the same name
+    needs no line here: adding a journaled field is its column in ``layout.TABLES``, the
+    record attribute and the result attribute. The result comes first, so where result and
+    task share a name (a basin segment's ``armed_max`` and ``histogram``) the record holds
+    the value at the segment's end. ``tests/test_record_fields.py`` lists those overlaps.
+    """
+    kwargs = dict(given)
+    for f in dataclasses.fields(record_type):
+        if f.name not in kwargs:
+            source = next((s for s in sources if hasattr(s, f.name)), None)
+            if source is None:  # a programming error: a record field nothing provides
+                raise AttributeError(f"{record_type.__name__}.{f.name}: neither the result "
+                                     "nor its task has it; give it explicitly")
+            kwargs[f.name] = getattr(source, f.name)
+    return kwargs
+
+
 def trial_records(
     result: TrialResult,
     parent_config: ConfigId,
@@ -375,14 +403,10 @@ def trial_records(
     if result.end is not None:
         key = (landing_origin or task.kind, task.stage, task.index)
         config = ConfigRecord(key=key, lam=result.lambda_end, snapshot=result.end)
-    record = TrialRecord(
-        stage=task.stage, index=task.index, kind=task.kind, parent_config=parent_config,
-        parent_key=task.parent_key, seed=task.seed, outcome=result.outcome, steps=result.steps,
-        lambda_end=result.lambda_end, lambda_max=result.lambda_max,
-        landing_config=_keep(landing_config, config), wall_s=result.wall_s,
-        attempts=result.attempts, trace=result.trace,
-        check_interval=result.check_interval if result.trace is not None else 0,
-    )
+    record = TrialRecord(**_copied(TrialRecord, (result, task), {
+        "parent_config": parent_config, "landing_config": _keep(landing_config, config),
+        "check_interval": result.check_interval if result.trace is not None else 0,
+    }))
     return record, config
 
 
@@ -409,11 +433,8 @@ def basin_records(
                      snapshot=result.end)
         if keep else None
     )
-    record = BasinSegmentRecord(
-        run=task.run, segment=task.segment, seed=task.seed, start_key=task.start_key,
-        steps=result.steps, event=result.event, armed_start=task.armed,
-        armed_end=result.armed, lambda_end=result.lambda_end,
-        end_config=_keep(end_config, config), wall_s=result.wall_s,
-        armed_steps=result.armed_steps, armed_max=result.armed_max, histogram=result.histogram,
-    )
+    record = BasinSegmentRecord(**_copied(BasinSegmentRecord, (result, task), {
+        "armed_start": task.armed, "armed_end": result.armed,
+        "end_config": _keep(end_config, config),
+    }))
     return record, config
