@@ -72,7 +72,7 @@ the same assumption (steps x V constant; the mode's success targets t_k are prop
 1/V*, so its steps scale as 1/V* like a larger success target; pilots stay fixed in both); (2)
 the mode meets its target only approximately (p_k from 30 pilots, the number of stages left
 estimated), and dividing by the achieved V rather than trusting V = V* compares equal CIs; (3)
-a +-20 % run costs about 30 times the steps of a quick campaign (about 7e6 steps per seed on
+a +-20 % run costs about 25 times the steps of a quick campaign (about 1e7 steps per seed on
 the 15 kT barrier), which does not fit ``--quick``. ``achieved_over_planned`` (achieved V / the
 V the run aimed at) is recorded per optimal run: it shows how well the mode meets its target.
 
