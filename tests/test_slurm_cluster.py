@@ -135,6 +135,22 @@ def _stop_pid_file(path: Path) -> None:
         pass
 
 
+def _stop_steps(conf: Path) -> None:
+    """End this cluster's slurmstepd processes that outlived slurmd (found by SLURM_CONF in their
+    environment; a step still finishing when slurmd stops is left running otherwise)."""
+    mark = f"SLURM_CONF={conf}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "slurmstepd" or \
+                    mark not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A one-node Slurm cluster; yields the environment for its client commands."""
@@ -174,6 +190,7 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             time.sleep(0.5)
         _stop_pid_file(root / "slurmd.pid")
         _stop_pid_file(root / "slurmctld.pid")
+        _stop_steps(conf)
         if started_munge:
             _stop_pid_file(Path("/run/munge/munged.pid"))
 
@@ -227,7 +244,7 @@ def _signal_requeue_resume(tmp_path: Path, env: dict[str, str], ref_dir: Path, r
     assert "#SBATCH --open-mode=append" in script and "#SBATCH --ntasks=3" in script
 
     # Mid-run: the same signal Slurm sends before the time limit, delivered now.
-    _wait(lambda: committed_trials(work / STORE) >= 40, 120, "the job to commit 40 trials")
+    _wait(lambda: committed_trials(work / STORE) >= 40, 300, "the job to commit 40 trials")
     assert _job_state(job, env) == "RUNNING", "the campaign finished before it could be signalled"
     _sh(["scancel", "--batch", "--signal=USR1", str(job)], env=env)
 
@@ -239,7 +256,7 @@ def _signal_requeue_resume(tmp_path: Path, env: dict[str, str], ref_dir: Path, r
             states.append(state)
         return state == ""
 
-    _wait(gone, 150, "the job to requeue, resume and finish", interval=0.5)
+    _wait(gone, 300, "the job to requeue, resume and finish", interval=0.5)
     info = _sh(["scontrol", "show", "job", str(job)], env=env).stdout
     log = (work / f"brownian-small-{job}.out").read_text()
     assert "JobState=COMPLETED" in info, (info, log)
