@@ -56,15 +56,25 @@ def overdispersion(store: Path) -> list[dict[str, float]]:
     out = []
     for k in np.unique(stage):
         sel = stage == k
-        m = np.bincount(parent[sel])
-        s = np.bincount(parent[sel], weights=succ[sel].astype(float), minlength=len(m))
-        keep = m > 0
-        m, s = m[keep], s[keep]
-        p = s.sum() / m.sum()
-        j = len(m)
-        phi = float(np.sum((s - m * p) ** 2 / (m * p * (1 - p))) / (j - 1)) if 0 < p < 1 and j > 1 else math.nan
-        out.append({"stage": int(k), "phi": phi, "parents": j, "trials": int(m.sum()), "p": float(p)})
+        phi, j = phi_statistic(parent[sel], succ[sel])
+        out.append({"stage": int(k), "phi": phi, "parents": j, "trials": int(sel.sum()), "p": float(succ[sel].mean())})
     return out
+
+
+def phi_statistic(parent: np.ndarray, succ: np.ndarray) -> tuple[float, int]:
+    """(phi, J): Pearson's dispersion of the successes over the J parents that have trials,
+    sum_j (S_j - m_j p)^2 / (m_j p (1 - p)) / (J - 1), p = S/M; NaN when p is 0 or 1 or J = 1.
+    Its mean is about 1 for independent trials of one p and 1 + (m - 1) rho for m trials per
+    parent whose outcomes correlate by rho (the design effect)."""
+    m = np.bincount(parent)
+    s = np.bincount(parent, weights=np.asarray(succ, dtype=float), minlength=len(m))
+    keep = m > 0
+    m, s = m[keep], s[keep]
+    p = s.sum() / m.sum()
+    j = len(m)
+    if not 0 < p < 1 or j < 2:
+        return math.nan, j
+    return float(np.sum((s - m * p) ** 2 / (m * p * (1 - p))) / (j - 1)), j
 
 
 def analyse(job: tuple[str, str, int, int, str, float, int]) -> dict[str, Any]:

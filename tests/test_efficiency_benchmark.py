@@ -228,3 +228,25 @@ def test_workers_reuse_the_exact_mfpt_only_for_the_same_arguments(monkeypatch: p
     assert brownian.exact_mfpt(Expression("9*((z/2)^2-1)^2"), 1.0, start, ls.lambda_b, floor=-8.0) == -1.0
     assert model.exact_mfpt(start + 0.1, ls.lambda_b) == -1.0
     assert len(calls) == 3
+
+
+@pytest.mark.quick
+def test_parent_overdispersion_is_one_for_independent_trials_and_the_design_effect_for_shared_parents() -> None:
+    """benchmarks/fixed_milestone_ci.py's phi against its closed forms: independent Bernoulli
+    trials give 1; parents whose own p is Beta(a, b) give 1 + (m - 1) rho, rho = 1/(a + b + 1)."""
+    import fixed_milestone_ci as fm
+
+    rng = np.random.default_rng(11)
+    n_parents, m, p = 30, 20, 0.06
+    parent = np.repeat(np.arange(n_parents), m)
+    indep = [fm.phi_statistic(parent, rng.random(parent.size) < p)[0] for _ in range(3000)]
+    a, b = 1.2, 18.8  # mean 0.06, rho = 1/21
+    shared = [fm.phi_statistic(parent, rng.random(parent.size) < np.repeat(rng.beta(a, b, n_parents), m))[0]
+              for _ in range(3000)]
+    indep = [x for x in indep if math.isfinite(x)]
+    shared = [x for x in shared if math.isfinite(x)]
+    assert np.mean(indep) == pytest.approx(1.0, abs=0.03)
+    assert np.mean(shared) == pytest.approx(1 + (m - 1) / (a + b + 1), rel=0.05)
+    phi, j = fm.phi_statistic(np.array([0, 0, 2, 2]), np.array([True, True, False, False]))
+    assert j == 2 and phi == pytest.approx(4.0 / 1.0)  # (1)^2/(2 .25) x 2 parents / (J - 1)
+    assert math.isnan(fm.phi_statistic(np.array([0, 1]), np.array([True, True]))[0])
