@@ -60,6 +60,7 @@ class Scheduler:
         self.timestep = float(model.description.get("timestep", 1.0))
         self.message: Optional[str] = None
         self.completed = 0
+        self._succ_seen: tuple[int, int, int, int] = (0, 0, -1, -1)  # (trials, successes, list id, stage)
         self.cache = SnapshotCache(store.snapshot, self.SNAPSHOT_CACHE_BYTES)
         interval = config.engine.commit_interval_s if commit_interval_s is None else commit_interval_s
         self.committer = OrderedCommitter(config, store, self.cache, float(interval), on_trial=self._report)
@@ -127,8 +128,15 @@ class Scheduler:
                                 ifc.pilot_trials, 0, None, self.time_unit)
             return
         trials = stage.trials if stage.closing is None else stage.counted
-        succ = sum(1 for t in trials if t.outcome.succeeded)
         n = len(trials)
+        # successes counted incrementally per stage object (a rescan after every trial made a
+        # stage of N trials cost O(N^2))
+        key = (id(trials), stage.stage)
+        n0, succ = self._succ_seen[:2] if self._succ_seen[2:] == key else (0, 0)
+        if n0 > n:
+            n0, succ = 0, 0
+        succ += sum(1 for t in trials[n0:] if t.outcome.succeeded)
+        self._succ_seen = (n, succ, *key)
         target = st.max_trials
         goal = stage.rule.target_successes if stage.rule is not None else st.target_successes
         if goal > 0 and succ > 0:

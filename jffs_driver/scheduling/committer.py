@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from ..campaign_state import CampaignState, StageState
 from ..config import CampaignConfig
-from ..ffs.sampler import stage_closing_count
+from ..ffs.stop_rule import StopRule
 from ..ffs.tasks import BasinResult, TrialResult
 from ..store.records import (
     BasinSegmentRecord, ConfigRecord, ConfigRef, StageRecord, TrialRecord, basin_records, trial_records,
@@ -72,6 +72,8 @@ class OrderedCommitter:
         self.trials: list[TrialRecord] = list(store.trials(traces=False))  # no traces for decisions
         self.stage_records: list[StageRecord] = list(store.stages())
         self._state: Optional[CampaignState] = None
+        # (id of the open stage's state, its stage number) -> (trials counted, successes among them)
+        self._running: dict[tuple[int, int], tuple[int, int]] = {}
         self.buffer: dict[TrialKey, TrialResult] = {}
         self.pending: dict[str, list[Any]] = _empty_batch()
         #: Id the store will give the next configuration.
@@ -165,19 +167,43 @@ class OrderedCommitter:
             self._state = None
             return
         stage = self._state.stages[-1]
+        n_before = len(stage.trials)
         for t in trials:
             (stage.pilots if t.kind == "pilot" else stage.trials).append(t)
-        if stage.lambda_next is not None and any(t.kind == "trial" for t in trials):
+        if stage.lambda_next is not None and len(stage.trials) > n_before:
             st = self.config.stages
             if is_optimal(self.config):  # the stage's own rule (set once: it cannot change)
                 if stage.rule is None:
                     stage.rule = stage_rule(self.config, self._state, stage)
-                stage.closing = stage.rule.closing_count([t.outcome.succeeded for t in stage.trials])
+                rule = stage.rule
             else:
-                stage.closing = stage_closing_count([t.outcome.succeeded for t in stage.trials],
-                                                    st.target_successes, st.min_trials, st.max_trials)
+                rule = StopRule(st.target_successes, st.min_trials, st.max_trials)
+            stage.closing = self._closing_from(stage, n_before, rule)
             if stage.closing is not None:  # the next stage's pool is built from this one
                 self._state = None
+
+    def _closing_from(self, stage: StageState, n_before: int, rule: StopRule) -> Optional[int]:
+        """The closing prefix of ``stage`` checked only over its trials from ``n_before`` on.
+
+        The prefix up to ``n_before`` did not close the stage (it would have been closed), so
+        the smallest closing prefix is the first n > n_before at which the rule stops; the
+        running success count is carried between calls, so a stage of N trials costs O(N) in
+        all instead of O(N^2) (the whole list was rescanned after every trial).
+        """
+        key = (id(stage), stage.stage)
+        n_seen, s = self._running.get(key, (0, 0))
+        if n_seen != n_before:  # first look at this stage object: count its earlier trials once
+            s = sum(1 for t in stage.trials[:n_before] if t.outcome.succeeded)
+        n = n_before
+        closing = None
+        for t in stage.trials[n_before:]:
+            n += 1
+            s += bool(t.outcome.succeeded)
+            if rule.closes_at(n, s):
+                closing = n
+                break
+        self._running = {key: (len(stage.trials), s + sum(1 for t in stage.trials[n:] if t.outcome.succeeded))}
+        return closing
 
     def _apply_basin(self, segments: list[BasinSegmentRecord]) -> bool:
         """Apply basin segments to the in-memory state while the basin phase runs (True), so
