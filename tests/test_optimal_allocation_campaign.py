@@ -112,3 +112,16 @@ def test_kill_in_the_second_stage_and_resume_give_the_serial_store(tmp_path: Pat
     again = run_bounded(_jffs("run", str(toml), "--quiet"), subprocess_env, TIMEOUT)
     assert again.returncode == 0, again.stderr[-3000:]
     assert_same_campaign(ref, journal(store))
+
+
+def test_a_target_the_flux_alone_misses_stops_before_any_trial(tmp_path: Path) -> None:
+    """+-1.5 % needs var(ln rate) < 5.6e-5, i.e. > 17,800 crossings of lambda_0; the short basin
+    finds a few: the campaign stops with exit 1 naming the key and the crossings needed, instead
+    of running every stage to max_trials."""
+    toml = _write(tmp_path)
+    toml.write_text(toml.read_text().replace("target_rel_ci = 1.5", "target_rel_ci = 0.015"))
+    proc = subprocess.run(_jffs("run", str(toml), "--quiet"), capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "stages.target_rel_ci = 0.015" in proc.stderr and "crossings are needed" in proc.stderr
+    with CampaignStore.open(tmp_path / STORE, mode="r") as st:
+        assert len(st.trials(traces=False)) == 0          # no pilot, no trial

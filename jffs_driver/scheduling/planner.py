@@ -28,6 +28,7 @@ import numpy as np
 
 from ..campaign_state import BasinRunState, CampaignState, StageState
 from ..config import CampaignConfig
+from ..ffs.allocation import target_variance
 from ..ffs.sampler import basin_seed, choose_parent, fixed_milestone, place_milestone, trial_seed
 from ..ffs.tasks import BasinEvent, BasinResult, BasinTask, TrialResult, TrialTask
 from ..state import Snapshot
@@ -43,6 +44,21 @@ TrialKey = tuple[int, str, int]
 
 #: Logical identity of a configuration, e.g. ``('basin', run, segment)``.
 ConfigKey = tuple[str, int, int]
+
+
+def _flux_exceeds_target(target_rel_ci: float, n_crossings: int) -> str:
+    """Why the optimal allocation cannot reach ``target_rel_ci`` ('' when it can).
+
+    The flux alone contributes 1/N_crossings to var(ln rate); when that already reaches the
+    target V*, no number of trials meets it and the stages would each run to max_trials.
+    """
+    v_star = target_variance(target_rel_ci)
+    if 1.0 / n_crossings < v_star:
+        return ""
+    need = math.floor(1.0 / v_star) + 1
+    return (f"stages.target_rel_ci = {target_rel_ci:g} needs var(ln rate) < {v_star:.4g}, but the flux alone gives "
+            f"1/{n_crossings} crossings of lambda_0 = {1.0 / n_crossings:.4g}: at least {need} crossings are needed "
+            "(longer or more basin runs: [basin] steps_per_run, runs), or a larger stages.target_rel_ci")
 
 
 class ConfigSource(Protocol):
@@ -138,6 +154,10 @@ class StagePlanner:
         if state.n_crossings == 0:
             return Plan(note="the basin runs found no crossing of lambda_0: lower lambda_0 or run longer")
         stage = state.stages[-1]
+        if is_optimal(cfg) and stage.stage == 0 and stage.closing is None:
+            note = _flux_exceeds_target(cfg.stages.target_rel_ci, state.n_crossings)
+            if note:
+                return Plan(note=note)
         if stage.closing is not None:
             return Plan()
         ifc = cfg.interfaces
