@@ -44,8 +44,16 @@ fix that stage's own success target t_k, chosen so that the remaining variance b
 where it costs fewest MD steps (t_k proportional to sqrt(p_k (1 - p_k)/c_k), c_k the steps per
 trial). `min_trials` and `max_trials` still bound every stage. Setting `target_successes` as
 well, `allocation = "optimal"` without `target_rel_ci`, or `target_rel_ci` without the optimal
-allocation is a configuration error (exit 2). The estimate stays unbiased because t_k never
-depends on the stage's own outcomes; derivation and formulas in docs/statistics.md.
+allocation is a configuration error (exit 2). Each stage's P_k estimate stays unbiased because
+t_k never depends on the stage's own outcomes; derivation and formulas in docs/statistics.md.
+A target the flux alone cannot meet (1/N_crossings >= the target variance) stops the campaign
+after the basin runs (exit 1, naming the crossings needed).
+
+> **Experimental.** The efficiency benchmark (benchmarks/efficiency.py, docs/statistics.md)
+> measured this mode at 1.4x the MD steps of the adaptive protocol for the same CI on the
+> 15 kT barrier, a mean rate/exact of 0.73 +- 0.09 on the 10 kT and 15 kT models (3 standard
+> errors below 1; the last stages close on 5-9 successes) and over-confident intervals on the
+> rugged landscape. Use the default `allocation = "target"` for production until that is resolved.
 
 ```toml
 [interfaces]
