@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 @click.option("--overcommit", is_flag=True, help="Add --overcommit (the coordinating rank mostly sleeps).")
 @click.option("--max-requeues", type=click.IntRange(0, 10_000), default=20, show_default=True,
               help="The job (each array task) requeues itself at most this many times (a count).")
-@click.option("--launcher", type=click.Choice(["auto", "srun", "mpiexec"]), default="auto", show_default=True,
-              help="How ranks start: srun --mpi=PLUGIN, mpiexec, or auto (srun when it offers the PMI of the "
-                   "MPI library, else mpiexec; docs/parallel.md).")
+@click.option("--launcher", type=click.Choice(["auto", "srun", "mpiexec"]), default=None,
+              help="How ranks start: mpiexec (default; auto when --srun-mpi is given), srun --mpi=PLUGIN, or "
+                   "auto (srun when it offers the PMI of the MPI library, else mpiexec; docs/parallel.md).")
 @click.option("--srun-mpi", default=None,
               help="srun's --mpi plugin (pmi2, pmix, ...; 'default' = the cluster's MpiDefault). "
                    "Default: pmi2 for MPICH, pmix for Open MPI.")
@@ -82,6 +82,11 @@ def submit(campaigns: tuple[Path, ...], groups: int, nodes: int, time_limit: str
                          "(one task per campaign), or give one file")
     if array_limit is not None and not array:
         raise UsageError("--array-limit applies to job arrays only: add --array (or --list FILE)")
+    if launcher is None:
+        # mpiexec unless srun was asked for: on the local test cluster auto's 'srun --mpi=pmi2'
+        # with the pip MPICH started ranks that never committed a trial (2026-12-04), while
+        # mpiexec inside the allocation works; auto stays available
+        launcher = "auto" if srun_mpi is not None else "mpiexec"
     if srun_mpi is not None and launcher == "mpiexec":
         raise UsageError("--srun-mpi applies to --launcher srun or auto, not --launcher mpiexec")
     configs = [load_config(f)[0] for f in files]

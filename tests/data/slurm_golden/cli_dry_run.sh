@@ -15,7 +15,7 @@
 # campaign:      /CAMPAIGN_DIR/a/toy.toml
 # engine groups: 2 x 1 rank(s) per trial, plus 1 coordinating rank
 #                = 3 MPI ranks on 2 node(s)
-# launcher:      srun --mpi=pmi2 (auto: MPICH speaks pmi2, srun offers pmi2)
+# launcher:      /root/.pyenv/versions/3.11.7/bin/mpiexec (--launcher mpiexec)
 # stop/resume:   USR1 120 s before the time limit (or TERM) is passed to the MPI
 #                launcher, which forwards it to every rank; the coordinator stops dispatching,
 #                commits and exits with 75 ("incomplete, resubmit"); this script then requeues
@@ -27,7 +27,7 @@ echo "jffs: job ${SLURM_JOB_ID} restart ${SLURM_RESTART_COUNT:-0} started $(date
 forward() { kill -USR1 "$launcher" 2>/dev/null; }
 trap forward USR1 TERM
 
-srun --mpi=pmi2 --kill-on-bad-exit=1 -n 3 /opt/jffs/bin/python -m jffs_driver run /CAMPAIGN_DIR/a/toy.toml &
+/root/.pyenv/versions/3.11.7/bin/mpiexec -n 3 /opt/jffs/bin/python -m jffs_driver run /CAMPAIGN_DIR/a/toy.toml &
 launcher=$!
 # A trapped signal ends `wait` early: wait again until the launcher itself has exited.
 while true; do
