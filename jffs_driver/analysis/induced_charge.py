@@ -54,8 +54,8 @@ from .charge_density import ZChargeProfile, ZDensityProfile, find_valleys, layer
 from .induced_results import ChargeCenter, InducedChargeResult, MilestoneCharge
 from .induced_stats import (ClusteredFrames, InducedEstimate, feed_mismatch, induced_estimate, matched_estimate,
                             matched_first_two, reference_need)
-from .store_frames import (Frame, MilestonePool, basin_a_frames, config_roots, feed_net_charge, frames_universe,
-                           milestone_pools, resolve_system)
+from .store_frames import (Frame, MilestonePool, basin_a_frames, basin_budget_frames, config_roots, feed_net_charge,
+                           frames_universe, milestone_pools, resolve_system)
 
 __all__ = ["CampaignFrames", "ChargeCenter", "InducedChargeResult", "LayerGeometry", "MilestoneCharge", "charge_center",
            "induced_charge", "layer_geometry", "load_campaign_frames"]
@@ -216,7 +216,9 @@ def load_campaign_frames(store: str | Path, system: Optional[str | Path] = None,
         pools, config = milestone_pools(st)
         if not pools:
             raise AnalysisError(f"{store} has no milestone configurations yet (the basin runs are not finished)")
-        basin = basin_a_frames(st, info, topo, float(config.interfaces.lambda_a), basin_frames)
+        lambda_a = float(config.interfaces.lambda_a)
+        budget = basin_budget_frames(st, info)      # read once: basin-A and detached frames
+        basin = basin_a_frames(st, info, topo, lambda_a, basin_frames, budget=budget)
         cache: dict[int, Frame] = {}
         roots = config_roots(st)
         index = st.config_index()
@@ -232,26 +234,11 @@ def load_campaign_frames(store: str | Path, system: Optional[str | Path] = None,
             return cache[cid]
 
         pool_frames = [[frame(c) for c in p.config_ids] for p in pools]
-        beyond = _basin_beyond(st, info, float(config.interfaces.lambda_a))
+        beyond = [f for f in budget if f.label.p == 0 and f.label.q == 0 and f.label.lam >= lambda_a]
     if len(basin) == 0:
         raise AnalysisError("no basin-A frame (F00 with the leading ion below lambda_A) among the replicas "
                             "and basin-run states: the intrinsic profile cannot be computed")
     return CampaignFrames(info, topo, pools, pool_frames, basin, dict(roots), root_run, beyond)
-
-
-def _basin_beyond(st: Any, info: Any, lambda_a: float) -> list[Frame]:
-    """Basin-run end states on the step budget in F00 with the leading ion at or above lambda_A."""
-    from ..ffs.tasks import BasinEvent  # noqa: PLC0415
-    from .membrane import classify_state  # noqa: PLC0415
-
-    out = []
-    for seg in sorted(st.basin_segments(histograms=False), key=lambda s: (s.run, s.segment)):
-        if seg.event is BasinEvent.BUDGET and int(seg.end_config) >= 0:
-            snap = st.snapshot(int(seg.end_config))
-            label = classify_state(snap.positions, info)
-            if label.p == 0 and label.q == 0 and label.lam >= lambda_a:
-                out.append(Frame(f"config:{int(seg.end_config)}", snap, label, f"basin-run:{int(seg.run)}"))
-    return out
 
 
 @dataclass(frozen=True, eq=False)

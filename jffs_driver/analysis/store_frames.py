@@ -37,8 +37,8 @@ from ..errors import AnalysisError
 from ..state import Snapshot
 from .membrane import MembraneInfo, StateLabel, classify_state
 
-__all__ = ["Frame", "MilestonePool", "SystemTopology", "basin_a_frames", "config_roots", "feed_net_charge",
-           "frames_universe", "milestone_pools", "resolve_system"]
+__all__ = ["Frame", "MilestonePool", "SystemTopology", "basin_a_frames", "basin_budget_frames", "config_roots",
+           "feed_net_charge", "frames_universe", "milestone_pools", "resolve_system"]
 
 
 @dataclass(frozen=True)
@@ -174,17 +174,17 @@ def resolve_system(description: Mapping[str, Any], system: Optional[str | Path])
 
 
 def basin_a_frames(store: Any, info: MembraneInfo, topo: SystemTopology, lambda_a: float,
-                   source: str = "both") -> list[Frame]:
+                   source: str = "both", budget: Optional[Sequence[Frame]] = None) -> list[Frame]:
     """Unbiased steady-state frames in basin A (F00 and lambda < lambda_A).
 
     ``source``: ``'replicas'`` (the system's equilibrated replicas), ``'basin'`` (end states of
     basin-run segments that ended on their step budget, i.e. sampled at fixed times rather than
     at an event), or ``'both'``. Frames with an ion in the filtrate or the leading ion at or
-    above lambda_A are left out.
+    above lambda_A are left out. ``budget``: the :func:`basin_budget_frames` of the store when
+    the caller has read them already.
     """
     if source not in ("both", "replicas", "basin"):
         raise AnalysisError(f"unknown basin-A frame source {source!r}: choose both, replicas or basin")
-    from ..ffs.tasks import BasinEvent  # noqa: PLC0415
     from ..models.membrane import read_replica  # noqa: PLC0415
 
     segments = sorted(store.basin_segments(histograms=False), key=lambda s: (s.run, s.segment))
@@ -200,12 +200,23 @@ def basin_a_frames(store: Any, info: MembraneInfo, topo: SystemTopology, lambda_
             unit = f"basin-run:{i}" if i in runs else f"replica:{i}"
             frames.append(Frame(f"replica:{i}", snap, classify_state(snap.positions, info), unit))
     if source in ("both", "basin"):
-        for seg in segments:
-            if seg.event is BasinEvent.BUDGET and int(seg.end_config) >= 0:
-                snap = store.snapshot(int(seg.end_config))
-                frames.append(Frame(f"config:{int(seg.end_config)}", snap, classify_state(snap.positions, info),
-                                    f"basin-run:{int(seg.run)}"))
+        frames += basin_budget_frames(store, info) if budget is None else list(budget)
     return [f for f in frames if f.label.p == 0 and f.label.q == 0 and f.label.lam < lambda_a]
+
+
+def basin_budget_frames(store: Any, info: MembraneInfo) -> list[Frame]:
+    """Every basin-run end state on the step budget (a fixed-time sample of the NEMD), labelled,
+    unit ``basin-run:<r>``, in (run, segment) order; read once and shared by the analyses that
+    select basin-A or detached frames from them."""
+    from ..ffs.tasks import BasinEvent  # noqa: PLC0415
+
+    out = []
+    for seg in sorted(store.basin_segments(histograms=False), key=lambda s: (s.run, s.segment)):
+        if seg.event is BasinEvent.BUDGET and int(seg.end_config) >= 0:
+            snap = store.snapshot(int(seg.end_config))
+            out.append(Frame(f"config:{int(seg.end_config)}", snap, classify_state(snap.positions, info),
+                             f"basin-run:{int(seg.run)}"))
+    return out
 
 
 def _mda_dimensions(box: np.ndarray) -> np.ndarray:
