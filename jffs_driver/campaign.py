@@ -358,7 +358,7 @@ def run_campaign_mpi(
     when the campaign ends. An error anywhere ends every rank with the error's exit code;
     tasks abandoned at a graceful stop end the job with :data:`EXIT_RESUBMIT`.
 
-    ``make_engine(comm)`` replaces the model's engine factory on the worker ranks (for
+    ``make_engine(comm, placement)`` replaces the model's engine factory on the worker ranks (for
     engine wrappers such as the fault-injecting one in ``tests/test_mpi_failures.py``).
     """
     from .parallel.mpi import MPIExecutor, MPIWorld, serve  # noqa: PLC0415
@@ -373,9 +373,9 @@ def run_campaign_mpi(
                 sys.exit(exc.exit_code)
             raise
         if not world.is_coordinator:
-            def model_engine(comm: Any) -> Any:
+            def model_engine(comm: Any, placement: Any = None) -> Any:
                 model = make_model(config.model, config.interfaces, config.engine, with_exact=False)
-                return model.make_engine(comm)
+                return model.make_engine(comm, placement)
 
             serve(world, make_engine or model_engine, config.engine.retries, stop=stop)
             return None

@@ -174,10 +174,17 @@ MEMBRANE_FIELDS = {
     "processors": Field(str, "auto", doc='MPI grid of a multi-rank engine group: "auto" (Px x Py x 1 from the '
                                          'box, never split along z), "lammps" (LAMMPS\'s default) or e.g. "2 1 1"; '
                                          'docs/parallel.md'),
+    "accelerator": Field(str, "none", one_of("none", "gpu", "kokkos"),
+                         doc='GPUs for the engine groups: "none", "gpu" (LAMMPS GPU package: -sf gpu -pk gpu N) or '
+                             '"kokkos" (-k on g N -sf kk); each engine group gets its own gpus_per_group devices of '
+                             'its node (docs/parallel.md, "GPUs")'),
+    "gpus_per_group": Field(int, 1, between(1, 64, "GPUs of one LAMMPS instance"),
+                            doc="GPUs per engine group when accelerator is not \"none\""),
 }
 #: Keys left out of the resolved configuration (and its hash) while at their defaults, so
 #: stores created before the keys existed keep their hash and can be continued.
-MEMBRANE_HASH_DEFAULTS = {key: MEMBRANE_FIELDS[key].default for key in ("redraw", "streaming_slab_A", "processors")}
+MEMBRANE_HASH_DEFAULTS = {key: MEMBRANE_FIELDS[key].default for key in ("redraw", "streaming_slab_A", "processors",
+                                                                             "accelerator", "gpus_per_group")}
 
 MODEL_FIELDS: dict[str, dict[str, Field]] = {"brownian": BROWNIAN_FIELDS, "toy-chain": TOY_CHAIN_FIELDS,
                                              "membrane": MEMBRANE_FIELDS}

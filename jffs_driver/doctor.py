@@ -10,6 +10,9 @@
   ``MPI_Get_library_version``) and whether jffs preloaded the pip wheel's MPICH;
 * the packages compiled in, the accelerator packages (GPU, KOKKOS, INTEL, OPENMP) and, with
   the GPU package, its devices;
+* the GPUs of this node (:func:`jffs_driver.engine.devices.visible_devices`) and, for an
+  ``accelerator`` (``[model] accelerator``), the device each engine group of the node would
+  use; the probe then runs with the accelerator's switches, as local engine group 0 would;
 * one check per LAMMPS style in :data:`jffs_driver.engine.features.REQUIREMENTS`, the minimum
   LAMMPS version, and a run of the trial mechanism itself (``fix halt`` on the engine's own
   control templates, ``compute reduce ... replace``, the lambda trace), compared with the
@@ -27,7 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from ._mpilib import describe_mpi, ensure_mpi_library, loaded_mpi_libraries, mpi_library_version, preload_plan
-from .errors import EXIT_ENVIRONMENT, EXIT_OK, EngineError, EnvironmentSetupError
+from .errors import EXIT_ENVIRONMENT, EXIT_OK, ConfigError, EngineError, EnvironmentSetupError
+from .engine.devices import (
+    ACCELERATOR_GPU, ACCELERATOR_KOKKOS, ACCELERATOR_NONE, DeviceAssignment, DeviceList, node_plan, visible_devices,
+)
 from .engine.features import (
     BROWNIAN, ELECTRODE_CHECK, MEMBRANE, MIN_LAMMPS_VERSION, MIN_LAMMPS_VERSION_TEXT, REQUIREMENTS,
 )
@@ -121,6 +127,10 @@ class DoctorReport:
     warnings: tuple[str, ...] = ()
     error: str = ""
     extra_args: tuple[str, ...] = field(default_factory=tuple)
+    devices: DeviceList = DeviceList((), "none")
+    accelerator: str = ACCELERATOR_NONE
+    device_plan: tuple[DeviceAssignment, ...] = ()
+    device_error: str = ""
 
     def ready(self, needed_for: str) -> bool:
         """Whether every check for ``needed_for`` passed (False when LAMMPS did not start)."""
@@ -157,6 +167,11 @@ class DoctorReport:
             },
             "accelerators": self.accelerators,
             "gpu_devices": self.gpu_devices,
+            "devices": {"source": self.devices.source, "ids": list(self.devices.ids), "names": list(self.devices.names),
+                        "accelerator": self.accelerator, "error": self.device_error,
+                        "plan": [{"local_group": g, "devices": list(a.devices), "environment": dict(a.environment),
+                                  "lammps_args": list(a.lammps_args), "shared": a.shared}
+                                 for g, a in enumerate(self.device_plan)]},
             "checks": [{"name": c.name, "needed_for": key, "ok": c.ok, "detail": c.detail, "missing": c.missing}
                        for c in self.checks for key, text in groups.items() if c.needed_for == text],
             "ready": {key: self.ready(text) for key, text in groups.items()},
@@ -245,7 +260,19 @@ def _probe(extra_args: Sequence[str]) -> Check:
                                        f"{leader}, {trace.size} trace values: as expected")
 
 
-def diagnose(extra_args: Sequence[str] = ()) -> DoctorReport:
+def _device_plan(accelerator: str, gpus_per_group: int, groups: Optional[int],
+                 devices: DeviceList) -> tuple[tuple[DeviceAssignment, ...], str]:
+    if accelerator == ACCELERATOR_NONE:
+        return (), ""
+    n = groups if groups is not None else max(1, len(devices.ids) // max(1, gpus_per_group))
+    try:
+        return tuple(node_plan(accelerator, gpus_per_group, n, devices)), ""
+    except (EnvironmentSetupError, ConfigError) as exc:
+        return (), str(exc)
+
+
+def diagnose(extra_args: Sequence[str] = (), accelerator: str = ACCELERATOR_NONE, gpus_per_group: int = 1,
+             groups: Optional[int] = None) -> DoctorReport:
     """Inspect the installed LAMMPS and MPI (see module docstring); never raises for a missing
     or broken LAMMPS: the report's ``error`` says what went wrong.
 
@@ -253,16 +280,24 @@ def diagnose(extra_args: Sequence[str] = ()) -> DoctorReport:
     ----------
     extra_args
         LAMMPS command-line switches to start the instances with (e.g. ``['-sf', 'omp']``).
+    accelerator, gpus_per_group
+        As ``[model] accelerator`` and ``gpus_per_group``: report the device of each engine
+        group and run the probe with the accelerator's switches on local group 0's devices.
+    groups
+        Engine groups on this node for the device plan (default: as many as the devices fill).
     """
     from .campaign import installed_lammps_version  # noqa: PLC0415 - the version stores record
     from .engine.lammps_backend import LammpsHandle  # noqa: PLC0415
 
     recorded = installed_lammps_version()
+    devices = visible_devices()
+    plan, device_error = _device_plan(accelerator, gpus_per_group, groups, devices)
+    facts = {"devices": devices, "accelerator": accelerator, "device_plan": plan, "device_error": device_error}
     try:
         handle = LammpsHandle(extra_args=tuple(extra_args))
     except (EnvironmentSetupError, EngineError) as exc:
         return DoctorReport("", 0, recorded, "", "", (), False, False, {}, "", _mpi_info(), (),
-                            error=str(exc), extra_args=tuple(extra_args))
+                            error=str(exc), extra_args=tuple(extra_args), **facts)
     try:
         version, number = handle.version_string, handle.version_number
         packages = tuple(sorted(handle.installed_packages()))
@@ -276,6 +311,17 @@ def diagnose(extra_args: Sequence[str] = ()) -> DoctorReport:
                         "" if version_ok else f"LAMMPS {MIN_LAMMPS_VERSION_TEXT} or later"))
     core_ok = all(c.ok for c in checks if c.needed_for == MEMBRANE and c.name in
                   ("fix halt", "fix vector", "compute reduce", "fix nve")) and version_ok
+    if accelerator != ACCELERATOR_NONE:
+        package = {ACCELERATOR_GPU: "GPU", ACCELERATOR_KOKKOS: "KOKKOS"}.get(accelerator, accelerator.upper())
+        ok = package in packages and not device_error
+        detail = (f"[model] accelerator = \"{accelerator}\": " + (device_error or devices.describe()))
+        checks.append(Check(f"accelerator {accelerator}", MEMBRANE, ok, detail,
+                            "" if ok else (f"a LAMMPS with the {package} package" if package not in packages
+                                           else "GPUs on this node (see above)")))
+        core_ok = core_ok and ok
+        if ok:  # the probe runs as local engine group 0 would
+            plan[0].apply()
+            extra_args = (*extra_args, *plan[0].lammps_args)
     if core_ok:
         checks.append(_probe(extra_args))
     warnings = []
@@ -299,4 +345,4 @@ def diagnose(extra_args: Sequence[str] = ()) -> DoctorReport:
         "none found" if "GPU" in packages else "not checked (no GPU package)")
     return DoctorReport(version, number, recorded, info["module"], _mapped_lammps_library(), packages,
                         info["exceptions"], info["vector_extraction"], accelerators, gpu, mpi,
-                        tuple(checks), tuple(warnings), extra_args=tuple(extra_args))
+                        tuple(checks), tuple(warnings), extra_args=tuple(extra_args), **facts)

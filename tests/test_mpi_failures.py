@@ -100,9 +100,9 @@ class FaultyEngine(Engine):
 def _factory(config: Any, target: tuple[int, str, int], times: int) -> Any:
     from jffs_driver.models import make_model
 
-    def make(comm: Any) -> FaultyEngine:
+    def make(comm: Any, placement: Any = None) -> FaultyEngine:
         model = make_model(config.model, config.interfaces, config.engine, with_exact=False)
-        return FaultyEngine(model.make_engine(comm), target, times)
+        return FaultyEngine(model.make_engine(comm, placement), target, times)
 
     return make
 

@@ -309,3 +309,43 @@ def test_cli_launcher_not_installed(campaigns: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PATH", "/nonexistent")
     got, _out, err = _jffs(["submit", "a/toy.toml", "--launcher", "srun", "--dry-run"], campaigns)
     assert got == 3 and "--launcher srun: srun not found on PATH" in err
+
+
+GPU_CAMPAIGN = """\
+[campaign]
+name = "gpu"
+seed = 1
+[model]
+type = "membrane"
+system = "system"
+accelerator = "gpu"
+gpus_per_group = %d
+[interfaces]
+lambda_a = -1.5
+lambda_0 = -1.0
+lambda_b = 7.0
+[basin]
+steps_per_run = 1000
+[parallel]
+ranks_per_trial = %d
+"""
+
+
+@pytest.mark.parametrize("per_group, rpt, groups, nodes, extra, want", [
+    (1, 1, 8, 1, [], 8),          # 8 groups on one node: 8 GPUs
+    (1, 1, 7, 2, [], 4),          # 8 ranks over 2 nodes: at most 4 groups on a node
+    (2, 2, 4, 2, [], 6),          # 9 ranks, 5 per node: at most 3 two-rank groups (one straddles)
+    (1, 1, 8, 1, ["--gpus-per-node", "2"], 2),   # explicit: groups share (CUDA MPS)
+    (1, 1, 8, 1, ["--gpus-per-node", "0"], None),  # explicit: no GPU request
+])
+def test_cli_requests_a_gpu_per_engine_group_for_accelerated_campaigns(
+        campaigns: Path, per_group: int, rpt: int, groups: int, nodes: int, extra: list, want: Optional[int]) -> None:
+    (campaigns / "gpu.toml").write_text(GPU_CAMPAIGN % (per_group, rpt))
+    code, out, err = _jffs(["submit", "gpu.toml", "--dry-run", "--groups", str(groups), "--nodes", str(nodes),
+                            "--python", PY, *extra], campaigns)
+    assert code == 0, err
+    lines = [ln for ln in out.splitlines() if ln.startswith("#SBATCH --gpus-per-node")]
+    assert lines == ([] if want is None else [f"#SBATCH --gpus-per-node={want}"])
+    # a campaign without an accelerator asks for none
+    code, out, err = _jffs(["submit", "a/toy.toml", "--dry-run", "--groups", str(groups), "--python", PY], campaigns)
+    assert code == 0 and "--gpus-per-node" not in out

@@ -42,7 +42,14 @@ def _print_report(report: Any) -> None:
             detail = ", ".join(f"{k} {'/'.join(v)}" for k, v in info.items() if k != "present" and v)
             accel.append(f"{name} {'yes' if info['present'] else 'no'}" + (f" ({detail})" if detail else ""))
         echo(f"accelerators  {'; '.join(accel)}")
-        echo(f"GPU devices   {report.gpu_devices}")
+        echo(f"GPU devices   {report.gpu_devices} (as the LAMMPS GPU package sees them)")
+    echo(f"node GPUs     {report.devices.describe()}")
+    if report.device_error:
+        echo(f"              accelerator {report.accelerator}: {report.device_error}")
+    for g, a in enumerate(report.device_plan):
+        env = " ".join(f"{k}={v}" for k, v in a.environment)
+        echo(f"              local engine group {g}: {env}, LAMMPS {' '.join(a.lammps_args)}"
+             + (" (shared with other groups: run CUDA MPS)" if a.shared else ""))
     for needed_for in (MEMBRANE, BROWNIAN, ELECTRODE_CHECK):
         mine = [c for c in report.checks if c.needed_for == needed_for]
         if not mine:
@@ -70,13 +77,22 @@ def _print_report(report: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 @click.option("--lammps-args", default="", help="LAMMPS command-line switches to start LAMMPS with, one "
                                                 "string (e.g. '-sf omp -pk omp 2'), as [model] lammps_args.")
-def doctor(as_json: bool, lammps_args: str) -> None:
+@click.option("--accelerator", type=click.Choice(["none", "gpu", "kokkos"]), default="none", show_default=True,
+              help="As [model] accelerator: show each engine group's GPU and run the probe with the "
+                   "accelerator's switches.")
+@click.option("--gpus-per-group", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="As [model] gpus_per_group (GPUs per engine group, a count).")
+@click.option("--groups", type=click.IntRange(1, 4096), default=None,
+              help="Engine groups on this node for the device plan (a count; default: as many as the GPUs fill).")
+def doctor(as_json: bool, lammps_args: str, accelerator: str, gpus_per_group: int, groups: int | None) -> None:
     """Show the LAMMPS and MPI in use and check every LAMMPS feature jffs needs.
 
     Prints the LAMMPS version, library and packages, the MPI library (name, version, file),
     the accelerator packages and GPU devices, and one line per needed feature (fix halt,
     compute reduce replace, slab PPPM, SHAKE, fix brownian for the Brownian example, ELECTRODE
     for the correction check) naming the package or minimum version of anything missing.
+    With --accelerator it also shows which GPU each engine group of this node would use (the
+    rule of [model] accelerator; docs/parallel.md) and checks the GPU or KOKKOS package.
     Exit code 0 when membrane campaigns can run, 3 when something they need is missing.
     """
     from ..doctor import diagnose  # noqa: PLC0415 - starts LAMMPS; keep --help instant
@@ -86,7 +102,7 @@ def doctor(as_json: bool, lammps_args: str) -> None:
     except ValueError as exc:
         raise UsageError(f"--lammps-args {lammps_args!r} cannot be split into words: {exc}; quote it as "
                          "one shell word, e.g. --lammps-args '-sf omp'") from exc
-    report = diagnose(args)
+    report = diagnose(args, accelerator=accelerator, gpus_per_group=gpus_per_group, groups=groups)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=1))
     else:

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 @click.option("--partition", default=None, help="Slurm partition.")
 @click.option("--account", default=None, help="Slurm account.")
 @click.option("--overcommit", is_flag=True, help="Add --overcommit (the coordinating rank mostly sleeps).")
+@click.option("--gpus-per-node", type=click.IntRange(0, 1024), default=None,
+              help="GPUs to request per node, a count (#SBATCH --gpus-per-node). Default: none, or, when the "
+                   "campaign sets [model] accelerator, one set of gpus_per_group per engine group of a node; "
+                   "0 requests none.")
 @click.option("--max-requeues", type=click.IntRange(0, 10_000), default=20, show_default=True,
               help="The job (each array task) requeues itself at most this many times (a count).")
 @click.option("--launcher", type=click.Choice(["auto", "srun", "mpiexec"]), default=None,
@@ -55,7 +59,7 @@ if TYPE_CHECKING:
 def submit(campaigns: tuple[Path, ...], groups: int, nodes: int, time_limit: str, signal_lead: int,
            job_name: Optional[str], output: Optional[str], as_array: bool, list_file: Optional[Path],
            array_limit: Optional[int], partition: Optional[str], account: Optional[str], overcommit: bool,
-           max_requeues: int, launcher: str, srun_mpi: Optional[str], extra: tuple[str, ...],
+           gpus_per_node: Optional[int], max_requeues: int, launcher: str, srun_mpi: Optional[str], extra: tuple[str, ...],
            template: Optional[Path], python_exe: Optional[str], mpiexec_exe: Optional[str],
            script_path: Optional[Path], dry_run: bool) -> None:
     """Render a Slurm job script that runs CAMPAIGN under MPI, and submit it with sbatch.
@@ -100,6 +104,8 @@ def submit(campaigns: tuple[Path, ...], groups: int, nodes: int, time_limit: str
     else:
         name = job_name or _job_name(configs[0].campaign.name)
         workdir = resolved[0].parent
+    if gpus_per_node is None:
+        gpus_per_node = _gpus_per_node(configs, groups, rpt, nodes)
     choice = resolve_launcher(launcher, mpiexec_exe or default_mpiexec(), srun_mpi)
     settings = SbatchSettings(
         campaigns=resolved, workdir=workdir, job_name=name, groups=groups, ranks_per_trial=rpt, nodes=nodes,
@@ -107,7 +113,8 @@ def submit(campaigns: tuple[Path, ...], groups: int, nodes: int, time_limit: str
         output=output or (f"{name}-%A_%a.out" if array else f"{name}-%j.out"),
         python=python_exe or sys.executable, mpiexec=choice.mpiexec, launcher=choice.launcher,
         srun_mpi=choice.srun_mpi, launcher_reason=choice.reason, max_requeues=max_requeues,
-        partition=partition, account=account, overcommit=overcommit, extra=tuple(extra),
+        partition=partition, account=account, overcommit=overcommit, gpus_per_node=gpus_per_node or None,
+        extra=tuple(extra),
         array=array, array_limit=array_limit,
     )
     script = render_sbatch(settings, template=template, drain_s=max(c.parallel.drain_s for c in configs))
@@ -183,3 +190,17 @@ def _job_name(campaign_name: str) -> str:
     import re  # noqa: PLC0415
 
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", campaign_name).strip("-") or "jffs"
+
+
+def _gpus_per_node(configs: list, groups: int, ranks_per_trial: int, nodes: int) -> Optional[int]:
+    """GPUs per node for campaigns with ``[model] accelerator``: every engine group of the
+    fullest node gets its own ``gpus_per_group`` devices (None without an accelerator)."""
+    import math  # noqa: PLC0415
+
+    per_group = [int(c.model.get("gpus_per_group", 1)) for c in configs
+                 if str(c.model.get("accelerator", "none")) != "none"]
+    if not per_group:
+        return None
+    ranks_per_node = math.ceil((1 + groups * ranks_per_trial) / nodes)
+    groups_per_node = min(groups, math.ceil(ranks_per_node / ranks_per_trial))
+    return groups_per_node * max(per_group)

@@ -20,11 +20,12 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..errors import EngineError
+from ..errors import EngineError, EnvironmentSetupError
 from ..resources import render_input
 from ..state import Snapshot
 from ..units import UNIT_SYSTEMS
 from .base import Advance, Engine
+from .devices import ACCELERATOR_NONE, SERIAL_PLACEMENT, DeviceList, EnginePlacement, assign_devices, visible_devices
 from .lammps_backend import LammpsHandle
 
 #: Signature of a velocity redraw: (rng, positions, velocities, box) -> new velocities.
@@ -59,6 +60,9 @@ class LammpsSystemSpec:
         noise seed plays the role of the redraw.
     lammps_args
         Extra LAMMPS command-line switches (for example ``['-sf', 'omp']``).
+    accelerator, gpus_per_group
+        ``[model] accelerator`` (``'none'``, ``'gpu'``, ``'kokkos'``) and the GPUs each engine
+        group uses (:mod:`jffs_driver.engine.devices`).
     """
 
     units: str
@@ -70,6 +74,8 @@ class LammpsSystemSpec:
     dynamics_values: tuple[tuple[str, Any], ...] = ()
     redraw: Optional[VelocityRedraw] = None
     lammps_args: tuple[str, ...] = field(default_factory=tuple)
+    accelerator: str = ACCELERATOR_NONE
+    gpus_per_group: int = 1
 
 
 class LammpsEngine(Engine):
@@ -83,9 +89,13 @@ class LammpsEngine(Engine):
         ``mpi4py`` communicator of this engine group, or ``None`` for serial.
     log_path
         LAMMPS log file (a temporary file when ``None``).
+    placement
+        Where this engine group runs (node-local group index for the GPU rule); the serial
+        placement when ``None``.
     """
 
-    def __init__(self, spec: LammpsSystemSpec, comm: Any | None = None, log_path: str | None = None) -> None:
+    def __init__(self, spec: LammpsSystemSpec, comm: Any | None = None, log_path: str | None = None,
+                 placement: Optional[EnginePlacement] = None) -> None:
         self.spec = spec
         self.units = UNIT_SYSTEMS[spec.units]
         self.timestep = float(spec.timestep)
@@ -96,7 +106,24 @@ class LammpsEngine(Engine):
         # on the world communicator would hang the group).
         self._comm = comm
         self._log_path = log_path
-        self._lmp = LammpsHandle(comm=comm, log_path=log_path, extra_args=spec.lammps_args)
+        # The GPU rule is applied once, before the first instance starts (CUDA reads the
+        # visibility variable when it initialises); recover() reuses the same switches.
+        self.devices = assign_devices(spec.accelerator, spec.gpus_per_group, placement or SERIAL_PLACEMENT,
+                                      visible_devices() if spec.accelerator != ACCELERATOR_NONE
+                                      else DeviceList((), "none"))
+        self.devices.apply()
+        self._args = (*spec.lammps_args, *self.devices.lammps_args)
+        try:
+            self._lmp = LammpsHandle(comm=comm, log_path=log_path, extra_args=self._args)
+        except EngineError as exc:
+            if spec.accelerator == ACCELERATOR_NONE:
+                raise
+            package = "KOKKOS" if spec.accelerator == "kokkos" else "GPU"
+            raise EnvironmentSetupError(
+                f'[model] accelerator = "{spec.accelerator}": LAMMPS did not start with '
+                f"{' '.join(self.devices.lammps_args)} on {', '.join(self.devices.devices)} ({exc}); it needs a "
+                f"LAMMPS built with the {package} package and a working GPU: check with "
+                f"'jffs doctor --accelerator {spec.accelerator}', or set accelerator = \"none\"") from exc
         self._build()
 
     def _build(self) -> None:
@@ -221,7 +248,7 @@ class LammpsEngine(Engine):
     def recover(self) -> None:
         """Rebuild the instance from scratch after a LAMMPS error."""
         self._lmp.close()
-        self._lmp = LammpsHandle(comm=self._comm, log_path=self._log_path, extra_args=self.spec.lammps_args)
+        self._lmp = LammpsHandle(comm=self._comm, log_path=self._log_path, extra_args=self._args)
         self._build()
 
     def close(self) -> None:

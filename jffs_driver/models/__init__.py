@@ -22,7 +22,9 @@ class ModelSetup:
     units
         LAMMPS unit style of the engine (``'lj'`` or ``'real'``).
     make_engine
-        Factory: ``make_engine(comm)`` returns a ready engine (``comm=None``: serial).
+        Factory: ``make_engine(comm, placement=None)`` returns a ready engine (``comm=None``:
+        serial; ``placement``: the :class:`~jffs_driver.engine.devices.EnginePlacement` of the
+        engine group, which the GPU rule reads).
     initial_states
         Start states of the basin runs (run r uses ``initial_states[r % n]``).
     exact_mfpt

@@ -172,7 +172,7 @@ def setup_brownian(model: dict, interfaces: object, engine_settings: object, wit
     exact = bm.exact_mfpt(start, lambda_b) if with_exact else None
     return ModelSetup(
         units="lj",
-        make_engine=lambda comm=None: LammpsEngine(spec, comm=comm),
+        make_engine=lambda comm=None, placement=None: LammpsEngine(spec, comm=comm, placement=placement),
         initial_states=(bm.initial_state(lambda_a),),
         exact_mfpt=exact,
         description={"type": "brownian", "start_z": start, "timestep": bm.timestep, "potential_lammps": bm.potential.lammps(),

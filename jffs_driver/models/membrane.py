@@ -248,6 +248,9 @@ class MembraneModel:
         ``[model] processors``: ``"auto"`` (a Px x Py x 1 grid for multi-rank engine groups,
         :func:`slab_processor_grid`), ``"lammps"`` (LAMMPS's own choice) or an explicit grid
         such as ``"2 1 1"`` or ``"* * 1"`` (see :func:`processors_command`).
+    accelerator, gpus_per_group
+        ``[model] accelerator`` (``"none"``, ``"gpu"``, ``"kokkos"``) and the GPUs of each
+        engine group (:mod:`jffs_driver.engine.devices`).
     """
 
     system: MembraneSystem
@@ -256,6 +259,8 @@ class MembraneModel:
     lammps_args: tuple[str, ...] = field(default_factory=tuple)
     streaming_slab_A: Optional[float] = None
     processors: str = PROCESSORS_AUTO
+    accelerator: str = "none"
+    gpus_per_group: int = 1
 
     def setup_commands(self) -> list[str]:
         """System, groups, SHAKE and the order parameter (``jffs_lambda``, ``jffs_leader``)."""
@@ -289,6 +294,7 @@ class MembraneModel:
             setup=tuple(self.setup_commands()), dynamics_template="membrane_nemd.lmp",
             dynamics_fix_ids=tuple(NEMD_FIX_IDS), dynamics_values=tuple(values.items()),
             redraw=self.redraw(), lammps_args=tuple(self.lammps_args),
+            accelerator=self.accelerator, gpus_per_group=int(self.gpus_per_group),
         )
 
     def description(self) -> dict[str, Any]:
@@ -332,6 +338,8 @@ def model_from_config(model: Mapping[str, Any]) -> MembraneModel:
         streaming_slab_A=(float(model.get("streaming_slab_A", DEFAULT_SLAB_A))
                           if model.get("redraw", "boltzmann") == "streaming" else None),
         processors=str(model.get("processors", PROCESSORS_AUTO)),
+        accelerator=str(model.get("accelerator", "none")),
+        gpus_per_group=int(model.get("gpus_per_group", 1)),
     )
 
 
@@ -372,13 +380,13 @@ class _EngineFactory:
     #: Box lengths in x and y (A) that the automatic grid divides.
     lateral_A: tuple[float, float] = (1.0, 1.0)
 
-    def __call__(self, comm: Any = None) -> Any:
+    def __call__(self, comm: Any = None, placement: Any = None) -> Any:
         from ..engine.lammps_engine import LammpsEngine  # noqa: PLC0415
 
         ranks = 1 if comm is None else int(comm.Get_size())
         grid = processors_command(self.processors, ranks, self.lateral_A, self.spec.lammps_args)
         spec = self.spec if grid is None else replace(self.spec, setup=(grid, *self.spec.setup))
-        return LammpsEngine(spec, comm=comm, log_path=self.log_path)
+        return LammpsEngine(spec, comm=comm, log_path=self.log_path, placement=placement)
 
 
 def slab_processor_grid(ranks: int, lx_A: float, ly_A: float) -> tuple[int, int, int]:
@@ -504,6 +512,11 @@ def check_model_values(model: Mapping[str, Any]) -> list[ConfigProblem]:
     args = model.get("lammps_args", [])
     if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
         problems.append(ConfigProblem("model.lammps_args", args, 'an array of strings, e.g. ["-sf", "omp", "-pk", "omp", "2"]'))
+    from ..engine.devices import check_accelerator  # noqa: PLC0415
+
+    if isinstance(args, list):
+        problems.extend(check_accelerator(model.get("accelerator", "none"), model.get("gpus_per_group", 1),
+                                          [str(a) for a in args]))
     grid = model.get("processors", PROCESSORS_AUTO)
     if grid not in (PROCESSORS_AUTO, PROCESSORS_LAMMPS) and parse_processors(grid) is None:
         problems.append(ConfigProblem("model.processors", grid, PROCESSORS_EXPECTED))

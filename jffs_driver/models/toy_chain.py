@@ -22,7 +22,7 @@ def setup_toy_chain(model: dict, interfaces: Any, engine_settings: Any, with_exa
     check = int(engine_settings.check_interval)
     return ModelSetup(
         units="toy",
-        make_engine=lambda comm=None: ChainEngine(u, check_interval=check),
+        make_engine=lambda comm=None, placement=None: ChainEngine(u, check_interval=check),
         initial_states=(chain_state(start),),
         exact_mfpt=exact,
         description={"type": "toy-chain", "timestep": 1.0, "start_site": start,

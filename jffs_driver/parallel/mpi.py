@@ -46,6 +46,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, NoReturn, Optional
 
+from ..engine.devices import SERIAL_PLACEMENT, EnginePlacement
 from ..errors import UsageError
 from .executor import Executor, execute
 from .faults import (  # noqa: F401 - re-exported: the MPI layer's public names
@@ -180,13 +181,16 @@ class MPIWorld:
         Duplicate of ``group`` for leader -> member messages (``None`` on the coordinator).
     """
 
-    def __init__(self, mpi: Any, comm: Any, layout: Layout, group: Any, group_comm: Any) -> None:
+    def __init__(self, mpi: Any, comm: Any, layout: Layout, group: Any, group_comm: Any,
+                 placement: EnginePlacement = SERIAL_PLACEMENT) -> None:
         self.MPI = mpi
         self.comm = comm
         self.rank = int(comm.Get_rank())
         self.layout = layout
         self.group = group
         self.group_comm = group_comm
+        #: Where this rank's engine group runs (node-local group index for the GPU rule).
+        self.placement = placement
 
     @classmethod
     def split(cls, ranks_per_trial: int) -> "MPIWorld":
@@ -212,9 +216,10 @@ class MPIWorld:
         rank = comm.Get_rank()
         color = MPI.UNDEFINED if rank == 0 else layout.group_of(rank)
         group = comm.Split(color, rank)
+        placement = _placement(MPI, comm, layout)
         if group == MPI.COMM_NULL:
-            return cls(MPI, comm, layout, None, None)
-        return cls(MPI, comm, layout, group, group.Dup())
+            return cls(MPI, comm, layout, None, None, placement)
+        return cls(MPI, comm, layout, group, group.Dup(), placement)
 
     @property
     def is_coordinator(self) -> bool:
@@ -378,7 +383,26 @@ def _wait_all(requests: list[Any], timeout_s: float) -> bool:
 
 # -------------------------------------------------------------- remote errors
 # --------------------------------------------------------------------- workers
-def serve(world: MPIWorld, make_engine: Callable[[Any], Any], retries: int,
+def _placement(mpi: Any, comm: Any, layout: Layout) -> EnginePlacement:
+    """This rank's :class:`EnginePlacement` (collective over ``comm``).
+
+    The engine groups with ranks on this node (the ranks that share memory with this one)
+    are numbered in group order; the coordinator (rank 0) belongs to none.
+    """
+    rank = int(comm.Get_rank())
+    node = comm.Split_type(mpi.COMM_TYPE_SHARED, key=rank)
+    try:
+        mine = layout.group_of(rank) if rank > 0 else -1
+        local = sorted({int(g) for g in node.allgather(mine) if g >= 0})
+    finally:
+        node.Free()
+    name = str(mpi.Get_processor_name())
+    if mine < 0:
+        return EnginePlacement(group=-1, local_group=0, groups_on_node=len(local), node=name)
+    return EnginePlacement(group=mine, local_group=local.index(mine), groups_on_node=len(local), node=name)
+
+
+def serve(world: MPIWorld, make_engine: Callable[..., Any], retries: int,
           stop: Optional[StopFlag] = None) -> None:
     """Worker ranks: build the group's engine and run tasks until the coordinator says stop.
 
@@ -396,7 +420,7 @@ def serve(world: MPIWorld, make_engine: Callable[[Any], Any], retries: int,
     with StopSignals(stop, on_signal=forwarder.note):
         engine = None
         try:
-            engine = make_engine(world.group)
+            engine = make_engine(world.group, world.placement)
             if world.is_leader:
                 _leader_loop(world, engine, retries, fault, forwarder)
             else:

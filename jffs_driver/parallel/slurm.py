@@ -82,6 +82,8 @@ class SbatchSettings:
         Optional ``--partition`` / ``--account``.
     overcommit
         Add ``--overcommit`` (the coordinating rank mostly sleeps; lets it share a core).
+    gpus_per_node
+        Add ``--gpus-per-node=N`` (GPUs for ``[model] accelerator``); None: no GPU request.
     extra
         Further ``#SBATCH`` options, verbatim (for example ``--mem-per-cpu=2G``).
     array
@@ -108,6 +110,7 @@ class SbatchSettings:
     partition: Optional[str] = None
     account: Optional[str] = None
     overcommit: bool = False
+    gpus_per_node: Optional[int] = None
     extra: tuple[str, ...] = field(default_factory=tuple)
     array: bool = False
     array_limit: Optional[int] = None
@@ -247,6 +250,8 @@ def render_sbatch(s: SbatchSettings, template: Optional[Path] = None, drain_s: f
         directives.append(f"#SBATCH --account={s.account}")
     if s.overcommit:
         directives.append("#SBATCH --overcommit")
+    if s.gpus_per_node:
+        directives.append(f"#SBATCH --gpus-per-node={s.gpus_per_node}")
     directives += [f"#SBATCH {opt}" for opt in s.extra]
     values = {
         "job_name": s.job_name, "nodes": s.nodes, "ntasks": s.ntasks, "time": s.time,
