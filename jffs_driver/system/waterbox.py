@@ -1,13 +1,18 @@
-"""A small periodic TIP3P water + NaCl box, packed with packmol, for tests and benchmarks.
+"""A small periodic TIP3P water + NaCl box, packed with Packmol, for tests and benchmarks.
 
 The system is the bulk-electrolyte part of the membrane models: TIP3P water (rigid through
 ``fix shake``) and Joung-Cheatham NaCl, in LAMMPS ``units real`` (A, g/mol, e). It is defined
 by two pieces that belong together:
 
-- :func:`build_water_box` writes a LAMMPS data file (``atom_style full``) from a packmol
-  packing;
-- the LAMMPS template ``inputs/waterbox.lmp`` (rendered with
-  :func:`waterbox_commands`) holds every force-field and run-setting command.
+- :func:`build_water_box` packs the box with Packmol and writes a LAMMPS data file
+  (``atom_style full``) with :func:`jffs_driver.system.lammps_data.write_data`;
+- the LAMMPS template ``inputs/waterbox.lmp`` (rendered with :func:`waterbox_commands`) holds
+  the styles and run settings and sets every force-field coefficient itself (it reads the data
+  file with ``nocoeff``; LAMMPS mixes the cross terms).
+
+The TIP3P values (charges, O Lennard-Jones, masses, rigid geometry, harmonic terms) come from
+the packaged force field ``force_fields/jffs_default.toml``, their one source; the ions are
+:data:`WATER_BOX_IONS`.
 
 Atom order in the data file (atom ID = index + 1): ``n_water`` waters as O, H, H; then
 ``n_pairs`` Na; then ``n_pairs`` Cl. :func:`water_box_layout` returns the matching index arrays
@@ -20,36 +25,70 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 import numpy as np
 
 from ..errors import BuildError
 from ..resources import quote_lammps_path, render_input
-from ..system.packing import idealize_water, packmol_binary, read_xyz, water_template_A
+from .forcefield import ForceField, Site, WaterModel, load_forcefield, pair_table
+from .lammps_data import LammpsTopology, write_data
+from .packing import idealize_water, packmol_binary, read_xyz, water_template_A
 
 __all__ = [
     "ATOM_TYPES",
-    "MASSES_G_PER_MOL",
-    "CHARGES_E",
-    "TIP3P_ROH_A",
-    "TIP3P_THETA_DEG",
+    "WATER_BOX_IONS",
+    "WaterBoxForceField",
     "WaterBoxLayout",
-    "water_box_layout",
     "build_water_box",
+    "water_box_force_field",
+    "water_box_layout",
     "waterbox_commands",
 ]
 
-#: LAMMPS atom types of the data file.
-ATOM_TYPES: dict[str, int] = {"O": 1, "H": 2, "Na": 3, "Cl": 4}
-#: Masses in g/mol by element.
-MASSES_G_PER_MOL: dict[str, float] = {"O": 15.9994, "H": 1.008, "Na": 22.98977, "Cl": 35.453}
-#: Partial charges in e (TIP3P; +-1 for the ions).
-CHARGES_E: dict[str, float] = {"O": -0.834, "H": 0.417, "Na": 1.0, "Cl": -1.0}
-#: TIP3P O-H bond length in A and H-O-H angle in degrees.
-TIP3P_ROH_A: float = 0.9572
-TIP3P_THETA_DEG: float = 104.52
+#: LAMMPS atom types of the data file (by element).
+ATOM_TYPES: Mapping[str, int] = MappingProxyType({"O": 1, "H": 2, "Na": 3, "Cl": 4})
+#: Site of the packaged force field that each water element takes its values from.
+_TIP3P_SITES: Mapping[str, str] = MappingProxyType({"O": "OW", "H": "HW"})
+#: Na+ and Cl- of the box: Joung-Cheatham (TIP3P set) with sigma rounded to 4 decimals and the
+#: IUPAC masses, the values the box has always used. The membrane force field's ions
+#: (force_fields/jffs_default.toml) differ in the 5th decimal of sigma and in the masses
+#: (22.99, 35.45 g/mol); taking those would change every trajectory of the box.
+WATER_BOX_IONS: Mapping[str, Site] = MappingProxyType({
+    "Na": Site("Na", 1.0, 0.0874393, 2.4393, 22.98977, "Joung, Cheatham, J. Phys. Chem. B 112, 9020 (2008), TIP3P set"),
+    "Cl": Site("Cl", -1.0, 0.0355910, 4.4777, 35.453, "Joung, Cheatham, J. Phys. Chem. B 112, 9020 (2008), TIP3P set"),
+})
 
 _PACKMOL_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class WaterBoxForceField:
+    """The force field of the box: one :class:`~jffs_driver.system.forcefield.Site` per element.
+
+    Attributes
+    ----------
+    sites
+        ``'O'``, ``'H'`` (TIP3P, from the packaged force field), ``'Na'``, ``'Cl'``
+        (:data:`WATER_BOX_IONS`); charges in e, LJ in kcal/mol and A, masses in g/mol.
+    water
+        TIP3P geometry (A, degrees) and the harmonic terms that hold it without SHAKE.
+    """
+
+    sites: Mapping[str, Site]
+    water: WaterModel
+
+    def as_force_field(self) -> ForceField:
+        """The same values as a :class:`~jffs_driver.system.forcefield.ForceField` (sites by element)."""
+        return ForceField(name="water box", path="", water=self.water, sites=self.sites, ions=MappingProxyType({}))
+
+
+def water_box_force_field() -> WaterBoxForceField:
+    """TIP3P from ``force_fields/jffs_default.toml`` plus :data:`WATER_BOX_IONS`."""
+    ff = load_forcefield()
+    sites = {element: ff.site(name) for element, name in _TIP3P_SITES.items()}
+    return WaterBoxForceField(MappingProxyType({**sites, **WATER_BOX_IONS}), ff.water)
 
 
 @dataclass(frozen=True)
@@ -91,7 +130,8 @@ def water_box_layout(n_water: int, n_pairs: int) -> WaterBoxLayout:
             np.full(n_pairs, ATOM_TYPES["Cl"]),
         ]
     ).astype(np.int32)
-    by_type = {t: MASSES_G_PER_MOL[name] for name, t in ATOM_TYPES.items()}
+    sites = water_box_force_field().sites
+    by_type = {t: sites[name].mass_g_mol for name, t in ATOM_TYPES.items()}
     masses = np.array([by_type[int(t)] for t in types], dtype=np.float64)
     return WaterBoxLayout(rigid_molecules=rigid, free_atoms=free, masses=masses, types=types)
 
@@ -147,7 +187,9 @@ def build_water_box(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_xyz(out / "water.xyz", ["O", "H", "H"], water_template_A(TIP3P_ROH_A, TIP3P_THETA_DEG))
+    ff = water_box_force_field()
+    r_oh, theta = ff.water.r_oh_A, ff.water.angle_hoh_deg
+    _write_xyz(out / "water.xyz", ["O", "H", "H"], water_template_A(r_oh, theta))
     _write_xyz(out / "na.xyz", ["Na"], np.zeros((1, 3)))
     _write_xyz(out / "cl.xyz", ["Cl"], np.zeros((1, 3)))
     packed = out / "packed.xyz"
@@ -184,62 +226,43 @@ def build_water_box(
         )
     xyz = read_xyz(packed)
     # packmol writes few decimals: re-impose the exact TIP3P geometry (O and plane kept)
-    xyz[: 3 * n_water] = idealize_water(xyz[: 3 * n_water].reshape(n_water, 3, 3), TIP3P_ROH_A,
-                                        TIP3P_THETA_DEG).reshape(-1, 3)
+    xyz[: 3 * n_water] = idealize_water(xyz[: 3 * n_water].reshape(n_water, 3, 3), r_oh, theta).reshape(-1, 3)
     n_atoms = 3 * n_water + 2 * n_pairs
     if xyz.shape != (n_atoms, 3):
         raise BuildError(f"packmol wrote {xyz.shape[0]} atoms, expected {n_atoms}")
-    data = out / "waterbox.data"
-    _write_data_file(data, xyz, n_water, n_pairs, box_A)
-    return data
+    return write_data(out / "waterbox.data", _topology(xyz, n_water, n_pairs, box_A, ff))
 
 
-def _write_data_file(
-    path: Path, xyz: np.ndarray, n_water: int, n_pairs: int, box_A: float
-) -> None:
-    """Write an ``atom_style full`` data file with wrapped coordinates and image flags."""
+def _topology(xyz: np.ndarray, n_water: int, n_pairs: int, box_A: float, ff: WaterBoxForceField) -> LammpsTopology:
+    """The box as a :class:`~jffs_driver.system.lammps_data.LammpsTopology`: coordinates wrapped
+    into the cubic cell along x, y and z, with image flags."""
     layout = water_box_layout(n_water, n_pairs)
-    image = np.floor(xyz / box_A).astype(int)
+    image = np.floor(xyz / box_A).astype(np.int64)
     wrapped = xyz - image * box_A
     names = {t: name for name, t in ATOM_TYPES.items()}
-    mol_ids = np.concatenate(
-        [np.repeat(np.arange(1, n_water + 1), 3), n_water + 1 + np.arange(2 * n_pairs)]
+    type_names = tuple(names[t] for t in sorted(names))
+    charge_by_type = {t: ff.sites[name].charge_e for t, name in names.items()}
+    o_ids = 3 * np.arange(n_water) + 1
+    # The box edge as the data file has always carried it (8 decimals): LAMMPS reads the same cell.
+    edge = float(f"{box_A:.8f}")
+    return LammpsTopology(
+        box_A=np.array([[0.0, edge]] * 3),
+        type_names=type_names,
+        masses_g_mol=tuple(ff.sites[name].mass_g_mol for name in type_names),
+        pair_coeffs=tuple(pair_table(ff.as_force_field(), list(type_names))),
+        bond_coeffs=((ff.water.bond_k_kcal_mol_A2, ff.water.r_oh_A),),
+        angle_coeffs=((ff.water.angle_k_kcal_mol_rad2, ff.water.angle_hoh_deg),),
+        positions_A=wrapped,
+        images=image,
+        types=layout.types,
+        molecules=np.concatenate([np.repeat(np.arange(1, n_water + 1), 3), n_water + 1 + np.arange(2 * n_pairs)]),
+        charges_e=np.array([charge_by_type[int(t)] for t in layout.types], dtype=np.float64),
+        # bond type, O, H (each water: O-H1, O-H2); angle type, H1, O, H2
+        bonds=np.column_stack([np.ones(2 * n_water, dtype=np.int64), np.repeat(o_ids, 2),
+                               np.column_stack([o_ids + 1, o_ids + 2]).ravel()]),
+        angles=np.column_stack([np.ones(n_water, dtype=np.int64), o_ids + 1, o_ids, o_ids + 2]),
+        title=f"TIP3P water box: {n_water} waters, {n_pairs} NaCl pairs (jffs_driver.system.waterbox)",
     )
-    out = [
-        f"TIP3P water box: {n_water} waters, {n_pairs} NaCl pairs (jffs_driver.engine.waterbox)",
-        "",
-        f"{layout.n_atoms} atoms",
-        f"{2 * n_water} bonds",
-        f"{n_water} angles",
-        "",
-        f"{len(ATOM_TYPES)} atom types",
-        "1 bond types",
-        "1 angle types",
-        "",
-        f"0.0 {box_A:.8f} xlo xhi",
-        f"0.0 {box_A:.8f} ylo yhi",
-        f"0.0 {box_A:.8f} zlo zhi",
-        "",
-        "Masses",
-        "",
-    ]
-    out += [f"{t} {MASSES_G_PER_MOL[name]}  # {name}" for name, t in ATOM_TYPES.items()]
-    out += ["", "Atoms  # full", ""]
-    for i in range(layout.n_atoms):
-        name = names[int(layout.types[i])]
-        x, y, z = wrapped[i]
-        ix, iy, iz = image[i]
-        out.append(
-            f"{i + 1} {mol_ids[i]} {layout.types[i]} {CHARGES_E[name]: .4f} "
-            f"{x:.8f} {y:.8f} {z:.8f} {ix} {iy} {iz}"
-        )
-    out += ["", "Bonds", ""]
-    for w in range(n_water):
-        o = 3 * w + 1
-        out += [f"{2 * w + 1} 1 {o} {o + 1}", f"{2 * w + 2} 1 {o} {o + 2}"]
-    out += ["", "Angles", ""]
-    out += [f"{w + 1} 1 {3 * w + 2} {3 * w + 1} {3 * w + 3}" for w in range(n_water)]
-    path.write_text("\n".join(out) + "\n")
 
 
 def waterbox_commands(
@@ -250,14 +273,25 @@ def waterbox_commands(
 ) -> list[str]:
     """LAMMPS commands of ``inputs/waterbox.lmp`` for a data file from :func:`build_water_box`.
 
-    Defines groups ``water``, ``ions``, ``mobile``, the compute ``mobile_temp`` (SHAKE degrees
-    of freedom removed) and the equal-style variable ``t_mobile`` (K). Velocities are left at
-    zero: set them (``velocity`` or a scatter) before the first run.
+    The force-field coefficients are those of :func:`water_box_force_field`. Defines groups
+    ``water``, ``ions``, ``mobile``, the compute ``mobile_temp`` (SHAKE degrees of freedom
+    removed) and the equal-style variable ``t_mobile`` (K). Velocities are left at zero: set
+    them (``velocity`` or a scatter) before the first run.
     """
+    ff = water_box_force_field()
+    lj = {}
+    for name in ATOM_TYPES:
+        lj[f"epsilon_{name}"] = float(ff.sites[name].epsilon_kcal_mol)
+        lj[f"sigma_{name}"] = float(ff.sites[name].sigma_A)
     return render_input(
         "waterbox.lmp",
         data=quote_lammps_path(Path(data_file).as_posix(), what="water-box data file"),
         temperature=f"{float(temperature_K):.6g}",
         tdamp=f"{float(tdamp_fs):.6g}",
         thermo_every=int(thermo_every),
+        bond_k=float(ff.water.bond_k_kcal_mol_A2),
+        r_oh=float(ff.water.r_oh_A),
+        angle_k=float(ff.water.angle_k_kcal_mol_rad2),
+        angle_hoh=float(ff.water.angle_hoh_deg),
+        **lj,
     )
