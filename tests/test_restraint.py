@@ -11,14 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from jffs_driver.analysis.restraint import (
-    _FFT_SIZES,
-    _mean_ci,
-    exclusion_commands,
-    kspace_settings,
-    leader_commands,
-    split_setup_commands,
-)
+from jffs_driver.analysis.restraint import _FFT_SIZES, _mean_ci, kspace_settings
+from jffs_driver.engine.force_split import exclusion_commands, leader_commands, split_setup_commands
 from jffs_driver.errors import AnalysisError
 
 

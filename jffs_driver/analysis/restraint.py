@@ -7,7 +7,8 @@ into the force from the other ions (*ionic*) and from everything else (*non-ioni
 membrane, pistons).
 
 Every configuration is evaluated with LAMMPS (``run 0`` on the stored state, through the
-membrane model's engine) in two independent ways:
+membrane model's engine and :class:`jffs_driver.engine.force_split.ForceSplitter`) in two
+independent ways:
 
 1. **Charge-off re-evaluation** (the reported split): the total force on the leader from the
    full system; then the same configuration with the other ions' charges set to 0 and their
@@ -42,9 +43,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..engine.force_split import ForceSplitter, KspaceSettings
 from ..errors import AnalysisError
 from ..progress import StepProgress
-from ..resources import render_input
 
 __all__ = ["ConfigForce", "KspaceSettings", "MilestoneRestraint", "RestraintResult", "kspace_settings",
            "restraining_forces"]
@@ -55,43 +56,6 @@ _FFT_SIZES = sorted({2 ** a * 3 ** b * 5 ** c for a in range(12) for b in range(
 
 def _fft_size(n: float) -> int:
     return next(s for s in _FFT_SIZES if s >= math.ceil(n))
-
-
-@dataclass(frozen=True)
-class KspaceSettings:
-    """Fixed long-range settings of the force evaluation.
-
-    Attributes
-    ----------
-    style
-        ``'pppm'`` or ``'ewald'``.
-    g_ewald
-        Ewald splitting parameter (1/A).
-    grid
-        PPPM mesh points (x, y, z of the slab-extended cell) or Ewald kmax per direction.
-    order
-        PPPM stencil order (unused for Ewald).
-    slab_factor
-        Slab extension of the cell along z (as in the dynamics).
-    """
-
-    style: str
-    g_ewald: float
-    grid: tuple[int, int, int]
-    order: int
-    slab_factor: float
-
-    def commands(self) -> list[str]:
-        """LAMMPS commands that install these settings on a live membrane instance.
-
-        Rendered from ``inputs/restraint_kspace_pppm.lmp`` or ``inputs/restraint_kspace_ewald.lmp``.
-        """
-        nx, ny, nz = self.grid
-        if self.style == "pppm":
-            return render_input("restraint_kspace_pppm.lmp", g_ewald=repr(self.g_ewald), nx=nx, ny=ny, nz=nz,
-                                order=self.order)
-        return render_input("restraint_kspace_ewald.lmp", slab_factor=repr(self.slab_factor),
-                            g_ewald=repr(self.g_ewald), kx=nx, ky=ny, kz=nz)
 
 
 def kspace_settings(box_A: Sequence[float], cutoff_A: float, slab_factor: float, style: str = "pppm",
@@ -111,25 +75,6 @@ def kspace_settings(box_A: Sequence[float], cutoff_A: float, slab_factor: float,
     else:
         grid = tuple(math.ceil(4.8 * g * L / math.pi) for L in lengths)
     return KspaceSettings(style, g, (int(grid[0]), int(grid[1]), int(grid[2])), int(order), float(slab_factor))
-
-
-# LAMMPS command text: rendered from the inputs/restraint_*.lmp templates (IDs prefixed jffs_rf_).
-def split_setup_commands() -> list[str]:
-    """Groups, the (initially inert) exclusion and the group/group computes (``inputs/restraint_setup.lmp``)."""
-    return render_input("restraint_setup.lmp")
-
-
-def leader_commands(leader_id: int) -> list[str]:
-    """Make atom ``leader_id`` the leader and the other ions its partners (``inputs/restraint_leader.lmp``)."""
-    return render_input("restraint_leader.lmp", leader_id=int(leader_id))
-
-
-def exclusion_commands(active: bool) -> list[str]:
-    """Switch the leader - other-ion pair exclusion on or off (by filling or emptying its groups).
-
-    Rendered from ``inputs/restraint_exclusion_on.lmp`` or ``inputs/restraint_exclusion_off.lmp``.
-    """
-    return render_input("restraint_exclusion_on.lmp" if active else "restraint_exclusion_off.lmp")
 
 
 @dataclass(frozen=True)
@@ -229,53 +174,6 @@ class RestraintResult:
         }
 
 
-class ForceSplitter:
-    """Evaluates :class:`ConfigForce` on snapshots with a live membrane engine (see module docstring).
-
-    Parameters
-    ----------
-    engine
-        A :class:`~jffs_driver.engine.lammps_engine.LammpsEngine` of the membrane model.
-    settings
-        Fixed k-space settings.
-    ion_indices
-        0-based indices of all ions (the group ``ions`` of the system).
-    """
-
-    def __init__(self, engine: Any, settings: KspaceSettings, ion_indices: np.ndarray) -> None:
-        self.engine = engine
-        self.lmp = engine.handle
-        self.ion_indices = np.asarray(ion_indices, dtype=np.int64)
-        self.lmp.commands(settings.commands())
-        self.lmp.commands(split_setup_commands())
-        self._run0_commands = render_input("restraint_evaluate.lmp")  # run 0 on the loaded configuration
-        self.charges = self.lmp.gather("q", "double", 1)
-
-    def _run0(self) -> np.ndarray:
-        self.lmp.commands(self._run0_commands)
-        return self.lmp.gather("f", "double", 3)
-
-    def evaluate(self, snapshot: Any, leader_id: int) -> tuple[float, float, float, float, float]:
-        """(total, ionic, non-ionic, ionic_gg, non-ionic_gg) z forces on atom ``leader_id`` (kcal/mol/A)."""
-        lmp, i = self.lmp, int(leader_id) - 1
-        self.engine.load(snapshot)
-        lmp.commands(leader_commands(leader_id))
-        lmp.commands(exclusion_commands(False))
-        total = float(self._run0()[i, 2])
-        f_ion_gg = lmp.equal_variable("jffs_rf_fi")
-        f_rest_gg = lmp.equal_variable("jffs_rf_fr")
-        q = self.charges.copy()
-        q[self.ion_indices[self.ion_indices != i]] = 0.0
-        lmp.scatter("q", q)
-        lmp.commands(exclusion_commands(True))
-        try:
-            nonionic = float(self._run0()[i, 2])
-        finally:
-            lmp.scatter("q", self.charges)
-            lmp.commands(exclusion_commands(False))
-        return total, total - nonionic, nonionic, f_ion_gg, f_rest_gg
-
-
 def _membrane_engine(topo: Any, desc: dict[str, Any], lammps_args: Sequence[str]) -> Any:
     from ..models.membrane import setup_membrane  # noqa: PLC0415
 
@@ -353,8 +251,9 @@ def restraining_forces(store: str | Path, system: Optional[str | Path] = None, *
                 if cid in forces:
                     continue
                 lab = labels[cid]
-                tot, ion, non, ion_gg, non_gg = splitter.evaluate(snaps[cid], lab.leader_id)
-                forces[cid] = ConfigForce(cid, lab.lam, lab.leader_id, lab.species, tot, ion, non, ion_gg, non_gg)
+                f = splitter.evaluate(snaps[cid], lab.leader_id)
+                forces[cid] = ConfigForce(cid, lab.lam, lab.leader_id, lab.species, f.total, f.ionic, f.nonionic,
+                                          f.ionic_gg, f.nonionic_gg)
                 report.update(len(forces), note=f"{kspace} k-space, 2 LAMMPS evaluations each")
     finally:
         engine.close()
