@@ -32,6 +32,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .errors import AnalysisError, StoreError, UsageError
+from .models.description import stored_description
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: What to install for :meth:`to_dataframe` (named in the ImportError).
@@ -698,7 +699,7 @@ class StoreView:
         with self._open() as st:
             state, header = load_state(st)
             info = dict(header.info)
-            dt = float(info.get("model", {}).get("timestep", state.config.model.get("timestep", math.nan)))
+            dt = stored_description(info, state.config.model).timestep
             units = dict(header.units)
             length, time = units.get("length", "?"), units.get("time", "?")
             out_units = {"milestone": length, "lambda": length, "time": time, "duration": time,

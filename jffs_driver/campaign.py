@@ -146,7 +146,7 @@ def _create_store(CampaignStore: Any, config: CampaignConfig, config_text: str, 
         versions=versions(lammps_comm),
         units={"length": units.length, "time": units.time, "velocity": units.velocity,
                "energy": units.energy, "lammps_units": units.name},
-        info={"model": dict(model.description), "exact_mfpt": model.exact_mfpt,
+        info={"model": model.description.to_json(), "exact_mfpt": model.exact_mfpt,
               "command": " ".join(sys.argv), "host": socket.gethostname(), "pid": os.getpid()},
     )
 

@@ -23,7 +23,7 @@ from .config_checks import brownian_z_bounds_problem, check_model_reach, check_s
 from .errors import ConfigError, ConfigProblem
 from .ffs.histogram import HistogramSpec
 from .schema import (
-    REQUIRED, Field, at_least, between, non_negative, one_of, positive, probability, raise_if,
+    REQUIRED, Field, between, non_negative, one_of, probability, raise_if,
     validate_section,
 )
 

@@ -15,6 +15,7 @@ from .campaign_state import CampaignState, pool_positions
 from .config import parse_config
 from .ffs.estimators import StageCounts, TrialTree, estimate_rate
 from .ffs.seeds import derive_seed
+from .models.description import MembraneDescription, stored_description
 
 
 def _finite(x: float) -> Any:
@@ -86,7 +87,8 @@ def compute_results(store_path: str | Path, n_bootstrap: int | None = None,
     info = dict(header.info)
     units = dict(header.units)
     time_unit = units.get("time", "?")
-    dt = float(info.get("model", {}).get("timestep", cfg.model.get("timestep", math.nan)))
+    description = stored_description(info, cfg.model)
+    dt = description.timestep
     basin_time = state.basin_steps * dt
     closed = [s for s in state.stages if s.closing is not None]
     counts = [StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes, state.rule_of(s))
@@ -144,10 +146,10 @@ def compute_results(store_path: str | Path, n_bootstrap: int | None = None,
                            "(a partial product, i.e. the rate of reaching the last closed milestone)")
     else:
         out.update({"flux": None, "rate": None, "rate_ci95": None, "mfpt": None, "mfpt_ci95": None})
-    if info.get("model", {}).get("type") == "membrane":  # leading ions, water passage, lambda check
+    if isinstance(description, MembraneDescription):  # leading ions, water passage, lambda check
         from .analysis.membrane import membrane_block  # noqa: PLC0415
 
-        out["membrane"] = membrane_block(store_path, state, info["model"])
+        out["membrane"] = membrane_block(store_path, state, description)
     exact = info.get("exact_mfpt")
     if exact is not None:
         out["exact_mfpt"] = exact

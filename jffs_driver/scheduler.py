@@ -57,7 +57,7 @@ class Scheduler:
         self.config = config
         self.progress = progress
         self.time_unit = UNIT_SYSTEMS[model.units].time
-        self.timestep = float(model.description.get("timestep", 1.0))
+        self.timestep = float(model.description.timestep)
         self.message: Optional[str] = None
         self.completed = 0
         self._succ_seen: tuple[int, int, int, int] = (0, 0, -1, -1)  # (trials, successes, list id, stage)

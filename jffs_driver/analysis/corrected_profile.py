@@ -34,6 +34,7 @@ import numpy as np
 
 from ..correction.apply import _MIN_Z0_NM, ConductorGeometry, CorrectedProfile, ProfileReplicates, correct_profile
 from ..errors import AnalysisError, JffsError, UsageError
+from ..models.description import MembraneDescription, ModelDescription, as_description, stored_description
 from ..units import A_PER_NM
 from .profile import DEFAULT_GRID, Profile, _clean
 
@@ -100,7 +101,7 @@ def _positive_option(value: Optional[float], option: str, what: str) -> Optional
     return float(value)
 
 
-def store_geometry(description: Mapping[str, Any], units: Mapping[str, Any], *, lx_nm: Optional[float] = None,
+def store_geometry(description: ModelDescription | Mapping[str, Any], units: Mapping[str, Any], *, lx_nm: Optional[float] = None,
                    ly_nm: Optional[float] = None, lambda_unit_nm: Optional[float] = None,
                    temperature_K: Optional[float] = None, valence: Optional[float] = None) -> StoreGeometry:
     """Resolve the correction's inputs from a store's model description and units plus options.
@@ -108,7 +109,7 @@ def store_geometry(description: Mapping[str, Any], units: Mapping[str, Any], *, 
     Parameters
     ----------
     description
-        The store header's ``info['model']``.
+        The store's model description (typed, or the header's ``info['model']``).
     units
         The store header's units (``length``, ``time``).
     lx_nm, ly_nm
@@ -130,8 +131,9 @@ def store_geometry(description: Mapping[str, Any], units: Mapping[str, Any], *, 
     if valence is not None and not (math.isfinite(valence) and valence != 0):
         raise UsageError(f"--valence must be a nonzero number such as 1, -1 or 2 (got {valence!r})",
                          option="--valence")
-    pore = description.get("pore") if isinstance(description.get("pore"), Mapping) else None
-    membrane = str(description.get("type", "")) == "membrane" and pore is not None
+    description = as_description(description)
+    pore = dict(description.pore) if isinstance(description, MembraneDescription) and description.pore else None
+    membrane = pore is not None
     length_unit = str(units.get("length", "?"))
     time_unit = str(units.get("time", "?"))
     sources: dict[str, str] = {}
@@ -141,7 +143,7 @@ def store_geometry(description: Mapping[str, Any], units: Mapping[str, Any], *, 
     lx, ly, pore_length = _lateral_box(pore if membrane else None, lx_o, ly_o, unit_nm, sources, missing)
     temperature = _temperature(description, t_o, sources, missing)
     if missing:
-        kind = "membrane" if membrane else f"{description.get('type', '?')!r}"
+        kind = "membrane" if membrane else f"{description.type or '?'!r}"
         raise UsageError(f"this store ({kind} model) does not give everything the correction needs: give "
                          + "; ".join(text for _opt, text in missing) + " (and --z-c NM if it has no membrane)",
                          option=", ".join(opt for opt, _text in missing))
@@ -191,20 +193,21 @@ def _lateral_box(pore: Optional[Mapping[str, Any]], lx_o: Optional[float], ly_o:
     return lx_o, ly_o, None
 
 
-def _temperature(description: Mapping[str, Any], t_o: Optional[float], sources: dict[str, str],
+def _temperature(description: ModelDescription, t_o: Optional[float], sources: dict[str, str],
                  missing: list[tuple[str, str]]) -> float:
     """Temperature (K): the option, else the store's ``temperature_K``."""
     if t_o is not None:
         sources["temperature"] = "--temperature"
         return t_o
-    if isinstance(description.get("temperature_K"), (int, float)):
+    stored = getattr(description, "temperature_K", description.extra.get("temperature_K"))
+    if isinstance(stored, (int, float)) and math.isfinite(stored):
         sources["temperature"] = "store (model.temperature_K)"
-        return float(description["temperature_K"])
+        return float(stored)
     missing.append(("--temperature", "--temperature K (the store records no temperature in K)"))
     return math.nan
 
 
-def _valence(description: Mapping[str, Any], valence: Optional[float], membrane: bool,
+def _valence(description: ModelDescription, valence: Optional[float], membrane: bool,
              sources: dict[str, str]) -> float:
     """|Z| of the leading ion: the option, else from a membrane store's species (both ions must agree)."""
     if valence is not None:
@@ -213,7 +216,7 @@ def _valence(description: Mapping[str, Any], valence: Optional[float], membrane:
     if not membrane:
         sources["valence"] = "default (no ion species in the store; --valence to change)"
         return 1.0
-    species = description.get("species", {}) or {}
+    species = getattr(description, "species", {}) or {}
     names = [str(species.get(k, "?")) for k in ("cation", "anion")]
     zs = [species_valence(n) for n in names]
     if any(v is None for v in zs):
@@ -264,7 +267,7 @@ def _interval(center: float, ci: Any) -> Optional[tuple[float, float]]:
     return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
 
 
-def conductor_position(store: Path, geometry: StoreGeometry, description: Mapping[str, Any], *,
+def conductor_position(store: Path, geometry: StoreGeometry, description: ModelDescription | Mapping[str, Any], *,
                        z_c_nm: Optional[float] = None, z_c_ci95_nm: Optional[float] = None,
                        lambda_detach_nm: float = 0.0, system: Optional[Path] = None) -> ConductorPosition:
     """z_c from ``z_c_nm`` or, for membrane stores, from the induced-charge analysis of the store.
@@ -301,7 +304,7 @@ def conductor_position(store: Path, geometry: StoreGeometry, description: Mappin
     z_c = float(center.z_c_nm)
     offset = 0.0
     ref_z = getattr(center, "reference_z_A", None)
-    z_in = description.get("pore", {}).get("z_in_A")
+    z_in = getattr(as_description(description), "pore", {}).get("z_in_A")
     if isinstance(ref_z, (int, float)) and isinstance(z_in, (int, float)):
         offset = (float(ref_z) - float(z_in)) * 0.1
     ci = _interval(z_c, getattr(center, "z_c_ci95_nm", None))
@@ -469,7 +472,7 @@ def correct_store(store: str | Path, *, z_c_nm: Optional[float] = None, z_c_ci95
         raise UsageError("--lambda-detach must be a finite number of nm", option="--lambda-detach")
     with CampaignStore.open(path, mode="r") as st:
         header = st.header
-        description = dict(dict(header.info).get("model", {}) or {})
+        description = stored_description(dict(header.info))
         units = dict(header.units)
     geom = store_geometry(description, units, lx_nm=lx_nm, ly_nm=ly_nm, lambda_unit_nm=lambda_unit_nm,
                           temperature_K=temperature_K, valence=valence)

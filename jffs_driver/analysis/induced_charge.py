@@ -49,6 +49,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import AnalysisError
+from ..models.description import MembraneDescription, stored_description
 from ..units import A_PER_NM
 from .charge_density import ZChargeProfile, ZDensityProfile, find_valleys, layer_bins, layer_centers
 from .induced_results import ChargeCenter, InducedChargeResult, MilestoneCharge
@@ -208,9 +209,9 @@ def load_campaign_frames(store: str | Path, system: Optional[str | Path] = None,
     from .membrane import MembraneInfo, classify_state  # noqa: PLC0415
 
     with CampaignStore.open(Path(store), mode="r") as st:
-        desc = st.header.info.get("model", {})
-        if desc.get("type") != "membrane":
-            raise AnalysisError(f"{store} is not a membrane campaign (model type {desc.get('type')!r})")
+        desc = stored_description(st.header.info)
+        if not isinstance(desc, MembraneDescription):
+            raise AnalysisError(f"{store} is not a membrane campaign (model type {desc.type!r})")
         info = MembraneInfo.from_description(desc)
         topo = resolve_system(desc, system)
         pools, config = milestone_pools(st)

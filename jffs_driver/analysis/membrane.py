@@ -34,6 +34,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..models.description import MembraneDescription, description_from_json
 from ..order_parameter.pore import PoreGeometry, basin_label, filtrate_counts, ion_lambdas
 from ..units import FS_PER_NS
 
@@ -94,16 +95,28 @@ class MembraneInfo:
         return self.geometry.z_out
 
     @classmethod
-    def from_description(cls, desc: Mapping[str, Any]) -> "MembraneInfo":
-        """From the model description stored in a campaign's header (``info['model']``)."""
-        p, g = desc["pore"], desc["groups"]
+    def from_description(cls, description: MembraneDescription | Mapping[str, Any]) -> "MembraneInfo":
+        """From a membrane model's description (typed, or as stored in a campaign's header,
+        ``info['model']``).
+
+        Raises
+        ------
+        KeyError
+            When the description is not a membrane's or lacks a field (the missing key).
+        """
+        desc = description if isinstance(description, MembraneDescription) else description_from_json(description)
+        if not isinstance(desc, MembraneDescription):
+            raise KeyError("type = 'membrane'")
+        if not desc.pore or not desc.groups or not desc.species:
+            raise KeyError("pore" if not desc.pore else "groups" if not desc.groups else "species")
+        p, g = desc.pore, desc.groups
         geom = PoreGeometry(xc=float(p["xc_A"]), yc=float(p["yc_A"]), radius=float(p["radius_A"]),
                             z_in=float(p["z_in_A"]), z_out=float(p["z_out_A"]), lx=float(p["lx_A"]),
                             ly=float(p["ly_A"]))
         return cls(geometry=geom, cations=_ids(g["cations"]) - 1, anions=_ids(g["anions"]) - 1,
-                   water_o=(_ids(g["water"]) - 1)[0::3], cation=str(desc["species"]["cation"]),
-                   anion=str(desc["species"]["anion"]), timestep_fs=float(desc["timestep"]),
-                   replica_files=tuple(desc.get("replica_files", ())))
+                   water_o=(_ids(g["water"]) - 1)[0::3], cation=str(desc.species["cation"]),
+                   anion=str(desc.species["anion"]), timestep_fs=float(desc.timestep),
+                   replica_files=tuple(desc.replica_files))
 
     @classmethod
     def from_metadata(cls, meta: Mapping[str, Any], timestep_fs: float = 1.0) -> "MembraneInfo":
@@ -356,7 +369,8 @@ class _ReplicaLoader:
 
 
 # ------------------------------------------------------------------------ results block
-def membrane_block(store_path: str | Path, state: Any, description: Mapping[str, Any]) -> dict[str, Any]:
+def membrane_block(store_path: str | Path, state: Any,
+                   description: MembraneDescription | Mapping[str, Any]) -> dict[str, Any]:
     """The ``membrane`` block of ``jffs results`` (see docs/membrane.md).
 
     Leading-ion species and basin labels per stage pool (stage k: the configurations at

@@ -37,6 +37,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import AnalysisError
+from ..models.description import stored_description
 from ..progress import StepProgress
 from .basin_fragments import basin_fragments, basin_terms
 from .fragments import Fragments, collect, usable_stages
@@ -442,8 +443,9 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
     lambdas = {int(i): float(lam) for i, lam in zip(idx["id"], idx["lambda"])}
     cfg = state.config
     info = dict(header.info)
-    dt = float(info.get("model", {}).get("timestep", cfg.model.get("timestep", math.nan)))
-    if not (math.isfinite(dt) and dt > 0):
+    description = stored_description(info, cfg.model)
+    dt = description.timestep
+    if not description.has_timestep:
         raise AnalysisError("the store does not record the integration time step; cannot convert steps to time")
     if state.n_crossings == 0:
         raise AnalysisError("no lambda_0 crossing in the basin runs yet: nothing to profile")

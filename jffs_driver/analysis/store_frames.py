@@ -34,6 +34,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import AnalysisError
+from ..models.description import MembraneDescription, as_description
 from ..state import Snapshot
 from .membrane import MembraneInfo, StateLabel, classify_state
 
@@ -158,15 +159,16 @@ class SystemTopology:
                    molecules=atoms.molecules.astype(np.int64), replica_files=tuple(files))
 
 
-def resolve_system(description: Mapping[str, Any], system: Optional[str | Path]) -> SystemTopology:
+def resolve_system(description: MembraneDescription | Mapping[str, Any], system: Optional[str | Path]) -> SystemTopology:
     """The system folder given, else the one recorded in the campaign; checked against the store."""
-    candidate = Path(system) if system is not None else Path(str(description.get("system", "")))
+    desc = as_description(description)
+    candidate = Path(system) if system is not None else Path(str(getattr(desc, "system", "")))
     if not (candidate / "metadata.json").is_file():
         raise AnalysisError(
             f"built system folder not found at {str(candidate)!r} (the analysis needs its charges and groups); "
             "pass it with --system DIR (python: system=...)")
     topo = SystemTopology.open(candidate)
-    natoms = int(description.get("natoms", topo.natoms))
+    natoms = int(getattr(desc, "natoms", 0) or topo.natoms)
     if natoms != topo.natoms:
         raise AnalysisError(f"the system at {candidate} has {topo.natoms} atoms but the campaign's has {natoms}: "
                             "pass the system the campaign was run with")

@@ -16,7 +16,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import click
 
@@ -33,13 +33,13 @@ def _leaders(store: Path, ids: list[int]) -> tuple[dict[int, tuple[int, str]], O
 
     Returns the labels (empty when the store does not know ions) and why they are missing.
     """
+    from ..models.description import MembraneDescription, stored_description  # noqa: PLC0415
     from ..store import CampaignStore  # noqa: PLC0415
 
     with CampaignStore.open(store, mode="r") as st:
-        model = dict(st.header.info).get("model") or {}
-        if not isinstance(model, Mapping) or model.get("type") != "membrane":
-            kind = model.get("type", "unknown") if isinstance(model, Mapping) else "unknown"
-            return {}, f"the {kind} model has no ions: no leading ion"
+        model = stored_description(dict(st.header.info))
+        if not isinstance(model, MembraneDescription):
+            return {}, f"the {model.type or 'unknown'} model has no ions: no leading ion"
         from ..analysis.membrane import MembraneInfo, label_configs  # noqa: PLC0415
 
         try:

@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from ..engine.base import Engine
 from ..state import Snapshot
+from .description import ModelDescription
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,6 @@ class ModelSetup:
 
     Attributes
     ----------
-    units
-        LAMMPS unit style of the engine (``'lj'`` or ``'real'``).
     make_engine
         Factory: ``make_engine(comm, placement=None)`` returns a ready engine (``comm=None``:
         serial; ``placement``: the :class:`~jffs_driver.engine.devices.EnginePlacement` of the
@@ -30,14 +29,19 @@ class ModelSetup:
     exact_mfpt
         Exact mean first-passage time A -> B in the engine time unit, if known.
     description
-        JSON-serialisable facts about the model (stored with the campaign).
+        The model's facts (:mod:`jffs_driver.models.description`), stored with the campaign;
+        its ``units`` and ``timestep`` are the engine's unit system and step.
     """
 
-    units: str
     make_engine: Callable[[Any], Engine]
     initial_states: tuple[Snapshot, ...]
     exact_mfpt: Optional[float]
-    description: Mapping[str, Any]
+    description: ModelDescription
+
+    @property
+    def units(self) -> str:
+        """Unit system of the engine (``'lj'``, ``'real'`` or ``'toy'``)."""
+        return self.description.units
 
 
 def make_model(model: Mapping[str, Any], interfaces: Any, engine_settings: Any,

@@ -23,6 +23,7 @@ from scipy import integrate, optimize
 from ..engine.lammps_engine import LammpsSystemSpec
 from ..resources import render_input
 from ..state import Snapshot
+from .description import BrownianDescription
 from .expression import Expression
 
 #: Central-difference step for the force, sigma (error ~1e-10 relative for smooth U).
@@ -171,10 +172,10 @@ def setup_brownian(model: dict, interfaces: object, engine_settings: object, wit
     spec = bm.spec(check, lambda_a)
     exact = bm.exact_mfpt(start, lambda_b) if with_exact else None
     return ModelSetup(
-        units="lj",
         make_engine=lambda comm=None, placement=None: LammpsEngine(spec, comm=comm, placement=placement),
         initial_states=(bm.initial_state(lambda_a),),
         exact_mfpt=exact,
-        description={"type": "brownian", "start_z": start, "timestep": bm.timestep, "potential_lammps": bm.potential.lammps(),
-                     "kT": 1.0, "units": "lj (sigma, tau, kT)"},
+        description=BrownianDescription(type="brownian", units="lj", timestep=float(bm.timestep),
+                                        units_text="lj (sigma, tau, kT)", start_z=float(start),
+                                        potential_lammps=bm.potential.lammps(), kT=1.0),
     )

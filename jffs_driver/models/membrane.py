@@ -43,6 +43,7 @@ import numpy as np
 from ..errors import ConfigError, ConfigProblem
 from ..order_parameter.pore import PoreGeometry
 from ..resources import render_input
+from .description import MembraneDescription
 from ..state import Snapshot
 
 #: Unit names reported in the description and by the analyses.
@@ -297,24 +298,24 @@ class MembraneModel:
             accelerator=self.accelerator, gpus_per_group=int(self.gpus_per_group),
         )
 
-    def description(self) -> dict[str, Any]:
-        """JSON facts stored with the campaign (what :mod:`jffs_driver.analysis.membrane` reads)."""
+    def description(self) -> MembraneDescription:
+        """The facts stored with the campaign (what :mod:`jffs_driver.analysis.membrane` reads)."""
         meta, g = self.system.meta, self.system.geometry
         groups = {name: meta["groups"][name] for name in ("ions", "cations", "anions", "water", "mobile", "pistons")}
-        return {
-            "type": "membrane", "units": UNITS_TEXT, "timestep": float(self.timestep_fs),
-            "temperature_K": float(self.temperature_K), "system": str(self.system.root),
-            "preset": meta.get("preset"), "build_seed": meta.get("seed"), "natoms": int(meta["counts"]["atoms"]),
-            "replica_files": [str(p) for p in self.system.replica_files],
-            "pore": {"xc_A": g.xc, "yc_A": g.yc, "radius_A": g.radius, "z_in_A": g.z_in, "z_out_A": g.z_out,
-                     "lx_A": g.lx, "ly_A": g.ly, "length_A": g.length},
-            "filtrate_z_A": g.z_out, "feed_z_A": g.z_in,
-            "groups": groups,
-            "species": {"cation": meta["species"]["cation"], "anion": meta["species"]["anion"]},
-            "lammps_args": list(self.lammps_args),
-            "order_parameter": "curved directed distance of the leading ion (A), jffs_driver.order_parameter.pore",
-            "basins": "A = F00 (no ion with z > z_out); B = F01 U F10 (F_pq: p cations, q anions in the filtrate)",
-        }
+        return MembraneDescription(
+            type="membrane", units="real", timestep=float(self.timestep_fs), units_text=UNITS_TEXT,
+            temperature_K=float(self.temperature_K), system=str(self.system.root),
+            preset=meta.get("preset"), build_seed=meta.get("seed"), natoms=int(meta["counts"]["atoms"]),
+            replica_files=tuple(str(p) for p in self.system.replica_files),
+            pore={"xc_A": g.xc, "yc_A": g.yc, "radius_A": g.radius, "z_in_A": g.z_in, "z_out_A": g.z_out,
+                  "lx_A": g.lx, "ly_A": g.ly, "length_A": g.length},
+            filtrate_z_A=g.z_out, feed_z_A=g.z_in,
+            groups=groups,
+            species={"cation": meta["species"]["cation"], "anion": meta["species"]["anion"]},
+            lammps_args=tuple(self.lammps_args),
+            order_parameter="curved directed distance of the leading ion (A), jffs_driver.order_parameter.pore",
+            basins="A = F00 (no ion with z > z_out); B = F01 U F10 (F_pq: p cations, q anions in the filtrate)",
+        )
 
 
 def model_from_config(model: Mapping[str, Any]) -> MembraneModel:
@@ -356,7 +357,6 @@ def setup_membrane(model: Mapping[str, Any], interfaces: object, engine_settings
         raise ConfigError(problems)
     spec = mm.spec(int(engine_settings.check_interval))  # type: ignore[attr-defined]
     return ModelSetup(
-        units="real",
         make_engine=_EngineFactory(spec, processors=mm.processors,
                                    lateral_A=(mm.system.geometry.lx, mm.system.geometry.ly)),
         initial_states=ReplicaStates(mm.system.replica_files),  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.toy import ChainEngine, chain_state, exact_chain_mfpt
+from .description import ToyChainDescription
 from .expression import Expression
 
 
@@ -21,10 +22,9 @@ def setup_toy_chain(model: dict, interfaces: Any, engine_settings: Any, with_exa
     exact = exact_chain_mfpt(u, start, target) if with_exact else None
     check = int(engine_settings.check_interval)
     return ModelSetup(
-        units="toy",
         make_engine=lambda comm=None, placement=None: ChainEngine(u, check_interval=check),
         initial_states=(chain_state(start),),
         exact_mfpt=exact,
-        description={"type": "toy-chain", "timestep": 1.0, "start_site": start,
-                     "units": "sites and steps (kT = 1)"},
+        description=ToyChainDescription(type="toy-chain", units="toy", timestep=1.0,
+                                        units_text="sites and steps (kT = 1)", start_site=int(start)),
     )

@@ -30,6 +30,7 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 
 from ..errors import UsageError
+from ..models.description import stored_description
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -279,14 +280,14 @@ def store_topology(header_info: Mapping[str, Any], system: Optional[PathLike] = 
     UsageError
         A membrane store whose build folder is missing (the message names ``--system``).
     """
-    model = header_info.get("model") or {}
-    kind = model.get("type") if isinstance(model, Mapping) else None
+    model = stored_description(header_info)
+    kind = model.type
     if kind == "brownian":
         return brownian_topology()
     if kind == "toy-chain":
         return toy_topology()
     if kind == "membrane":
-        root = Path(system) if system is not None else Path(str(model.get("system", "")))
+        root = Path(system) if system is not None else Path(str(getattr(model, "system", "")))
         if not (root / "metadata.json").is_file():
             where = "given with --system" if system is not None else "recorded in the store"
             raise UsageError(f"the membrane system folder {str(root)!r} {where} has no metadata.json; "
