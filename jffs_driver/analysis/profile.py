@@ -32,7 +32,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -407,6 +407,64 @@ def profile_from_fragments(fr: Fragments, n_crossings: int, basin_time: float, n
     return point, out
 
 
+@dataclass(frozen=True)
+class ProfileInputs:
+    """What :func:`profile_from_inputs` needs from a store (read once by :func:`load_profile_inputs`).
+
+    Attributes
+    ----------
+    store
+        The store directory (for labels and the result's ``store`` field).
+    state
+        The campaign state rebuilt from the store's records.
+    traces
+        Lambda trace of every trial, by ``(stage, index)``.
+    lambdas
+        Lambda of every stored configuration, by config id.
+    segments
+        Basin segments of the configured runs.
+    timestep
+        One MD step in the store's time unit.
+    length_unit, time_unit
+        The store's units.
+    """
+
+    store: str
+    state: Any
+    traces: Mapping[tuple[int, int], Any]
+    lambdas: Mapping[int, float]
+    segments: tuple[Any, ...]
+    timestep: float
+    length_unit: str
+    time_unit: str
+
+
+def load_profile_inputs(store_path: str | Path) -> ProfileInputs:
+    """Read a campaign store for the profile (the only I/O of :func:`compute_profile`).
+
+    Raises
+    ------
+    AnalysisError
+        When the store does not record the time step.
+    """
+    from ..results import load_state  # noqa: PLC0415
+    from ..store import CampaignStore  # noqa: PLC0415
+
+    with CampaignStore.open(Path(store_path), mode="r") as store:
+        state, header = load_state(store)
+        idx = store.config_index()
+        traces = {(t.stage, t.index): t.trace for t in store.trials(kind="trial")}
+        segments = tuple(s for s in store.basin_segments() if s.run < state.config.basin.runs)
+    description = stored_description(dict(header.info), state.config.model)
+    if not description.has_timestep:
+        raise AnalysisError("the store does not record the integration time step; cannot convert steps to time")
+    units = dict(header.units)
+    return ProfileInputs(store=str(store_path), state=state, traces=traces,
+                         lambdas={int(i): float(lam) for i, lam in zip(idx["id"], idx["lambda"])},
+                         segments=segments, timestep=float(description.timestep),
+                         length_unit=str(units.get("length", "?")), time_unit=str(units.get("time", "?")))
+
+
 def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootstrap: Optional[int] = None,
                     seed: Optional[int] = None, overshoot_correction: bool = True,
                     progress: bool = True) -> Profile:
@@ -429,24 +487,22 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
     progress
         Print bootstrap progress lines on stderr (throttled; ``JFFS_PROGRESS=0`` silences them).
     """
+    if n_grid < 4:
+        raise AnalysisError(f"the grid needs at least 4 intervals, got {n_grid}")
+    return profile_from_inputs(load_profile_inputs(store_path), n_grid=n_grid, n_bootstrap=n_bootstrap, seed=seed,
+                               overshoot_correction=overshoot_correction, progress=progress)
+
+
+def profile_from_inputs(inputs: ProfileInputs, n_grid: int = DEFAULT_GRID, n_bootstrap: Optional[int] = None,
+                        seed: Optional[int] = None, overshoot_correction: bool = True,
+                        progress: bool = True) -> Profile:
+    """The profile of :func:`compute_profile` from data already read (no I/O besides progress lines)."""
     from ..ffs.seeds import derive_seed  # noqa: PLC0415
-    from ..results import load_state  # noqa: PLC0415
-    from ..store import CampaignStore  # noqa: PLC0415
 
     if n_grid < 4:
         raise AnalysisError(f"the grid needs at least 4 intervals, got {n_grid}")
-    with CampaignStore.open(Path(store_path), mode="r") as store:
-        state, header = load_state(store)
-        idx = store.config_index()
-        traces = {(t.stage, t.index): t.trace for t in store.trials(kind="trial")}
-        segments = [s for s in store.basin_segments() if s.run < state.config.basin.runs]
-    lambdas = {int(i): float(lam) for i, lam in zip(idx["id"], idx["lambda"])}
+    state, segments, dt = inputs.state, list(inputs.segments), inputs.timestep
     cfg = state.config
-    info = dict(header.info)
-    description = stored_description(info, cfg.model)
-    dt = description.timestep
-    if not description.has_timestep:
-        raise AnalysisError("the store does not record the integration time step; cannot convert steps to time")
     if state.n_crossings == 0:
         raise AnalysisError("no lambda_0 crossing in the basin runs yet: nothing to profile")
     ifc = cfg.interfaces
@@ -454,7 +510,7 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
     end = float(stages[-1].lambda_next) if stages else float(ifc.lambda_b)
     basin, basin_note = basin_fragments(segments, ifc.lambda_a, ifc.lambda_0, (end - ifc.lambda_0) / n_grid,
                                         cfg.engine.check_interval)
-    fr = collect(state, traces, lambdas, dt, n_grid, basin)
+    fr = collect(state, dict(inputs.traces), dict(inputs.lambdas), dt, n_grid, basin)
     nb = cfg.results.bootstrap if n_bootstrap is None else int(n_bootstrap)
     seed = derive_seed(cfg.campaign.seed, "bootstrap", 1) if seed is None else int(seed)
     basin_time = state.basin_steps * dt
@@ -472,7 +528,7 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
     cut_runs = sum(1 for s in last.values() if not s.armed_end)
     point, res = profile_from_fragments(fr, state.n_crossings, basin_time, nb, seed, check_time, delta,
                                         armed_time=armed_time, cut_runs=cut_runs, progress=progress,
-                                        label=f"profile {Path(store_path).name}")
+                                        label=f"profile {Path(inputs.store).name}")
     lam_b = float(cfg.interfaces.lambda_b)
     ms = fr.grid.milestones
     complete = bool(state.complete) and bool(ms[-1] >= lam_b)
@@ -480,22 +536,67 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
     if not complete:
         note = (f"partial campaign: profile up to lambda = {ms[-1]:.6g} (last closed milestone, stage "
                 f"{ms.size - 2}) of lambda_B = {lam_b:.6g}; the barrier top may lie beyond it")
-    units_h = dict(header.units)
-    length, time = units_h.get("length", "?"), units_h.get("time", "?")
+    length, time = inputs.length_unit, inputs.time_unit
     units = {"lambda": length, "tau": time, "beta_G": "kT", "D": f"{length}^2/{time}", "p_st": f"1/{length}",
              "check_time": time}
     keep = res["keep"]
     lam = fr.grid.nodes[keep]
+    exact = _exact_beta_u(cfg.model, lam, float(ms[0]))
+    prof = Profile(
+        store=inputs.store, campaign=cfg.campaign.name, complete=complete, note=note, units=units,
+        lambda_0=float(ms[0]), lambda_end=float(ms[-1]), lambda_b=lam_b, milestones=[float(m) for m in ms],
+        lam=lam, beta_g=res["beta_g"], beta_g_ci95=res["beta_g_ci95"], tau=res["tau"],
+        tau_ci95=res["tau_ci95"], diffusion=res["diffusion"], diffusion_ci95=res["diffusion_ci95"],
+        p_st=point.p_st[0][keep], barrier=_barrier_block(res, lam, fr.basin is not None),
+        # the anchor's armed time per crossing is the basin histogram's when the profile extends
+        # into A (the same runs as its P_st), else the segments' total
+        anchor=_anchor_block(point, res, (float(fr.basin.armed_steps.sum()) * dt if fr.basin is not None
+                                          else armed_time), state.n_crossings, cut_runs, time),
+        check_time=check_time, n_bootstrap=int(res["replicates"]), traces=fr.report,
+        exact_beta_u=exact,
+    )
+    if res["replicates"]:
+        prof.replicates = {"beta_g": res["replicate_beta_g"], "tau_end": res["replicate_tau_end"]}
+    prof.extra["discretization"] = _discretization_block(fr, res, check_time, delta)
+    prof.extra["grid_intervals"] = int(fr.grid.nodes.size - 1)
+    prof.extra["basin"] = _basin_block(fr, basin_note, dt, state.n_crossings)
+    if exact is not None:
+        ebar = find_barrier(lam, exact)
+        prof.extra["exact_barrier"] = {"height": ebar.height, "location": ebar.location}
+    return prof
+
+
+def _barrier_block(res: Mapping[str, Any], lam: np.ndarray, extended: bool) -> dict[str, Any]:
+    """The ``barrier`` field of a :class:`Profile` (height, location, their CIs, what it is measured from)."""
     bar = res["barrier"]
-    barrier = {"height": bar.height, "height_ci95": res["height_ci95"], "location": bar.location,
-               "location_ci95": res["location_ci95"], "ci_note": res.get("bootstrap_note"),
-               "measured_from": (f"lowest point of the profile before the maximum (the profile covers basin A "
-                                 f"from lambda = {float(lam[0]):.6g})" if fr.basin is not None else
-                                 "lowest point of the profile before the maximum (the profile starts at "
-                                 "lambda_0: a lower bound of the barrier above the bottom of A)")}
-    p_nodes = point.p_st[0]
+    return {"height": bar.height, "height_ci95": res["height_ci95"], "location": bar.location,
+            "location_ci95": res["location_ci95"], "ci_note": res.get("bootstrap_note"),
+            "measured_from": (f"lowest point of the profile before the maximum (the profile covers basin A "
+                              f"from lambda = {float(lam[0]):.6g})" if extended else
+                              "lowest point of the profile before the maximum (the profile starts at "
+                              "lambda_0: a lower bound of the barrier above the bottom of A)")}
+
+
+def _anchor_block(point: Any, res: Mapping[str, Any], armed_time: Optional[float], n_crossings: int,
+                  cut_runs: int, time_unit: str) -> dict[str, Any]:
+    """The ``anchor`` field: tau(lambda_0) and how it was obtained."""
+    return {"tau_lambda0": float(point.tau0[0]), "inv_phi0": float(point.inv_phi0[0]),
+            "excursion": float(point.excursion[0]), "tau_end": float(point.tau[0, -1]),
+            "inv_flux_end": float(1.0 / point.flux[0]) if point.flux[0] > 0 else math.inf,
+            "method": res["anchor_method"], "tau_lambda0_subtraction": res["tau0_subtraction"],
+            "tau_lambda0_armed": (armed_time / n_crossings if armed_time is not None else math.nan),
+            "basin_runs_ended_beyond_lambda0": cut_runs,
+            "note": (None if res["anchor_method"] == "subtraction" else
+                     f"1/Phi_0 - E[excursion] = {res['tau0_subtraction']:.6g} {time_unit} is not positive "
+                     f"({cut_runs} basin run(s) ended beyond lambda_0, their excursions cut): anchored on "
+                     "the armed basin time per lambda_0 crossing instead, so tau at the end of the profile "
+                     "is not exactly 1/(flux prod P); lengthen [basin] steps_per_run")}
+
+
+def _discretization_block(fr: Fragments, res: Mapping[str, Any], check_time: float, delta: float) -> dict[str, Any]:
+    """``extra['discretization']``: the discrete-check overshoot and the correction applied."""
     d_med = float(np.nanmedian(res["diffusion"])) if np.isfinite(res["diffusion"]).any() else math.nan
-    discretization = {
+    return {
         "check_time": check_time, "rms_step": res["rms_step"],
         "overshoot": fr.mean_overshoot, "overshoot_by_milestone": [m for m, _c in fr.overshoots],
         "overshoot_free_diffusion": (OVERSHOOT * math.sqrt(2.0 * d_med * check_time)
@@ -507,47 +608,22 @@ def compute_profile(store_path: str | Path, n_grid: int = DEFAULT_GRID, n_bootst
                         "is Eq. 2 as measured. Nodes within rms_step of the end of the profile are not "
                         "reported (absorbing-boundary layer of the checked process)."),
     }
-    exact = _exact_beta_u(cfg.model, lam, float(ms[0]))
+
+
+def _basin_block(fr: Fragments, basin_note: Any, dt: float, n_crossings: int) -> dict[str, Any]:
+    """``extra['basin']``: whether the profile extends into basin A, and the armed basin time."""
     basin_info: dict[str, Any] = {"extended": fr.basin is not None, "note": basin_note}
     if fr.basin is not None:
         armed_time = float(fr.basin.armed_steps.sum()) * dt
         basin_info.update(fr.basin.info, lambda_a=float(fr.basin.lambda_a),
-                          armed_time=armed_time, armed_time_per_crossing=armed_time / state.n_crossings,
+                          armed_time=armed_time, armed_time_per_crossing=armed_time / n_crossings,
                           explanation=("below lambda_0 P_st adds the armed basin time (histogram shape, "
                                        "scaled to tau(lambda_0; A) per crossing) to the trials' time on their "
                                        "way back to A; tau(x) = tau(lambda_0) C(x)/A from the running maxima; "
                                        "D is undefined below lambda_a (docs/profile.md). "
                                        "armed_time_per_crossing is an independent estimate of "
                                        "anchor.tau_lambda0."))
-    prof = Profile(
-        store=str(store_path), campaign=cfg.campaign.name, complete=complete, note=note, units=units,
-        lambda_0=float(ms[0]), lambda_end=float(ms[-1]), lambda_b=lam_b, milestones=[float(m) for m in ms],
-        lam=lam, beta_g=res["beta_g"], beta_g_ci95=res["beta_g_ci95"], tau=res["tau"],
-        tau_ci95=res["tau_ci95"], diffusion=res["diffusion"], diffusion_ci95=res["diffusion_ci95"],
-        p_st=p_nodes[keep], barrier=barrier,
-        anchor={"tau_lambda0": float(point.tau0[0]), "inv_phi0": float(point.inv_phi0[0]),
-                "excursion": float(point.excursion[0]), "tau_end": float(point.tau[0, -1]),
-                "inv_flux_end": float(1.0 / point.flux[0]) if point.flux[0] > 0 else math.inf,
-                "method": res["anchor_method"], "tau_lambda0_subtraction": res["tau0_subtraction"],
-                "tau_lambda0_armed": (armed_time / state.n_crossings if armed_time is not None else math.nan),
-                "basin_runs_ended_beyond_lambda0": cut_runs,
-                "note": (None if res["anchor_method"] == "subtraction" else
-                         f"1/Phi_0 - E[excursion] = {res['tau0_subtraction']:.6g} {time} is not positive "
-                         f"({cut_runs} basin run(s) ended beyond lambda_0, their excursions cut): anchored on "
-                         "the armed basin time per lambda_0 crossing instead, so tau at the end of the profile "
-                         "is not exactly 1/(flux prod P); lengthen [basin] steps_per_run")},
-        check_time=check_time, n_bootstrap=int(res["replicates"]), traces=fr.report,
-        exact_beta_u=exact,
-    )
-    if res["replicates"]:
-        prof.replicates = {"beta_g": res["replicate_beta_g"], "tau_end": res["replicate_tau_end"]}
-    prof.extra["discretization"] = discretization
-    prof.extra["grid_intervals"] = int(fr.grid.nodes.size - 1)
-    prof.extra["basin"] = basin_info
-    if exact is not None:
-        ebar = find_barrier(lam, exact)
-        prof.extra["exact_barrier"] = {"height": ebar.height, "location": ebar.location}
-    return prof
+    return basin_info
 
 
 def _exact_beta_u(model: Any, lam: np.ndarray, lambda_0: float) -> Optional[np.ndarray]:
