@@ -406,70 +406,15 @@ def correct_profile(
     gc = g - dF
     h_raw, loc_raw, i_raw = profile_barrier(x, g)
     h_cor, loc_cor, i_cor = profile_barrier(x, gc)
-    dF_ci = np.column_stack([dF, dF])
-    nan2 = (math.nan, math.nan)
-
+    point = _Point(x, g, gc, dF, band_raw, h_raw, h_cor, loc_cor, i_raw, i_cor)
+    physics = (geometry, name, float(temperature_K), float(valence))
     if replicates is not None:
-        rows = np.asarray(replicates.beta_g, dtype=np.float64)
-        taus = np.asarray(replicates.tau, dtype=np.float64).reshape(-1)
-        if rows.ndim != 2 or rows.shape[1] != n or taus.size != rows.shape[0]:
-            raise UsageError(f"replicates must be (R, {n}) rows of beta G and R passage times "
-                             f"(got {rows.shape} and {taus.shape})")
-        r = rows.shape[0]
-        draws = None
-        if zc_ci is not None and zc_ci[1] > zc_ci[0]:
-            sd = (zc_ci[1] - zc_ci[0]) / (2.0 * Z95)
-            rng = np.random.default_rng(seed)
-            top = geometry.lambda_detach_nm - _MIN_Z0_NM
-            draws = np.minimum(rng.normal(geometry.z_c_nm, sd, size=r), top)
-        # one replicate at a time (a z_c draw's dF_corr costs lattice sums) with progress lines
-        report = StepProgress("correct", r, "bootstrap replicates", enabled=None if progress else False)
-        dF_rows = np.empty(rows.shape) if draws is not None else np.broadcast_to(dF, rows.shape)
-        hr, lr, hc, lc = (np.empty(r) for _ in range(4))
-        for j in range(r):
-            if draws is not None:
-                dF_rows[j] = _dF(x, geometry.with_z_c(float(draws[j])), name, temperature_K, valence)
-            hr[j], lr[j], _ = profile_barrier(x, rows[j])
-            hc[j], lc[j], _ = profile_barrier(x, rows[j] - dF_rows[j])
-            report.update(j + 1)
-        report.finish()
-        if draws is not None:
-            dF_ci = _percentiles(dF_rows).T
-        crow = rows - dF_rows
-        band_cor = _percentiles(crow).T
-        if not np.isfinite(band_raw).any():
-            band_raw = _percentiles(rows).T
-        bar_raw_ci = _pair(barrier_ci95_kT) if barrier_ci95_kT is not None else _ci(hr)
-        tau_ci = _pair(tau_ci95) if tau_ci95 is not None else _ci(taus)
-        with np.errstate(all="ignore"):
-            tau_inf_rows = taus * np.exp(hc - hr)
-        tau_inf_ci = _ci(tau_inf_rows)
-        bar_cor = BarrierEstimate(h_cor, _ci(hc), loc_cor, _ci(lc), i_cor)
-        method, n_rep = "bootstrap", r
-        loc_raw_ci = _ci(lr)
+        iv = _bootstrap_intervals(point, physics, replicates, zc_ci, barrier_ci95_kT, tau_ci95, seed, progress)
     else:
-        lo_shift = np.zeros(n)
-        hi_shift = np.zeros(n)
-        h_ends: list[float] = []
-        if zc_ci is not None:
-            ends = np.array([_dF(x, geometry.with_z_c(z), name, temperature_K, valence) for z in zc_ci])
-            dF_ci = np.column_stack([ends.min(axis=0), ends.max(axis=0)])
-            lo_shift, hi_shift = dF_ci[:, 1] - dF, dF - dF_ci[:, 0]
-            h_ends = [profile_barrier(x, g - e)[0] for e in ends]
-        band_cor = np.column_stack([gc - np.hypot(g - band_raw[:, 0], lo_shift),
-                                    gc + np.hypot(band_raw[:, 1] - g, hi_shift)])
-        bar_raw_ci = (_pair(barrier_ci95_kT) if barrier_ci95_kT is not None
-                      else _height_ci_from_bands(g, band_raw, i_raw, h_raw))
-        lo_c, hi_c = _height_ci_from_bands(gc, band_raw - dF[:, None], i_cor, h_cor)
-        if h_ends:
-            lo_c = h_cor - math.hypot(h_cor - lo_c, max(0.0, h_cor - min(h_ends)))
-            hi_c = h_cor + math.hypot(hi_c - h_cor, max(0.0, max(h_ends) - h_cor))
-        tau_ci = _pair(tau_ci95)
-        tau_inf_ci = _eq6_ci_independent(eq6_tau_inf(tau_f, h_raw, h_cor), tau_ci, bar_raw_ci, (lo_c, hi_c))
-        bar_cor = BarrierEstimate(h_cor, (lo_c, hi_c), loc_cor, nan2, i_cor)
-        method = "bands" if np.isfinite(band_raw).any() else "none"
-        n_rep = 0
-        loc_raw_ci = nan2
+        iv = _band_intervals(point, physics, zc_ci, barrier_ci95_kT, tau_ci95, tau_f)
+    dF_ci, band_raw, band_cor, bar_raw_ci = iv.dF_ci, iv.band_raw, iv.band_cor, iv.bar_raw_ci
+    tau_ci, tau_inf_ci, bar_cor, method, n_rep, loc_raw_ci = (iv.tau_ci, iv.tau_inf_ci, iv.bar_cor, iv.method,
+                                                               iv.n_rep, iv.loc_raw_ci)
 
     bar_raw = BarrierEstimate(h_raw, (float(bar_raw_ci[0]), float(bar_raw_ci[1])), loc_raw,
                               (float(loc_raw_ci[0]), float(loc_raw_ci[1])), i_raw)
@@ -486,6 +431,119 @@ def correct_profile(
         n_replicates=n_rep,
     )
 
+
+
+@dataclass(frozen=True)
+class _Point:
+    """The point estimate of :func:`correct_profile` (nodes, raw and corrected beta G, barriers)."""
+
+    x: np.ndarray
+    g: np.ndarray
+    gc: np.ndarray
+    dF: np.ndarray
+    band_raw: np.ndarray
+    h_raw: float
+    h_cor: float
+    loc_cor: float
+    i_raw: int
+    i_cor: int
+
+
+@dataclass(frozen=True)
+class _Intervals:
+    """The intervals of :func:`correct_profile`, from replicates or from bands."""
+
+    dF_ci: np.ndarray
+    band_raw: np.ndarray
+    band_cor: np.ndarray
+    bar_raw_ci: tuple[float, float]
+    tau_ci: tuple[float, float]
+    tau_inf_ci: tuple[float, float]
+    bar_cor: BarrierEstimate
+    method: str
+    n_rep: int
+    loc_raw_ci: tuple[float, float]
+
+
+def _bootstrap_intervals(pt: _Point, physics: tuple[ConductorGeometry, str, float, float],
+                         replicates: ProfileReplicates, zc_ci: Optional[tuple[float, float]],
+                         barrier_ci95_kT: Optional[ArrayLike], tau_ci95: Optional[ArrayLike], seed: int,
+                         progress: bool) -> _Intervals:
+    """Percentile intervals over corrected replicates (each with its own z_c draw when z_c has an
+    interval): ``ci_method = 'bootstrap'``."""
+    geometry, name, temperature_K, valence = physics
+    x, dF, n = pt.x, pt.dF, pt.x.size
+    dF_ci = np.column_stack([dF, dF])
+    band_raw = pt.band_raw
+    rows = np.asarray(replicates.beta_g, dtype=np.float64)
+    taus = np.asarray(replicates.tau, dtype=np.float64).reshape(-1)
+    if rows.ndim != 2 or rows.shape[1] != n or taus.size != rows.shape[0]:
+        raise UsageError(f"replicates must be (R, {n}) rows of beta G and R passage times "
+                         f"(got {rows.shape} and {taus.shape})")
+    r = rows.shape[0]
+    draws = None
+    if zc_ci is not None and zc_ci[1] > zc_ci[0]:
+        sd = (zc_ci[1] - zc_ci[0]) / (2.0 * Z95)
+        rng = np.random.default_rng(seed)
+        top = geometry.lambda_detach_nm - _MIN_Z0_NM
+        draws = np.minimum(rng.normal(geometry.z_c_nm, sd, size=r), top)
+    # one replicate at a time (a z_c draw's dF_corr costs lattice sums) with progress lines
+    report = StepProgress("correct", r, "bootstrap replicates", enabled=None if progress else False)
+    dF_rows = np.empty(rows.shape) if draws is not None else np.broadcast_to(dF, rows.shape)
+    hr, lr, hc, lc = (np.empty(r) for _ in range(4))
+    for j in range(r):
+        if draws is not None:
+            dF_rows[j] = _dF(x, geometry.with_z_c(float(draws[j])), name, temperature_K, valence)
+        hr[j], lr[j], _ = profile_barrier(x, rows[j])
+        hc[j], lc[j], _ = profile_barrier(x, rows[j] - dF_rows[j])
+        report.update(j + 1)
+    report.finish()
+    if draws is not None:
+        dF_ci = _percentiles(dF_rows).T
+    crow = rows - dF_rows
+    band_cor = _percentiles(crow).T
+    if not np.isfinite(band_raw).any():
+        band_raw = _percentiles(rows).T
+    bar_raw_ci = _pair(barrier_ci95_kT) if barrier_ci95_kT is not None else _ci(hr)
+    tau_ci = _pair(tau_ci95) if tau_ci95 is not None else _ci(taus)
+    with np.errstate(all="ignore"):
+        tau_inf_rows = taus * np.exp(hc - hr)
+    tau_inf_ci = _ci(tau_inf_rows)
+    bar_cor = BarrierEstimate(pt.h_cor, _ci(hc), pt.loc_cor, _ci(lc), pt.i_cor)
+    return _Intervals(dF_ci, band_raw, band_cor, bar_raw_ci, tau_ci, tau_inf_ci, bar_cor, "bootstrap", r, _ci(lr))
+
+
+def _band_intervals(pt: _Point, physics: tuple[ConductorGeometry, str, float, float],
+                    zc_ci: Optional[tuple[float, float]], barrier_ci95_kT: Optional[ArrayLike],
+                    tau_ci95: Optional[ArrayLike], tau_f: float) -> _Intervals:
+    """Intervals from the raw bands shifted by dF_corr (``ci_method = 'bands'``; see the Notes
+    of :func:`correct_profile`)."""
+    geometry, name, temperature_K, valence = physics
+    x, g, gc, dF, band_raw, n = pt.x, pt.g, pt.gc, pt.dF, pt.band_raw, pt.x.size
+    h_cor = pt.h_cor
+    dF_ci = np.column_stack([dF, dF])
+    lo_shift = np.zeros(n)
+    hi_shift = np.zeros(n)
+    h_ends: list[float] = []
+    if zc_ci is not None:
+        ends = np.array([_dF(x, geometry.with_z_c(z), name, temperature_K, valence) for z in zc_ci])
+        dF_ci = np.column_stack([ends.min(axis=0), ends.max(axis=0)])
+        lo_shift, hi_shift = dF_ci[:, 1] - dF, dF - dF_ci[:, 0]
+        h_ends = [profile_barrier(x, g - e)[0] for e in ends]
+    band_cor = np.column_stack([gc - np.hypot(g - band_raw[:, 0], lo_shift),
+                                gc + np.hypot(band_raw[:, 1] - g, hi_shift)])
+    bar_raw_ci = (_pair(barrier_ci95_kT) if barrier_ci95_kT is not None
+                  else _height_ci_from_bands(g, band_raw, pt.i_raw, pt.h_raw))
+    lo_c, hi_c = _height_ci_from_bands(gc, band_raw - dF[:, None], pt.i_cor, h_cor)
+    if h_ends:
+        lo_c = h_cor - math.hypot(h_cor - lo_c, max(0.0, h_cor - min(h_ends)))
+        hi_c = h_cor + math.hypot(hi_c - h_cor, max(0.0, max(h_ends) - h_cor))
+    tau_ci = _pair(tau_ci95)
+    tau_inf_ci = _eq6_ci_independent(eq6_tau_inf(tau_f, pt.h_raw, h_cor), tau_ci, bar_raw_ci, (lo_c, hi_c))
+    bar_cor = BarrierEstimate(h_cor, (lo_c, hi_c), pt.loc_cor, (math.nan, math.nan), pt.i_cor)
+    method = "bands" if np.isfinite(band_raw).any() else "none"
+    return _Intervals(dF_ci, band_raw, band_cor, bar_raw_ci, tau_ci, tau_inf_ci, bar_cor, method, 0,
+                      (math.nan, math.nan))
 
 def _eq6_ci_independent(tau_inf: float, tau_ci: tuple[float, float], raw_ci: tuple[float, float],
                         cor_ci: tuple[float, float]) -> tuple[float, float]:
