@@ -19,9 +19,9 @@ from jffs_driver.results import compute_results
 from jffs_driver.store import CampaignStore
 
 # End-to-end (store commits with fsync): seconds each, not part of the quick subset. The
-# engine is numpy, but creating a store starts one LAMMPS instance to record its version
-# (campaign.versions), so these need LAMMPS.
-pytestmark = pytest.mark.lammps
+# engine is numpy and the store records the LAMMPS version from the package metadata
+# (campaign.versions), so no LAMMPS or MPI library is loaded
+# (test_a_toy_campaign_loads_neither_lammps_nor_mpi checks it).
 
 DATA = Path(__file__).parent / "data"
 
@@ -116,3 +116,35 @@ def test_running_estimate_at_each_stage_close_is_flux_times_product_of_p(tmp_pat
         expected *= s["p"]
         assert progress.closed[s["stage"]] == pytest.approx(expected, rel=1e-12), s["stage"]
     assert progress.closed[res["stages"][-1]["stage"]] == pytest.approx(res["rate"], rel=1e-12)
+
+
+NO_LAMMPS = """
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("lammps", "mpi4py"):
+            raise ImportError(f"{name} is blocked in this test")
+        return None
+sys.meta_path.insert(0, Refuse())
+from jffs_driver.campaign import run_campaign
+from jffs_driver.config import load_config
+config, text = load_config(sys.argv[1])
+out = run_campaign(config, text, store_path=sys.argv[2], max_work=300)
+maps = open("/proc/self/maps").read()
+loaded = [lib for lib in ("liblammps", "libmpi") if lib in maps]
+print("loaded:", loaded, "work:", out.work_done)
+sys.exit(1 if loaded or out.work_done == 0 else 0)
+"""
+
+
+def test_a_toy_campaign_loads_neither_lammps_nor_mpi(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    toml = _campaign(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", NO_LAMMPS, str(toml), str(tmp_path / "blocked.jffs")],
+                          capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[1])
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert "loaded: []" in proc.stdout
+    with CampaignStore.open(tmp_path / "blocked.jffs", mode="r") as st:
+        assert st.header.versions["lammps"]  # recorded from the package metadata
