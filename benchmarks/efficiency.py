@@ -390,6 +390,7 @@ def run_one(job: tuple[str, str, int, int, str, float]) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     res = open_store(outcome.store).results(bootstrap=0)
     steps = store_steps(outcome.store)
+    gain = allocation_gain_bound(outcome.store)
     var_ln = float(res.variance["total_var_ln_rate"])
     aimed = config.stages.target_rel_ci if getattr(config.stages, "allocation", "target") == "optimal" else None
     return {
@@ -401,7 +402,31 @@ def run_one(job: tuple[str, str, int, int, str, float]) -> dict[str, Any]:
         "p": [s.p for s in res.stages], "lambdas": [s.lambda_ for s in res.stages] + [res.stages[-1].lambda_next],
         "steps": steps, "executed_steps": executor.executed, "resumed": resumed, "wall_s": wall,
         "steps_needed": steps_needed(steps, var_ln),
+        "allocation_gain_bound": gain,
     }
+
+
+def allocation_gain_bound(store: Path, rel: float = TARGET_REL_CI) -> Optional[float]:
+    """The most any reallocation of this campaign's own terms could save at +-``rel``.
+
+    ``jffs results --target-rel-ci`` plans the +-``rel`` CI two ways with the measured per-unit
+    variances a_k and MD steps c_k of the flux and every stage: ``proportional`` (the same
+    protocol run longer) and ``optimal`` (the Lagrange counts n_k ~ sqrt(a_k/c_k)). Their ratio
+    is (sum_k a_k/n_k)(sum_k c_k n_k)/(sum_k sqrt(a_k c_k))^2 >= 1 (Cauchy-Schwarz), the largest
+    factor by which *allocation alone* (same milestones, same basin) can cut the MD steps; an
+    optimized allocation that beats the current protocol by more must also place milestones
+    differently. Pilots are not in it (a fixed cost). None when the plan is undefined.
+    """
+    from jffs_driver.results import compute_results  # noqa: PLC0415
+
+    try:
+        plan = compute_results(store, n_bootstrap=0, target_rel_ci=rel).get("plan") or {}
+    except Exception:  # noqa: BLE001 - a diagnostic column: never fail the benchmark for it
+        return None
+    prop, opt = plan.get("proportional_steps"), plan.get("optimal_steps")
+    if not (isinstance(prop, (int, float)) and isinstance(opt, (int, float)) and opt > 0):
+        return None
+    return float(prop) / float(opt)
 
 
 def steps_needed(steps: Mapping[str, int], var_ln_rate: float, rel: float = TARGET_REL_CI) -> float:
@@ -441,6 +466,8 @@ class Summary:
     flagged: bool
     meets_goal: bool
     reasons: tuple[str, ...] = field(default_factory=tuple)
+    #: Mean over the seeds of :func:`allocation_gain_bound` (None where not computed).
+    allocation_gain_bound: Optional[float] = None
 
 
 def summarise(runs: Sequence[Mapping[str, Any]], bf_steps: float, rel: float = TARGET_REL_CI) -> Summary:
@@ -486,6 +513,8 @@ def summarise(runs: Sequence[Mapping[str, Any]], bf_steps: float, rel: float = T
         mean_stages=statistics.mean(r["stages"] for r in runs),
         mean_wall_s=statistics.mean(r["wall_s"] for r in runs),
         flagged=bool(reasons), meets_goal=hits / n >= 0.9 and abs(bias) <= 0.07, reasons=tuple(reasons),
+        allocation_gain_bound=(statistics.mean(g) if (g := [float(r["allocation_gain_bound"]) for r in runs
+                                                             if r.get("allocation_gain_bound")]) else None),
     )
 
 
@@ -584,6 +613,11 @@ def report_lines(out: Mapping[str, Any]) -> list[str]:
                          f"{s['spread_over_reported']:>8.2f} {s['z_rms']:>5.2f} {s['coverage']:>8.2f} {s['median_mfpt_over_exact']:>7.3f} "
                          f"{s['expected_median']:>8.3f} {s['mean_stages']:>6.1f} {s['mean_steps_run']:>10.3g}  {flag}")
         lines.append(f"  best (cheapest unflagged): {e['best']}")
+        bounds = [f"{p} {s['allocation_gain_bound']:.3f}" for p, s in e["protocols"].items()
+                  if s.get("allocation_gain_bound")]
+        if bounds:
+            lines.append("  most a reallocation of the same terms could save (proportional / optimal plan at "
+                         f"+-{out['target_rel_ci']:.0%}, mean over seeds): " + ", ".join(bounds))
     bf, co = out["bruteforce_over_jffs"], out["current_over_optimal"]
     ref = out["models"].get(REFERENCE_MODEL, {}).get("protocols", {})
     for p in (p for p in PROTOCOLS if p.role and p.name in ref and ref[p.name]["flagged"]):
