@@ -77,3 +77,23 @@ def test_results_cli_gives_the_plan(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "jffs_driver", "results", "toy.jffs", "--target-rel-ci", "-1"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--target-rel-ci" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.quick
+def test_proportional_over_optimal_is_the_cauchy_schwarz_ratio() -> None:
+    """benchmarks/efficiency.py reports proportional_steps / optimal_steps as the most a
+    reallocation can save: it must equal (sum a/n)(sum c n)/(sum sqrt(a c))^2, be >= 1, and be 1
+    exactly when the counts are already proportional to sqrt(a/c)."""
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        k = int(rng.integers(2, 9))
+        a = rng.uniform(0.1, 20.0, k)
+        c = rng.uniform(1.0, 1e4, k)
+        have = rng.integers(5, 500, k)
+        plan = allocate(0.2, have, a, c)
+        ratio = plan.proportional_steps / plan.optimal_steps
+        expect = float(np.sum(a / have) * np.sum(c * have) / np.sum(np.sqrt(a * c)) ** 2)
+        assert ratio == pytest.approx(expect, rel=1e-10) and ratio >= 1 - 1e-12
+        balanced = np.maximum(1, np.round(1e6 * np.sqrt(a / c))).astype(int)
+        plan_b = allocate(0.2, balanced, a, c)
+        assert plan_b.proportional_steps / plan_b.optimal_steps == pytest.approx(1.0, abs=1e-5)
