@@ -8,7 +8,10 @@ functions, in ``try`` blocks), relative imports resolved, plus ``importlib.impor
 (b) only modules under ``jffs_driver/parallel`` import ``mpi4py``;
 (c) no module imports a module of a higher layer (:data:`LAYERS`), except the edges in
     :data:`KNOWN_BACK_EDGES` (to be removed) and :data:`EXCEPTIONS` (by design). Imports in an
-    ``if TYPE_CHECKING:`` block are exempt from (c) only.
+    ``if TYPE_CHECKING:`` block are exempt from (c) only;
+(d) only modules under ``jffs_driver/engine`` drive LAMMPS: no other module imports
+    ``engine.lammps_backend``, names ``LammpsHandle`` or reads an engine's ``.handle``, except
+    those in :data:`HANDLE_EXCEPTIONS` (by design) and :data:`KNOWN_HANDLE_USERS` (to be removed).
 
 A new top-level module or subpackage fails :func:`test_every_module_has_a_layer` until it is
 given a layer here and in docs/architecture.md.
@@ -62,6 +65,24 @@ KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("", "api"): "PEP 562 lazy re-export of open_store: runs on first attribute access only",
 }
+
+#: Modules outside jffs_driver/engine that drive a LammpsHandle by design (rule d; keys drop
+#: the ``jffs_driver.`` prefix; documented in docs/architecture.md).
+HANDLE_EXCEPTIONS: dict[str, str] = {
+    "doctor": "jffs doctor diagnoses the engine boundary itself: styles, library features, a probe run "
+              "of the control block on the installed LAMMPS",
+}
+
+#: Modules outside jffs_driver/engine that drive a LammpsHandle today, to be removed (rule d;
+#: listed in docs/architecture.md under "Known back-edges, to be removed").
+KNOWN_HANDLE_USERS: dict[str, str] = {
+    "campaign": "versions(): a one-off LammpsHandle reports the LAMMPS version when the lammps package "
+                "metadata cannot",
+}
+
+#: The module that owns LammpsHandle, and the names that reach a live instance (rule d).
+LAMMPS_BACKEND = "jffs_driver.engine.lammps_backend"
+HANDLE_NAMES = ("LammpsHandle", "handle")
 
 
 @dataclass(frozen=True)
@@ -177,6 +198,40 @@ def violations(edges: Iterable[Edge], modules: Iterable[str], layers: Mapping[st
     return list(dict.fromkeys(out))  # one line per statement, not per imported name
 
 
+def handle_uses(source: str, module: str) -> list[str]:
+    """Where ``source`` (the text of ``module``) names ``LammpsHandle`` or reads an attribute
+    ``.handle`` (a :class:`LammpsEngine`'s live instance), one line each (rule d)."""
+    out: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name) and node.id == HANDLE_NAMES[0]:
+            out.append(f"{module}:{node.lineno} names LammpsHandle")
+        elif isinstance(node, ast.Attribute) and node.attr in HANDLE_NAMES:
+            out.append(f"{module}:{node.lineno} reads .{node.attr}")
+        elif isinstance(node, ast.alias) and node.name == HANDLE_NAMES[0]:
+            out.append(f"{module}:{getattr(node, 'lineno', 0)} imports LammpsHandle")
+    return out
+
+
+def lammps_drivers(edges: Iterable[Edge], sources: Mapping[str, str], known: Iterable[str],
+                   allowed: Iterable[str]) -> list[str]:
+    """Every module outside ``engine`` that drives LAMMPS itself (rule d), one line per use.
+
+    A use is an import of :data:`LAMMPS_BACKEND` (any name from it, at any level) or a use
+    found by :func:`handle_uses`; modules named in ``allowed`` (without the package prefix) are
+    skipped.
+    """
+    allowed = set(allowed)
+    out: list[str] = []
+    for e in edges:
+        if layer_key(e.importer) != "engine" and short(e.importer) not in allowed \
+                and resolve(e.target, known) == LAMMPS_BACKEND:
+            out.append(f"{e.importer}:{e.line} imports {LAMMPS_BACKEND}")
+    for module, source in sources.items():
+        if layer_key(module) != "engine" and short(module) not in allowed:
+            out += handle_uses(source, module)
+    return sorted(dict.fromkeys(out))
+
+
 # ----------------------------------------------------------------------- the package itself
 MODULES = all_modules(REPO / PACKAGE)
 
@@ -223,6 +278,23 @@ def test_allowlisted_edges_exist_and_are_documented() -> None:
         assert f"`{edge[0]} -> {edge[1]}`" in back
 
 
+def test_only_engine_drives_lammps() -> None:
+    """Rule (d): the rest of the package reaches LAMMPS through engine-level functions and classes
+    (Engine, LammpsEngine, force_split, staged_md, ...), never through a LammpsHandle."""
+    sources = {name: path.read_text(encoding="utf-8") for name, path in MODULES.items()}
+    assert lammps_drivers(EDGES, sources, MODULES, ()), "no module uses LammpsHandle: has the name changed?"
+    bad = lammps_drivers(EDGES, sources, MODULES, {*HANDLE_EXCEPTIONS, *KNOWN_HANDLE_USERS})
+    assert not bad, "drive LAMMPS through jffs_driver/engine (an engine-level function or class):\n" + "\n".join(bad)
+    doc = DOC.read_text(encoding="utf-8")
+    back = doc.split("Known back-edges, to be removed", 1)[1]
+    for module in {**HANDLE_EXCEPTIONS, **KNOWN_HANDLE_USERS}:
+        assert lammps_drivers(EDGES, {f"{PACKAGE}.{module}": sources[f"{PACKAGE}.{module}"]}, MODULES, ()), \
+            f"{module} no longer drives LAMMPS: remove it from the allowlist and the doc"
+        assert f"`{module}` drives a `LammpsHandle`" in doc, f"docs/architecture.md does not list `{module}`"
+    for module in KNOWN_HANDLE_USERS:
+        assert f"`{module}` drives a `LammpsHandle`" in back
+
+
 def test_layer_table_matches_the_doc() -> None:
     doc = DOC.read_text(encoding="utf-8")
     rows = {int(m.group(1)): m.group(2) for m in re.finditer(r"^\| (\d+) ([^\n]*)$", doc, re.M)}
@@ -261,6 +333,26 @@ def test_checker_reports_synthetic_violations() -> None:
     # An unassigned module is reported, not silently accepted.
     assert violations([Edge("jffs_driver.newthing", "jffs_driver.errors", 1)],
                       known | {"jffs_driver.newthing"}, LAYERS, (), BOUNDARIES)
+
+
+def test_lammps_driver_checker_reports_synthetic_uses() -> None:
+    known = set(MODULES) | {"jffs_driver.analysis.fake", "jffs_driver.engine.fake"}
+    src = (
+        "def f(engine):\n"
+        "    from ..engine.lammps_backend import LammpsHandle\n"   # import of the backend: caught
+        "    h = LammpsHandle()\n"                                 # the name: caught
+        "    engine.handle.command('run 0')\n"                     # an engine's instance: caught
+        "    from ..engine.force_split import ForceSplitter\n"     # an engine-level class: fine
+    )
+    edges = imports_of(src, "jffs_driver.analysis.fake", False, known)
+    found = lammps_drivers(edges, {"jffs_driver.analysis.fake": src}, known, ())
+    assert len(found) == 4, found
+    assert any("imports jffs_driver.engine.lammps_backend" in v for v in found)
+    assert any(":3 names LammpsHandle" in v for v in found) and any(":4 reads .handle" in v for v in found)
+    assert lammps_drivers(edges, {"jffs_driver.analysis.fake": src}, known, {"analysis.fake"}) == []
+    # inside the engine the same text is the point of the layer
+    inside = imports_of(src, "jffs_driver.engine.fake", False, known)
+    assert lammps_drivers(inside, {"jffs_driver.engine.fake": src}, known, ()) == []
 
 
 def test_relative_imports_resolve() -> None:

@@ -18,13 +18,14 @@ the finished replicas under ``"replicas"``. Units: LAMMPS ``real``.
 
 Progress: every replica reports on stderr the simulated ps done of its total, the speed in
 ns/day (of the current stage's fs time step) and an ETA (:class:`~jffs_driver.progress.StepProgress`;
-throttled full lines in a log file). For that, each stage's MD runs as a series of short
-LAMMPS ``run K start S stop T pre no post no`` commands of about :data:`RUN_TARGET_S` wall
-seconds each (sizes measured on the fly, chosen on rank 0 and broadcast). A chunked stage is
-the same trajectory as one ``run`` of the whole stage, bit for bit (``pre no`` keeps neighbour
-lists, fix state and random streams; ``start``/``stop`` keep any ramp over the whole stage;
-tests/test_progress_lines.py compares the final configurations of both), so the chunk sizes,
-which depend on the machine's speed, never change a result.
+throttled full lines in a log file). The replica's LAMMPS run is an
+:class:`~jffs_driver.engine.staged_md.MdProtocol` run by
+:func:`~jffs_driver.engine.staged_md.run_staged_md`: each stage's MD runs as a series of short
+LAMMPS ``run K start S stop T pre no post no`` commands of about
+:data:`~jffs_driver.engine.staged_md.RUN_TARGET_S` wall seconds each. A chunked stage is the
+same trajectory as one ``run`` of the whole stage, bit for bit (tests/test_progress_lines.py
+compares the final configurations of both), so the chunk sizes, which depend on the machine's
+speed, never change a result.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..engine.lammps_backend import LammpsHandle
-from ..errors import EngineError, UsageError
+from ..engine.staged_md import MAX_LAMMPS_RUN, MdProgress, MdProtocol, MdSample, MdStage, run_staged_md
+from ..errors import UsageError
 from ..progress import StepProgress
 from ..resources import lammps_path_problem
 from ..units import AVOGADRO
@@ -103,14 +104,9 @@ class ReplicaResult:
 
 #: Most replicas one call equilibrates (a campaign uses tens; more is a typo).
 MAX_REPLICAS = 10_000
-#: Longest single LAMMPS ``run`` (its step count is a 32-bit integer).
-MAX_LAMMPS_RUN = 2**31 - 1
 #: Longest equilibration stage in steps (10^10 fs = 10 us at 1 fs: far beyond any use).
+#: (:data:`MAX_LAMMPS_RUN`, the longest single LAMMPS ``run``, comes from the engine layer.)
 MAX_STEPS_PER_STAGE = 1.0e10
-#: Wall seconds one LAMMPS ``run`` between two progress reports aims at.
-RUN_TARGET_S = 2.0
-#: Steps of a stage's first ``run`` when no speed has been measured yet (it also sets up LAMMPS).
-FIRST_RUN_STEPS = 10
 #: Femtoseconds in a nanosecond and seconds in a day (ns/day from steps/s of dt fs).
 FS_PER_NS = 1.0e6
 S_PER_DAY = 86400.0
@@ -151,7 +147,8 @@ def equilibrate(
         Print progress lines on stderr (rank 0 only; ``JFFS_PROGRESS=0`` silences them too).
     run_steps
         MD steps per LAMMPS ``run`` between progress reports (``None``: sized to take about
-        :data:`RUN_TARGET_S` each). The trajectory does not depend on it.
+        :data:`~jffs_driver.engine.staged_md.RUN_TARGET_S` each). The trajectory does not
+        depend on it.
     """
     out = Path(out_dir)
     # Every replica file lives under BUILD_DIR: a folder LAMMPS cannot take is refused here,
@@ -235,111 +232,60 @@ def run_replica(
         if root:  # appended after every chunk so a long run can be followed (and survives a crash)
             _append_log(log_path, row)
 
-    steps_total, sim_ps, speed = 0, 0.0, float("nan")
-    pace = _Pace(run_steps, comm)
-    with LammpsHandle(comm=comm, log_path=rep_dir / "lammps.log", extra_args=list(lammps_args)) as lmp:
-        lmp.commands(li.setup_commands(meta, str(start), thermo_every=1000))
+    fixed_dt, moving_dt = md["fixed_dt_fs"], md["moving_dt_fs"]
+    protocol = MdProtocol(
+        setup=tuple(li.setup_commands(meta, str(start), thermo_every=1000)),
+        preparation=(*li.minimize_commands(), *li.shake_commands(meta), *li.velocity_commands(meta, v_seed)),
+        stages=(
+            MdStage("fixed", tuple(li.fixed_piston_commands(meta, fixed_dt)), fixed_dt, n_fixed,
+                    _sample_every(md, fixed_dt), teardown=tuple(li.unfix_commands(li.FIXED_PISTON_FIX_IDS))),
+            MdStage("moving", tuple(li.nemd_commands(meta, moving_dt)), moving_dt, n_moving,
+                    _sample_every(md, moving_dt)),
+        ),
+        finish=tuple(li.write_data_commands(str(rep_dir / "equilibrated.data"))),
+        variables=_Monitor.VARIABLES,
+    )
+
+    def on_sample(sample: MdSample) -> str | None:
+        # the first sample comes before any MD step: SHAKE has not acted on the minimised water yet
+        problem = monitor.problem(sample, check_shake=sample.index > 0)
+        if problem is None:
+            record(monitor.row(sample))
+        return problem
+
+    def on_progress(p: MdProgress) -> None:
+        rate = p.steps_per_s
+        report.update(p.time_ps, note=f"{p.stage} pistons, {_ns_per_day(rate, p.dt_fs):.3g} ns/day",
+                      remaining_s=p.steps_left / rate if rate > 0 else None)
+
+    def on_phase(_phase: str) -> None:  # only 'preparation'
         report.message(f"{report.label}: energy minimisation (flexible water), then {total_ps:g} ps of MD")
-        lmp.commands(li.minimize_commands())
-        lmp.commands(li.shake_commands(meta))
-        lmp.commands(li.velocity_commands(meta, v_seed))
-        stages = (
-            ("fixed", li.fixed_piston_commands(meta, md["fixed_dt_fs"]), li.FIXED_PISTON_FIX_IDS, md["fixed_dt_fs"], n_fixed),
-            ("moving", li.nemd_commands(meta, md["moving_dt_fs"]), li.NEMD_FIX_IDS, md["moving_dt_fs"], n_moving),
-        )
-        lmp.command("reset_timestep 0")
-        for i_stage, (name, commands, fix_ids, dt_fs, n_steps) in enumerate(stages):
-            lmp.commands(commands)
-            chunk = max(1, int(round(md["log_every_ps"] * 1000.0 / dt_fs)))
-            if not log_rows:
-                lmp.command("run 0")  # make the computes current; SHAKE acts from the first step
-            record(monitor.row(lmp, name, sim_ps, check_shake=bool(log_rows)))
-            first_step = lmp.step()
-            later_steps = sum(st[4] for st in stages[i_stage + 1:])
-            done, first_run, next_log = 0, True, min(chunk, n_steps)
-            t0 = time.perf_counter()
-            while done < n_steps:
-                k = pace.next(next_log - done)
-                # One trajectory whatever the chunking: 'pre no' skips the re-setup between
-                # runs, 'start'/'stop' span the whole stage (what a single run would see).
-                bounds = f"start {first_step} stop {first_step + n_steps}"
-                t_run = time.perf_counter()
-                lmp.command(f"run {k} {bounds}" if first_run else f"run {k} {bounds} pre no post no")
-                pace.measured(k, time.perf_counter() - t_run, setup=first_run)
-                first_run = False
-                done += k
-                if done == next_log:
-                    record(monitor.row(lmp, name, sim_ps + done * dt_fs / 1000.0))
-                    next_log = min(next_log + chunk, n_steps)
-                rate = pace.steps_per_s
-                report.update(sim_ps + done * dt_fs / 1000.0,
-                              note=f"{name} pistons, {_ns_per_day(rate, dt_fs):.3g} ns/day",
-                              remaining_s=(n_steps - done + later_steps) / rate if rate > 0 else None)
-            if n_steps:
-                speed = n_steps / (time.perf_counter() - t0)
-            steps_total += n_steps
-            sim_ps += n_steps * dt_fs / 1000.0
-            if name == "fixed":
-                lmp.commands(li.unfix_commands(fix_ids))
-        lmp.commands(li.write_data_commands(str(rep_dir / "equilibrated.data")))
-        version = lmp.version_string
+
+    run = run_staged_md(protocol, on_sample, comm=comm, log_path=rep_dir / "lammps.log", lammps_args=lammps_args,
+                        run_steps=run_steps, on_progress=on_progress, on_phase=on_phase)
     result = ReplicaResult(
         index=index,
         data_file=str((rep_dir / "equilibrated.data").relative_to(out)),
         packing_seeds=[int(s) for s in seeds],
         velocity_seed=v_seed,
-        steps=steps_total,
-        simulated_ps=sim_ps,
+        steps=run.steps,
+        simulated_ps=run.simulated_ps,
         final={k: v for k, v in log_rows[-1].items() if k != "stage"},
-        steps_per_s=speed,
+        steps_per_s=run.steps_per_s,
         wall_s=time.perf_counter() - t_start,
-        lammps_version=version,
+        lammps_version=run.lammps_version,
     )
     if root:
         (rep_dir / "replica.json").write_text(json.dumps(asdict(result), indent=1) + "\n")
         _refresh_metadata(out)
-    report.finish(f"{_ns_per_day(speed, md['moving_dt_fs'] if n_moving else md['fixed_dt_fs']):.3g} ns/day, "
+    report.finish(f"{_ns_per_day(run.steps_per_s, moving_dt if n_moving else fixed_dt):.3g} ns/day, "
                   f"T {result.final['temperature_K']:.1f} K -> {rep_dir / 'equilibrated.data'}")
     return result
 
 
-class _Pace:
-    """Sizes of the LAMMPS runs between progress reports, from the measured MD speed.
-
-    Under MPI every rank must issue the same ``run`` commands: rank 0 decides, the others
-    receive its choice (the speeds the ranks measure differ slightly).
-    """
-
-    def __init__(self, run_steps: int | None, comm: Any | None) -> None:
-        self.fixed = run_steps
-        self.comm = comm
-        self.steps_per_s = 0.0
-        self._steps = 0
-        self._seconds = 0.0
-
-    def next(self, left: int) -> int:
-        """Steps of the next run: at most ``left`` (the next log row), about RUN_TARGET_S long."""
-        if self.fixed is not None:
-            k = self.fixed
-        elif self.steps_per_s > 0:
-            k = int(self.steps_per_s * RUN_TARGET_S)
-        else:
-            k = FIRST_RUN_STEPS
-        k = max(1, min(k, left))
-        if self.comm is not None:
-            k = int(self.comm.bcast(k, root=0))
-        return k
-
-    def measured(self, steps: int, seconds: float, setup: bool) -> None:
-        """Account a finished run; a stage's first run also sets LAMMPS up and only seeds the speed."""
-        if setup:
-            if self._steps == 0 and seconds > 0:
-                self.steps_per_s = steps / seconds
-            return
-        self._steps += steps
-        self._seconds += seconds
-        if self._seconds > 0:
-            self.steps_per_s = self._steps / self._seconds
+def _sample_every(md: Mapping[str, Any], dt_fs: float) -> int:
+    """MD steps of ``dt_fs`` fs between two log rows (``md['log_every_ps']``; at least 1)."""
+    return max(1, int(round(md["log_every_ps"] * 1000.0 / dt_fs)))
 
 
 def _ns_per_day(steps_per_s: float, dt_fs: float) -> float:
@@ -355,7 +301,11 @@ def _ps_digits(total_ps: float) -> int:
 
 
 class _Monitor:
-    """Temperature, piston positions, water counts and densities from a live instance."""
+    """Temperature, piston positions, water counts and densities from the samples of a replica's run."""
+
+    #: Equal-style variables of ``inputs/membrane_setup.lmp`` read at every sample: mobile-atom
+    #: temperature (K) and the two pistons' z centres of mass (A).
+    VARIABLES: tuple[str, ...] = ("jffs_temp", "jffs_z_piston_feed", "jffs_z_piston_filtrate")
 
     def __init__(self, meta: Mapping[str, Any]) -> None:
         self.o_index = group_ids(meta, "water")[::3] - 1
@@ -365,21 +315,27 @@ class _Monitor:
         self.box_xy = np.array([meta["box"]["lx_A"], meta["box"]["ly_A"]])
         self.r_oh = float(meta["forcefield"]["water"]["r_oh_A"])
 
-    def row(self, lmp: LammpsHandle, stage: str, time_ps: float, check_shake: bool = True) -> dict[str, Any]:
-        temp = lmp.equal_variable("jffs_temp")
-        zf = lmp.equal_variable("jffs_z_piston_feed")
-        zp = lmp.equal_variable("jffs_z_piston_filtrate")
-        x = lmp.gather("x", "double", 3)
-        if not math.isfinite(temp) or not np.all(np.isfinite(x)):
-            raise EngineError("non-finite temperature or positions during equilibration", stage=stage, log_tail=lmp.log_tail())
+    def problem(self, sample: MdSample, check_shake: bool = True) -> str | None:
+        """Why the equilibration must stop at this sample (non-finite values, SHAKE failure), or ``None``."""
+        x = sample.positions
+        if not math.isfinite(sample.variables["jffs_temp"]) or not np.all(np.isfinite(x)):
+            return "non-finite temperature or positions during equilibration"
         if check_shake:
-            self.check_shake(x, stage, lmp)
-        z_o = x[self.o_index, 2]
+            worst = self.shake_deviation(x)
+            if worst > SHAKE_TOLERANCE_A:
+                return f"SHAKE failure: an O-H bond deviates by {worst:.2e} A"
+        return None
+
+    def row(self, sample: MdSample) -> dict[str, Any]:
+        """The log row of a sample (see :data:`LOG_COLUMNS`)."""
+        zf = sample.variables["jffs_z_piston_feed"]
+        zp = sample.variables["jffs_z_piston_filtrate"]
+        z_o = sample.positions[self.o_index, 2]
         return {
-            "stage": stage,
-            "step": lmp.step(),
-            "time_ps": time_ps,
-            "temperature_K": temp,
+            "stage": sample.stage,
+            "step": sample.step,
+            "time_ps": sample.time_ps,
+            "temperature_K": sample.variables["jffs_temp"],
             "z_piston_feed_A": zf,
             "z_piston_filtrate_A": zp,
             "n_water_feed": int(np.sum(z_o < self.z_in)),
@@ -396,16 +352,15 @@ class _Monitor:
         volume_cm3 = self.area * (b - a) * 1.0e-24
         return float(n * WATER_G_MOL / AVOGADRO / volume_cm3)
 
-    def check_shake(self, x: np.ndarray, stage: str, lmp: LammpsHandle) -> None:
-        """Raise :class:`EngineError` if any O-H bond deviates from its rigid length."""
+    def shake_deviation(self, x: np.ndarray) -> float:
+        """Largest deviation of an O-H distance from its rigid length (A; minimum image in x, y)."""
         o = x[self.o_index]
         worst = 0.0
         for k in (1, 2):
             d = x[self.o_index + k] - o
             d[:, :2] -= self.box_xy * np.round(d[:, :2] / self.box_xy)
             worst = max(worst, float(np.max(np.abs(np.linalg.norm(d, axis=1) - self.r_oh))))
-        if worst > SHAKE_TOLERANCE_A:
-            raise EngineError(f"SHAKE failure: an O-H bond deviates by {worst:.2e} A", stage=stage, log_tail=lmp.log_tail())
+        return worst
 
 
 def _start_log(path: Path) -> None:
