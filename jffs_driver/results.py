@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from .campaign_state import CampaignState, pool_positions
 from .config import parse_config
@@ -75,6 +76,41 @@ def plan_block(target_rel_ci: float, n_crossings: int, basin_steps: int, counts:
     }
 
 
+@dataclass(frozen=True)
+class RateInputs:
+    """What the rate estimate of a campaign state is computed from.
+
+    Attributes
+    ----------
+    basin_time
+        Basin MD time (steps x time step, the store's time unit).
+    counts
+        Trials, successes and stop rule of every closed stage.
+    closed
+        The closed stages themselves.
+    tree
+        The trial tree for the bootstrap (None when a closed stage has no success, there is
+        no crossing, or it was not asked for).
+    """
+
+    basin_time: float
+    counts: list[StageCounts]
+    closed: list[Any]
+    tree: Optional[TrialTree]
+
+
+def rate_inputs(state: CampaignState, timestep: float, with_tree: bool = True) -> RateInputs:
+    """:class:`RateInputs` of ``state`` (one MD step = ``timestep`` time units)."""
+    closed = [s for s in state.stages if s.closing is not None]
+    counts = [StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes, state.rule_of(s))
+              for s in closed]
+    tree = None
+    if with_tree and closed and state.n_crossings > 0 and all(c.successes > 0 for c in counts):
+        stage, parent, succ, landing = pool_positions(state)
+        tree = TrialTree.from_journal(len(state.stages[0].pool_ids), len(closed), stage, parent, succ, landing)
+    return RateInputs(state.basin_steps * timestep, counts, closed, tree)
+
+
 def compute_results(store_path: str | Path, n_bootstrap: int | None = None,
                     target_rel_ci: float | None = None) -> dict[str, Any]:
     """Everything ``jffs results`` reports (see module docstring); with ``target_rel_ci`` also
@@ -88,16 +124,9 @@ def compute_results(store_path: str | Path, n_bootstrap: int | None = None,
     units = dict(header.units)
     time_unit = units.get("time", "?")
     description = stored_description(info, cfg.model)
-    dt = description.timestep
-    basin_time = state.basin_steps * dt
-    closed = [s for s in state.stages if s.closing is not None]
-    counts = [StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes, state.rule_of(s))
-              for s in closed]
-    tree = None
     nb = cfg.results.bootstrap if n_bootstrap is None else n_bootstrap
-    if closed and state.n_crossings > 0 and all(c.successes > 0 for c in counts) and nb > 0:
-        stage, parent, succ, landing = pool_positions(state)
-        tree = TrialTree.from_journal(len(state.stages[0].pool_ids), len(closed), stage, parent, succ, landing)
+    inputs = rate_inputs(state, description.timestep, with_tree=nb > 0)
+    basin_time, counts, tree = inputs.basin_time, inputs.counts, inputs.tree
     est = None
     if basin_time > 0:
         est = estimate_rate(state.n_crossings, basin_time, counts, state.complete, time_unit, tree=tree,

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "profile": ("jffs_driver.cli.profile_cmds", "profile", "Generalized free-energy profile."),
     "induced-charge": ("jffs_driver.cli.charge_cmds", "induced_charge", "Induced charge and z_c (Table 2)."),
     "restraint": ("jffs_driver.cli.charge_cmds", "restraint", "Restraining force on the leading ion."),
+    "selectivity": ("jffs_driver.cli.selectivity_cmds", "selectivity", "Passage-time ratios between campaigns."),
     "submit": ("jffs_driver.cli.slurm_cmds", "submit", "Render and submit a Slurm job."),
     "study": ("jffs_driver.cli.study_cmds", "study", "The paper's workflow over box sizes from one file."),
     "doctor": ("jffs_driver.cli.doctor_cmds", "doctor", "Which LAMMPS and MPI are used; check what jffs needs."),

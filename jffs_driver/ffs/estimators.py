@@ -237,6 +237,15 @@ class TrialTree:
         ``factors`` (one per stage) multiply the resampled S*/M*: the stop-rule bias
         corrections of :attr:`StageCounts.bias_factor` (None: no correction).
         """
+        rates = self.bootstrap_rates(flux_counts, basin_time, n, seed, factors)
+        lo, hi = np.percentile(rates, [2.5, 97.5])
+        return float(lo), float(hi)
+
+    def bootstrap_rates(self, flux_counts: int, basin_time: float, n: int, seed: int,
+                        factors: Optional[Sequence[float]] = None) -> np.ndarray:
+        """The ``n`` resampled rates behind :meth:`bootstrap_rate_ci` (same draws for the same
+        ``seed``): roots resampled with replacement (multinomial weights), the flux count
+        redrawn as Poisson(N_0); (n,) array in 1/time unit."""
         rng = np.random.default_rng(seed)
         n_roots = self.trials.shape[0]
         weights = rng.multinomial(n_roots, np.full(n_roots, 1.0 / n_roots), size=n)
@@ -247,6 +256,4 @@ class TrialTree:
         n0 = rng.poisson(flux_counts, size=n)
         if factors is not None:
             p = p * np.asarray(factors, dtype=np.float64)[None, :]
-        rates = n0 / basin_time * np.prod(p, axis=1)
-        lo, hi = np.percentile(rates, [2.5, 97.5])
-        return float(lo), float(hi)
+        return n0 / basin_time * np.prod(p, axis=1)

@@ -19,6 +19,7 @@ PURPOSES: dict[str, int] = {
     "initial": 6,
     "study-build": 7,     # jffs study: Packmol seed of box i
     "study-campaign": 8,  # jffs study: campaign seed of box i
+    "selectivity-bootstrap": 9,  # jffs selectivity: bootstrap of the store at position i
 }
 
 #: Largest seed LAMMPS accepts everywhere: its Marsaglia generator (fix brownian, velocity)
