@@ -353,6 +353,8 @@ class StoreCorrection:
     geometry: StoreGeometry
     conductor: ConductorPosition
     ci_note: str
+    #: Where the paper says the ideal conductor model is not (yet) justified for this store.
+    model_warnings: tuple[str, ...] = ()
 
     def _tau_block(self, value: float, ci: tuple[float, float]) -> dict[str, Any]:
         ns = self.geometry.ns_per_time
@@ -387,11 +389,12 @@ class StoreCorrection:
                 "z_c_ci95_nm": list(c.z_c_ci95_nm) if c.z_c_ci95_nm else None, "z_c_source": k.source,
                 "z_c_reference": k.reference, "lambda_detach_nm": c.geometry.lambda_detach_nm,
                 "z0_nm": c.geometry.z0_nm, "lx_nm": g.lx_nm, "ly_nm": g.ly_nm, "nm_per_lambda": g.nm_per_lambda,
-                "temperature_K": c.temperature_K, "valence": c.valence, "sources": dict(g.sources),
+                "temperature_K": c.temperature_K, "valence": c.valence, "eps_r": c.eps_r, "sources": dict(g.sources),
                 "mapping": ("distance = lambda - z_c (nm) for lambda >= lambda_detach, dF_corr = 0 before; "
                             "beta_G_corrected = beta_G_raw - dF_corr"),
             },
             "ci_method": c.ci_method, "ci_note": self.ci_note, "replicates": c.n_replicates,
+            "model_warnings": list(self.model_warnings),
             "lambda_0": p.lambda_0, "lambda_end": p.lambda_end, "lambda_b": p.lambda_b, "milestones": p.milestones,
             "pore_length": g.pore_length,
         }
@@ -407,7 +410,8 @@ class StoreCorrection:
             f"dF_corr_kT and beta_G_* [kT], tau [{g.time_unit}]",
             f"# ideal conductor, variant {c.variant}: z_c = {c.geometry.z_c_nm:g} nm ({self.conductor.source}), "
             f"lambda_detach = {c.geometry.lambda_detach_nm:g} nm, z0 = {c.geometry.z0_nm:g} nm, box "
-            f"{g.lx_nm:.5g} x {g.ly_nm:.5g} nm, T = {c.temperature_K:g} K, Z = {c.valence:g}",
+            f"{g.lx_nm:.5g} x {g.ly_nm:.5g} nm, T = {c.temperature_K:g} K, Z = {c.valence:g}"
+            + (f", eps_r = {c.eps_r:g}" if c.eps_r != 1.0 else ""),
             f"# barrier raw {br.height_kT:.6g} kT (95% CI {br.height_ci95_kT[0]:.6g} .. {br.height_ci95_kT[1]:.6g}); "
             f"corrected {bc.height_kT:.6g} kT (95% CI {bc.height_ci95_kT[0]:.6g} .. {bc.height_ci95_kT[1]:.6g}); "
             f"tau {c.tau:.6g} (95% CI {c.tau_ci95[0]:.6g} .. {c.tau_ci95[1]:.6g}); tau_inf {c.tau_inf:.6g} "
@@ -438,7 +442,7 @@ def correct_store(store: str | Path, *, z_c_nm: Optional[float] = None, z_c_ci95
                   ly_nm: Optional[float] = None, lambda_unit_nm: Optional[float] = None,
                   temperature_K: Optional[float] = None, valence: Optional[float] = None,
                   n_grid: int = DEFAULT_GRID, n_bootstrap: Optional[int] = None,
-                  system: Optional[Path] = None) -> StoreCorrection:
+                  system: Optional[Path] = None, eps_r: float = 1.0) -> StoreCorrection:
     """Profile of ``store`` corrected with the ideal conductor model (all inputs checked first).
 
     Parameters
@@ -458,6 +462,8 @@ def correct_store(store: str | Path, *, z_c_nm: Optional[float] = None, z_c_ci95
         Profile grid and bootstrap replicates (as ``jffs profile``).
     system
         Build folder for the induced-charge analysis (default: the store's own).
+    eps_r
+        Relative permittivity <eps_r> the correction is divided by (1: the paper's model).
     """
     from ..correction import normalize_variant  # noqa: PLC0415
     from ..store import CampaignStore  # noqa: PLC0415
@@ -487,8 +493,51 @@ def correct_store(store: str | Path, *, z_c_nm: Optional[float] = None, z_c_ci95
         prof.lam, prof.beta_g, conductor, beta_g_ci95=prof.beta_g_ci95,
         barrier_ci95_kT=bar.get("height_ci95") if reps is None else None, tau=tau,
         tau_ci95=_scaled_tau_ci(prof, tau) if reps is None else None, replicates=reps,
-        z_c_ci95_nm=cond.z_c_ci95_nm, variant=name, temperature_K=geom.temperature_K, valence=geom.valence)
-    return StoreCorrection(prof, corrected, geom, cond, note)
+        z_c_ci95_nm=cond.z_c_ci95_nm, variant=name, temperature_K=geom.temperature_K, valence=geom.valence,
+        eps_r=eps_r)
+    return StoreCorrection(prof, corrected, geom, cond, note, model_warnings(description, geom.valence))
+
+
+#: Fewest mobile ions in the feed for which the ideal conductor is taken as justified without
+#: a warning: the paper's smallest box had 45 NaCl (90 carriers) and the model worked; it
+#: expects trouble when the excess charge is carried by "a small number of charge carriers"
+#: (Sec. IV), and with fewer than 10 ions every one of them is a tenth of the screening charge.
+MIN_CARRIERS = 10
+
+
+def model_warnings(description: ModelDescription, valence: float) -> tuple[str, ...]:
+    """Where the paper says the ideal conductor model is not (yet) justified for this store.
+
+    * Few charge carriers: fewer than :data:`MIN_CARRIERS` mobile ions in the feed (the paper,
+      Sec. IV: the model assumes infinitesimal carriers; it "can have profound impacts" when
+      the charge is carried by few ions, e.g. F_{0,1} -> F_{1,1}, whose filtrate deficit is one
+      ion).
+    * A cation passing after an anion (a start in F_{0,1}): that transition is the paper's
+      example of a charge carried by a single ion.
+    * A multivalent leading ion: the correction scales as Z^2, but the paper validated the
+      model with a monovalent anion only.
+    """
+    out = []
+    if isinstance(description, MembraneDescription):
+        groups = description.groups or {}
+        ions = groups.get("ions")
+        try:
+            n_ions = int(ions[1]) - int(ions[0]) + 1 if ions else None
+        except (TypeError, ValueError, IndexError):
+            n_ions = None
+        if n_ions is not None and n_ions < MIN_CARRIERS:
+            out.append(f"the feed holds {n_ions} mobile ions (fewer than {MIN_CARRIERS}): the ideal conductor "
+                       "assumes many small charge carriers, and the paper expects it to fail when the charge is "
+                       "carried by few ions (Sec. IV); treat the corrected profile as an estimate")
+        basins = str(description.basins or "")
+        if "F01" in basins.split(";")[0] or "F_{0,1}" in basins:
+            out.append("the campaign starts with an anion already in the filtrate (F01): the filtrate's deficit "
+                       "charge is carried by a single ion, where the paper says the ideal conductor model is not "
+                       "yet justified (Sec. IV)")
+    if abs(float(valence)) >= 2:
+        out.append(f"valence |Z| = {abs(float(valence)):g}: the correction scales as Z^2 (Eq. 5), but the paper "
+                   "validated the model with a monovalent ion only")
+    return tuple(out)
 
 
 def _scaled_tau_ci(prof: Profile, tau: float) -> Optional[tuple[float, float]]:

@@ -138,6 +138,9 @@ def _write_all(result: Any, targets: dict[str, Path]) -> None:
 @click.option("--valence", type=float, default=None,
               help="Valence Z of the leading ion, dimensionless [default: from the store's ion species].")
 @click.option("--temperature", type=float, default=None, help="Temperature, K [default: the store's].")
+@click.option("--eps-r", "eps_r", type=float, default=1.0, show_default=True,
+              help="Relative permittivity <eps_r> between the ion and the conductor, dimensionless; the "
+                   "correction is divided by it (1 = the paper's model).")
 @click.option("--detach-lambda", "lambda_detach", type=LENGTH, default=0.0, show_default=True,
               help=f"lambda at which the ion counts as detached from the feed, {LENGTH_HELP}; no correction "
                    "below it (0: the pore entrance).")
@@ -165,7 +168,8 @@ def _write_all(result: Any, targets: dict[str, Path]) -> None:
 def correct(ctx: click.Context, store: Path, z_c: Optional[float], z_c_ci95: Optional[float], variant: str,
             valence: Optional[float], temperature: Optional[float], lambda_detach: float, lx: Optional[float],
             ly: Optional[float], lambda_unit: Optional[float], system: Optional[Path], prefix: Optional[str],
-            n_grid: Optional[int], n_bootstrap: Optional[int], as_json: bool, lambda_unit_nm: Optional[float]) -> None:
+            n_grid: Optional[int], n_bootstrap: Optional[int], as_json: bool, lambda_unit_nm: Optional[float],
+            eps_r: float = 1.0) -> None:
     """Correct STORE's free-energy profile for the finite box (ideal conductor, paper Sec. III).
 
     Lengths in A (a bare number) or with the suffix nm (e.g. --z-conductor -0.43nm); printed
@@ -189,6 +193,8 @@ def correct(ctx: click.Context, store: Path, z_c: Optional[float], z_c_ci95: Opt
     for value, option in ((lx, "--box-x"), (ly, "--box-y"), (lambda_unit, "--lambda-unit")):
         if value is not None and not value > 0:
             raise UsageError(f"{option} must be a positive length ({value:g} A given)", option=option)
+    if not (math.isfinite(eps_r) and 1e-3 <= eps_r <= 1e3):
+        raise UsageError(f"--eps-r must be a number from 0.001 to 1000 (got {eps_r:g})", option="--eps-r")
     if n_grid is not None and n_grid < 4:
         raise UsageError(f"--grid must be at least 4 intervals, got {n_grid}", option="--grid")
     if n_bootstrap is not None and n_bootstrap < 0:
@@ -201,10 +207,12 @@ def correct(ctx: click.Context, store: Path, z_c: Optional[float], z_c_ci95: Opt
         result = correct_store(store, z_c_nm=_nm(z_c), z_c_ci95_nm=_nm(z_c_ci95), variant=name,
                                lambda_detach_nm=lambda_detach / A_PER_NM, lx_nm=_nm(lx), ly_nm=_nm(ly),
                                lambda_unit_nm=_nm(lambda_unit), temperature_K=temperature, valence=valence,
-                               n_grid=n_grid or DEFAULT_GRID, n_bootstrap=n_bootstrap, system=system)
+                               n_grid=n_grid or DEFAULT_GRID, n_bootstrap=n_bootstrap, system=system, eps_r=eps_r)
     for w in caught:
         if issubclass(w.category, AsPrintedVariantWarning):
             click.echo(f"jffs: warning: {w.message}", err=True)
+    for text in result.model_warnings:
+        click.echo(f"jffs: warning: {text}", err=True)
     _write_all(result, targets)
     data = result.to_json()
     _add_angstrom_keys(data["correction"])

@@ -97,11 +97,14 @@ def check_output_file(path: str | Path, option: str, suffixes: tuple[str, ...] =
 @click.option("--temperature", type=float, default=300.0, show_default=True, help="Temperature, K.")
 @click.option("--valence", type=float, default=1.0, show_default=True,
               help="Ion valence Z, dimensionless (enters as Z^2).")
+@click.option("--eps-r", "eps_r", type=float, default=1.0, show_default=True,
+              help="Relative permittivity <eps_r> between the ion and the conductor, dimensionless; the "
+                   "correction is divided by it (1 = the paper's model).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @attach(refused("--lx", "--box-x", "nm"), refused("--ly", "--box-y", "nm"), refused("--z0", "--detach-height", "nm"),
         refused("--z", "--heights", "nm"))
 def correction(lx_A: float, ly_A: float, z0_A: float, heights_A: list[float], variant: str, temperature: float,
-               valence: float, as_json: bool) -> None:
+               valence: float, as_json: bool, eps_r: float = 1.0) -> None:
     """Finite-size correction dF_corr(z)/kT of the ideal conductor model (paper Eq. 5).
 
     Lengths in A (a bare number) or with the suffix nm (--box-x 36.84 or --box-x 3.684nm).
@@ -113,6 +116,8 @@ def correction(lx_A: float, ly_A: float, z0_A: float, heights_A: list[float], va
     lx, ly, z0 = lx_A / A_PER_NM, ly_A / A_PER_NM, z0_A / A_PER_NM  # the library works in nm
     heights = [h / A_PER_NM for h in heights_A]
     _physical(temperature, valence)
+    if not (math.isfinite(eps_r) and 1e-3 <= eps_r <= 1e3):
+        raise UsageError(f"--eps-r must be a number from 0.001 to 1000 (got {eps_r:g})", option="--eps-r")
     _positive_lengths(box_x=lx_A, box_y=ly_A, detach_height=z0_A)
     for h in heights_A:
         _positive_lengths(heights=h)
@@ -124,9 +129,12 @@ def correction(lx_A: float, ly_A: float, z0_A: float, heights_A: list[float], va
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AsPrintedVariantWarning)
         profile = free_energy_correction(lx, ly, z0, heights, variant=name, temperature_K=temperature,
-                                         valence=valence)
+                                         valence=valence, eps_r=eps_r)
     for w in caught:
         click.echo(f"jffs: warning: {w.message}", err=True)
+    if abs(valence) >= 2:
+        click.echo(f"jffs: warning: valence |Z| = {abs(valence):g}: the correction scales as Z^2 (Eq. 5), but the paper "
+                   "validated the model with a monovalent ion only", err=True)
     if as_json:
         _emit_json({
             "z": [float(v) for v in profile.z_nm],
@@ -137,6 +145,7 @@ def correction(lx_A: float, ly_A: float, z0_A: float, heights_A: list[float], va
             "z0_nm": profile.z0_nm,
             "temperature_K": profile.temperature_K,
             "valence": profile.valence,
+            "eps_r": profile.eps_r,
             "z_A": [float(v) * A_PER_NM for v in profile.z_nm],
             "lx_A": profile.lx_nm * A_PER_NM,
             "ly_A": profile.ly_nm * A_PER_NM,
@@ -146,8 +155,9 @@ def correction(lx_A: float, ly_A: float, z0_A: float, heights_A: list[float], va
         })
         return
     click.echo(f"# ideal conductor correction, variant {profile.variant}: box {lx_A:g} x {ly_A:g} A "
-               f"({lx:g} x {ly:g} nm), z0 = {z0_A:g} A ({z0:g} nm), T = {temperature} K, Z = {valence:g} "
-               "(dimensionless)")
+               f"({lx:g} x {ly:g} nm), z0 = {z0_A:g} A ({z0:g} nm), T = {temperature} K, Z = {valence:g}, "
+               f"eps_r = {eps_r:g} (dimensionless)")
+
     click.echo(f"{'z [A]':>10} {'z [nm]':>10} {'dF_corr [kT]':>14}")
     for zi, fi in zip(profile.z_nm, profile.dF_kT):
         click.echo(f"{zi * A_PER_NM:10.3f} {zi:10.4f} {fi:14.6f}")

@@ -210,6 +210,7 @@ class CorrectedProfile:
     valence: float
     ci_method: str
     n_replicates: int
+    eps_r: float = 1.0
 
 
 def eq6_tau_inf(tau: float, barrier_raw_kT: float, barrier_corrected_kT: float) -> float:
@@ -233,14 +234,14 @@ def profile_barrier(lam: ArrayLike, beta_g: ArrayLike) -> tuple[float, float, in
 
 
 def _dF(lam: NDArray[np.float64], geometry: ConductorGeometry, variant: str, temperature_K: float,
-        valence: float) -> NDArray[np.float64]:
+        valence: float, eps_r: float = 1.0) -> NDArray[np.float64]:
     out = np.zeros(lam.shape, dtype=np.float64)
     det = geometry.detached(lam)
     if det.any():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AsPrintedVariantWarning)  # warned once by the caller
             out[det] = correction_kT(geometry.lx_nm, geometry.ly_nm, geometry.z0_nm, geometry.distance_nm(lam[det]),
-                                     variant=variant, temperature_K=temperature_K, valence=valence)
+                                     variant=variant, temperature_K=temperature_K, valence=valence, eps_r=eps_r)
     return out
 
 
@@ -333,6 +334,7 @@ def correct_profile(
     valence: float = 1.0,
     seed: int = 0,
     progress: bool = True,
+    eps_r: float = 1.0,
 ) -> CorrectedProfile:
     """Subtract the ideal-conductor correction from a profile; corrected barrier and Eq. 6.
 
@@ -366,6 +368,8 @@ def correct_profile(
     progress
         Print progress lines over the replicates on stderr (throttled; ``JFFS_PROGRESS=0``
         silences them).
+    eps_r
+        Relative permittivity <eps_r> the correction is divided by (1: the paper's model).
 
     Returns
     -------
@@ -402,12 +406,14 @@ def correct_profile(
         geometry.with_z_c(zc_ci[1])  # the whole interval must lie below the detachment point
     tau_f = float(tau)
 
-    dF = _dF(x, geometry, name, temperature_K, valence)
+    if not (math.isfinite(float(eps_r)) and eps_r > 0):
+        raise UsageError(f"eps_r must be a positive number (got {eps_r!r})", option="--eps-r")
+    dF = _dF(x, geometry, name, temperature_K, valence, eps_r)
     gc = g - dF
     h_raw, loc_raw, i_raw = profile_barrier(x, g)
     h_cor, loc_cor, i_cor = profile_barrier(x, gc)
     point = _Point(x, g, gc, dF, band_raw, h_raw, h_cor, loc_cor, i_raw, i_cor)
-    physics = (geometry, name, float(temperature_K), float(valence))
+    physics = (geometry, name, float(temperature_K), float(valence), float(eps_r))
     if replicates is not None:
         iv = _bootstrap_intervals(point, physics, replicates, zc_ci, barrier_ci95_kT, tau_ci95, seed, progress)
     else:
@@ -427,7 +433,7 @@ def correct_profile(
         barrier_raw=bar_raw, barrier_corrected=bar_cor, tau=tau_f,
         tau_ci95=(float(tau_ci[0]), float(tau_ci[1])), tau_inf=tau_inf,
         tau_inf_ci95=(float(tau_inf_ci[0]), float(tau_inf_ci[1])), geometry=geometry, z_c_ci95_nm=zc_ci,
-        variant=name, temperature_K=float(temperature_K), valence=float(valence), ci_method=method,
+        variant=name, temperature_K=float(temperature_K), valence=float(valence), eps_r=float(eps_r), ci_method=method,
         n_replicates=n_rep,
     )
 
@@ -465,13 +471,13 @@ class _Intervals:
     loc_raw_ci: tuple[float, float]
 
 
-def _bootstrap_intervals(pt: _Point, physics: tuple[ConductorGeometry, str, float, float],
+def _bootstrap_intervals(pt: _Point, physics: tuple[ConductorGeometry, str, float, float, float],
                          replicates: ProfileReplicates, zc_ci: Optional[tuple[float, float]],
                          barrier_ci95_kT: Optional[ArrayLike], tau_ci95: Optional[ArrayLike], seed: int,
                          progress: bool) -> _Intervals:
     """Percentile intervals over corrected replicates (each with its own z_c draw when z_c has an
     interval): ``ci_method = 'bootstrap'``."""
-    geometry, name, temperature_K, valence = physics
+    geometry, name, temperature_K, valence, eps_r = physics
     x, dF, n = pt.x, pt.dF, pt.x.size
     dF_ci = np.column_stack([dF, dF])
     band_raw = pt.band_raw
@@ -493,7 +499,7 @@ def _bootstrap_intervals(pt: _Point, physics: tuple[ConductorGeometry, str, floa
     hr, lr, hc, lc = (np.empty(r) for _ in range(4))
     for j in range(r):
         if draws is not None:
-            dF_rows[j] = _dF(x, geometry.with_z_c(float(draws[j])), name, temperature_K, valence)
+            dF_rows[j] = _dF(x, geometry.with_z_c(float(draws[j])), name, temperature_K, valence, eps_r)
         hr[j], lr[j], _ = profile_barrier(x, rows[j])
         hc[j], lc[j], _ = profile_barrier(x, rows[j] - dF_rows[j])
         report.update(j + 1)
@@ -513,12 +519,12 @@ def _bootstrap_intervals(pt: _Point, physics: tuple[ConductorGeometry, str, floa
     return _Intervals(dF_ci, band_raw, band_cor, bar_raw_ci, tau_ci, tau_inf_ci, bar_cor, "bootstrap", r, _ci(lr))
 
 
-def _band_intervals(pt: _Point, physics: tuple[ConductorGeometry, str, float, float],
+def _band_intervals(pt: _Point, physics: tuple[ConductorGeometry, str, float, float, float],
                     zc_ci: Optional[tuple[float, float]], barrier_ci95_kT: Optional[ArrayLike],
                     tau_ci95: Optional[ArrayLike], tau_f: float) -> _Intervals:
     """Intervals from the raw bands shifted by dF_corr (``ci_method = 'bands'``; see the Notes
     of :func:`correct_profile`)."""
-    geometry, name, temperature_K, valence = physics
+    geometry, name, temperature_K, valence, eps_r = physics
     x, g, gc, dF, band_raw, n = pt.x, pt.g, pt.gc, pt.dF, pt.band_raw, pt.x.size
     h_cor = pt.h_cor
     dF_ci = np.column_stack([dF, dF])
@@ -526,7 +532,7 @@ def _band_intervals(pt: _Point, physics: tuple[ConductorGeometry, str, float, fl
     hi_shift = np.zeros(n)
     h_ends: list[float] = []
     if zc_ci is not None:
-        ends = np.array([_dF(x, geometry.with_z_c(z), name, temperature_K, valence) for z in zc_ci])
+        ends = np.array([_dF(x, geometry.with_z_c(z), name, temperature_K, valence, eps_r) for z in zc_ci])
         dF_ci = np.column_stack([ends.min(axis=0), ends.max(axis=0)])
         lo_shift, hi_shift = dF_ci[:, 1] - dF, dF - dF_ci[:, 0]
         h_ends = [profile_barrier(x, g - e)[0] for e in ends]

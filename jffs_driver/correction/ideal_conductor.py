@@ -107,6 +107,11 @@ class CorrectionProfile:
         Temperature, K.
     valence
         Valence Z of the ion (the correction scales with Z^2).
+    tol
+        Relative tolerance of the lattice sums.
+    eps_r
+        Relative permittivity <eps_r> the correction is divided by (1: the paper's model,
+        vacuum between the ion and the conductor; exact for a uniform dielectric).
     """
 
     lx_nm: float
@@ -121,6 +126,7 @@ class CorrectionProfile:
         {"lx": "nm", "ly": "nm", "z0": "nm", "z": "nm", "dF": "kT", "temperature": "K"}
     )
     tol: float = field(default=DEFAULT_TOL)
+    eps_r: float = 1.0
 
 
 def _prefactor(lx: float, ly: float, temperature_K: float, valence: float) -> float:
@@ -187,6 +193,7 @@ def free_energy_correction(
     temperature_K: float = 300.0,
     valence: float = 1.0,
     tol: float = DEFAULT_TOL,
+    eps_r: float = 1.0,
 ) -> CorrectionProfile:
     """Finite-size correction ``dF_corr(z) / kT`` of the ideal conductor model (Eq. 5).
 
@@ -209,6 +216,10 @@ def free_energy_correction(
     tol
         Relative tolerance of the correction (default 1e-10); the lattice sums are tightened
         where the bracket is a small difference of large sums (see :func:`correction_bracket`).
+    eps_r
+        Relative permittivity between the ion and the conductor, <eps_r> (dimensionless): the
+        correction is divided by it. 1 is the paper's model (Eq. 5 has eps0 alone); a uniform
+        dielectric of eps_r scales every Coulomb energy, and so the correction, by 1/eps_r.
 
     Returns
     -------
@@ -224,7 +235,7 @@ def free_energy_correction(
     name = normalize_variant(variant)
     if name == "as-printed":
         _warn_as_printed(stacklevel=3)
-    return _profile(lx_nm, ly_nm, z0_nm, z_nm, name, temperature_K, valence, tol)
+    return _profile(lx_nm, ly_nm, z0_nm, z_nm, name, temperature_K, valence, tol, eps_r)
 
 
 def _warn_as_printed(stacklevel: int) -> None:
@@ -245,16 +256,18 @@ def _profile(
     temperature_K: float,
     valence: float,
     tol: float,
+    eps_r: float = 1.0,
 ) -> CorrectionProfile:
     lx, ly = check_positive("lx_nm", lx_nm), check_positive("ly_nm", ly_nm)
+    eps = check_positive("eps_r", eps_r)
     temperature = check_positive("temperature_K", temperature_K)
     z_valence = check_valence(valence)
     z = _heights(z_nm)
     bracket = correction_bracket(lx, ly, z0_nm, z, name, tol)
-    dF = _prefactor(lx, ly, temperature, z_valence) * bracket
+    dF = _prefactor(lx, ly, temperature, z_valence) * bracket / eps
     z.setflags(write=False)
     dF.setflags(write=False)
-    return CorrectionProfile(lx, ly, float(z0_nm), z, dF, name, temperature, z_valence, tol)
+    return CorrectionProfile(lx, ly, float(z0_nm), z, dF, name, temperature, z_valence, tol, eps)
 
 
 def correction_kT(
@@ -267,12 +280,13 @@ def correction_kT(
     temperature_K: float = 300.0,
     valence: float = 1.0,
     tol: float = DEFAULT_TOL,
+    eps_r: float = 1.0,
 ) -> NDArray[np.float64]:
     """Same as :func:`free_energy_correction` but return only ``dF_corr / kT`` as an array."""
     name = normalize_variant(variant)
     if name == "as-printed":
         _warn_as_printed(stacklevel=3)
-    return np.array(_profile(lx_nm, ly_nm, z0_nm, z_nm, name, temperature_K, valence, tol).dF_kT)
+    return np.array(_profile(lx_nm, ly_nm, z0_nm, z_nm, name, temperature_K, valence, tol, eps_r).dF_kT)
 
 
 def reversible_work_force_kT_per_nm(
