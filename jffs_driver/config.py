@@ -180,11 +180,15 @@ MEMBRANE_FIELDS = {
                              'its node (docs/parallel.md, "GPUs")'),
     "gpus_per_group": Field(int, 1, between(1, 64, "GPUs of one LAMMPS instance"),
                             doc="GPUs per engine group when accelerator is not \"none\""),
+    "leader": Field(str, "any", doc='which ions may lead (lambda follows the leading one; B = one of them past the '
+                                    'exit): "any", "cation", "anion" or a species of the build such as "Cl-" or '
+                                    '"Na+" (docs/membrane.md)'),
 }
 #: Keys left out of the resolved configuration (and its hash) while at their defaults, so
 #: stores created before the keys existed keep their hash and can be continued.
 MEMBRANE_HASH_DEFAULTS = {key: MEMBRANE_FIELDS[key].default for key in ("redraw", "streaming_slab_A", "processors",
-                                                                             "accelerator", "gpus_per_group")}
+                                                                             "accelerator", "gpus_per_group",
+                                                                             "leader")}
 
 MODEL_FIELDS: dict[str, dict[str, Field]] = {"brownian": BROWNIAN_FIELDS, "toy-chain": TOY_CHAIN_FIELDS,
                                              "membrane": MEMBRANE_FIELDS}

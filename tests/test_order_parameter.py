@@ -65,7 +65,7 @@ def test_lammps_and_numpy_agree_on_random_configurations() -> None:
             f"create_atoms 1 random {n} 7 NULL", "mass * 1.0",
             "pair_style zero 5.0", "pair_coeff * *", "group ions type 1",
         ])
-        h.commands(render_input("pore_lambda.lmp", **GEOM.lammps_values()))
+        h.commands(render_input("pore_lambda.lmp", leader_types="1", **GEOM.lammps_values()))
         worst = 0.0
         for trial in range(20):
             pos = np.column_stack([rng.uniform(0, GEOM.lx, n), rng.uniform(0, GEOM.ly, n),
@@ -87,3 +87,43 @@ def test_lammps_and_numpy_agree_on_random_configurations() -> None:
             per_atom = h.atom_variable_by_id("jffs_lami")
             assert np.max(np.abs(per_atom - ion_lambdas(pos, GEOM))) < 1e-6
         assert worst < 1e-6, worst
+
+
+@pytest.mark.lammps
+@pytest.mark.parametrize("leader_types, chosen", [("2", [2]), ("1", [1]), ("1 2", [1, 2])])
+def test_species_restricted_leader_in_lammps_and_numpy(leader_types: str, chosen: list[int]) -> None:
+    """[model] leader restricts the leading ion to some species: LAMMPS (the template's group of
+    leader types) and numpy (leading_ion over those atoms) agree, and with a cation in the pore
+    the anion-restricted leader is another ion than the unrestricted one."""
+    from jffs_driver.engine.lammps_backend import LammpsHandle
+    from jffs_driver.resources import render_input
+
+    rng = np.random.default_rng(9)
+    n = 120
+    types = np.where(np.arange(n) % 2 == 0, 1, 2)  # type 1 "cations", type 2 "anions"
+    with LammpsHandle() as h:
+        h.commands([
+            "units real", "atom_style charge", "atom_modify map array", "boundary p p f",
+            f"region b block 0 {GEOM.lx} 0 {GEOM.ly} -30 30", "create_box 2 b",
+            f"create_atoms 1 random {n} 7 NULL", "mass * 1.0", "pair_style zero 5.0", "pair_coeff * *",
+        ])
+        h.scatter("type", types.astype(np.int32))
+        h.command("run 0 post no")
+        h.commands(render_input("pore_lambda.lmp", leader_types=leader_types, **GEOM.lammps_values()))
+        sel = np.flatnonzero(np.isin(types, chosen))
+        differed = 0
+        for _ in range(15):
+            pos = np.column_stack([rng.uniform(0, GEOM.lx, n), rng.uniform(0, GEOM.ly, n), rng.uniform(-20, -2, n)])
+            lead = int(rng.integers(0, n))  # one ion deep in the pore, of either type
+            pos[lead] = [GEOM.xc, GEOM.yc, GEOM.z_in + 0.6 * (GEOM.z_out - GEOM.z_in)]
+            h.scatter("x", pos)
+            h.command("run 0 post no")
+            lam_n, who = leading_ion(pos, sel, GEOM)
+            assert int(h.equal_variable("jffs_leader")) - 1 == who
+            assert abs(h.equal_variable("jffs_lambda") - lam_n) < 1e-6
+            assert types[who] in chosen
+            differed += who != lead
+        if len(chosen) == 1:
+            assert differed > 0  # the ion in the pore was of the other species at least once
+        else:
+            assert differed == 0

@@ -73,6 +73,8 @@ class MembraneInfo:
         MD time step.
     replica_files
         Equilibrated replica data files (start states of the basin runs), as stored.
+    leader_species
+        The species that may lead (``[model] leader``); empty: every ion.
     """
 
     geometry: PoreGeometry
@@ -83,11 +85,21 @@ class MembraneInfo:
     anion: str
     timestep_fs: float
     replica_files: tuple[str, ...] = ()
+    leader_species: tuple[str, ...] = ()
 
     @property
     def ions(self) -> np.ndarray:
         """Indices of all ions (cations first)."""
         return np.concatenate([self.cations, self.anions])
+
+    @property
+    def leaders(self) -> np.ndarray:
+        """Indices of the ions that may lead (cations first), as :attr:`ions` when unrestricted."""
+        if not self.leader_species:
+            return self.ions
+        parts = [self.cations] if self.cation in self.leader_species else []
+        parts += [self.anions] if self.anion in self.leader_species else []
+        return np.concatenate(parts) if parts else self.ions
 
     @property
     def filtrate_z(self) -> float:
@@ -116,7 +128,7 @@ class MembraneInfo:
         return cls(geometry=geom, cations=_ids(g["cations"]) - 1, anions=_ids(g["anions"]) - 1,
                    water_o=(_ids(g["water"]) - 1)[0::3], cation=str(desc.species["cation"]),
                    anion=str(desc.species["anion"]), timestep_fs=float(desc.timestep),
-                   replica_files=tuple(desc.replica_files))
+                   replica_files=tuple(desc.replica_files), leader_species=tuple(desc.leader_species))
 
     @classmethod
     def from_metadata(cls, meta: Mapping[str, Any], timestep_fs: float = 1.0) -> "MembraneInfo":
@@ -156,12 +168,12 @@ class StateLabel:
 
 def classify_state(positions: np.ndarray, info: MembraneInfo) -> StateLabel:
     """Label one configuration (positions (N, 3) in A, atom-ID order)."""
-    ions = info.ions
+    ions = info.leaders  # every ion, or those [model] leader allows (as the LAMMPS group)
     lam_i = ion_lambdas(np.asarray(positions)[ions], info.geometry)
     k = int(np.argmax(lam_i))
     leader = int(ions[k])
     p, q = filtrate_counts(positions, info.cations, info.anions, info.filtrate_z)
-    species = info.cation if k < info.cations.size else info.anion
+    species = info.cation if leader in set(info.cations.tolist()) else info.anion
     return StateLabel(lam=float(lam_i[k]), leader_id=leader + 1, species=species, p=p, q=q,
                       basin=basin_label(p, q))
 

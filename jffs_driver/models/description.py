@@ -132,6 +132,9 @@ class MembraneDescription(ModelDescription):
     lammps_args: tuple[str, ...] = ()
     order_parameter: str = ""
     basins: str = ""
+    #: ``[model] leader`` and the species it allows (empty: every ion, as before the key).
+    leader: str = "any"
+    leader_species: tuple[str, ...] = ()
 
 
 _CLASSES: dict[str, type[ModelDescription]] = {

@@ -231,6 +231,40 @@ def dynamics_values(meta: Mapping[str, Any], temperature_K: float, timestep_fs: 
     }
 
 
+#: ``[model] leader`` values besides a species name: every ion, the positive or the negative ones.
+LEADER_ANY = "any"
+LEADER_KINDS = (LEADER_ANY, "cation", "anion")
+
+
+def leader_species(meta: Mapping[str, Any], leader: str) -> tuple[str, ...]:
+    """The ion species of a build that may lead under ``[model] leader`` (in the build's order).
+
+    ``"any"``: every ion; ``"cation"``/``"anion"``: those of positive/negative charge; a species
+    name (``"Cl-"``, ``"Na+"``): that species. The leading ion - the one lambda follows in LAMMPS
+    (``inputs/pore_lambda.lmp``) and in numpy (:mod:`jffs_driver.analysis.membrane`) - is the
+    one of largest lambda among those species, so basin B becomes "an ion of these species past
+    the exit".
+
+    Raises
+    ------
+    ConfigError
+        Naming ``model.leader`` when the value is none of these for this build.
+    """
+    ions = [str(s) for s in meta["species"]["ions"]]
+    charges = meta["species"].get("charges_e", {})
+    if leader == LEADER_ANY:
+        return tuple(ions)
+    if leader in ("cation", "anion"):
+        sign = 1.0 if leader == "cation" else -1.0
+        chosen = tuple(s for s in ions if float(charges.get(s, 0.0)) * sign > 0)
+    else:
+        chosen = tuple(s for s in ions if s == leader)
+    if not chosen:
+        raise ConfigError([ConfigProblem("model.leader", leader, f'"any", "cation", "anion" or one of this build\'s '
+                                         f'ions: {", ".join(ions)}')])
+    return chosen
+
+
 @dataclass(frozen=True)
 class MembraneModel:
     """A membrane campaign's system (see module docstring).
@@ -252,6 +286,8 @@ class MembraneModel:
     accelerator, gpus_per_group
         ``[model] accelerator`` (``"none"``, ``"gpu"``, ``"kokkos"``) and the GPUs of each
         engine group (:mod:`jffs_driver.engine.devices`).
+    leader
+        ``[model] leader``: which ions may lead (:func:`leader_species`).
     """
 
     system: MembraneSystem
@@ -262,6 +298,7 @@ class MembraneModel:
     processors: str = PROCESSORS_AUTO
     accelerator: str = "none"
     gpus_per_group: int = 1
+    leader: str = LEADER_ANY
 
     def setup_commands(self) -> list[str]:
         """System, groups, SHAKE and the order parameter (``jffs_lambda``, ``jffs_leader``)."""
@@ -273,7 +310,12 @@ class MembraneModel:
         # atom-style variable, and LAMMPS refuses to evaluate such a compute before the first
         # run (the engine may read lambda before its first trajectory).
         return [*li.setup_commands(meta, data, thermo_every=100000), *li.shake_commands(meta),
-                *render_input("pore_lambda.lmp", **self.system.geometry.lammps_values()), "run 0 post no"]
+                *render_input("pore_lambda.lmp", leader_types=" ".join(str(meta["types"][s]) for s in self.leader_species()),
+                              **self.system.geometry.lammps_values()), "run 0 post no"]
+
+    def leader_species(self) -> tuple[str, ...]:
+        """The ion species that may lead (:func:`leader_species` of this build)."""
+        return leader_species(self.system.meta, self.leader)
 
     def redraw(self) -> MembraneRedraw:
         """The trial velocity redraw (water + ions, 0-based atom indices)."""
@@ -304,6 +346,7 @@ class MembraneModel:
         groups = {name: meta["groups"][name] for name in ("ions", "cations", "anions", "water", "mobile", "pistons")}
         return MembraneDescription(
             type="membrane", units="real", timestep=float(self.timestep_fs), units_text=UNITS_TEXT,
+            leader=self.leader, leader_species=self.leader_species(),
             temperature_K=float(self.temperature_K), system=str(self.system.root),
             preset=meta.get("preset"), build_seed=meta.get("seed"), natoms=int(meta["counts"]["atoms"]),
             replica_files=tuple(str(p) for p in self.system.replica_files),
@@ -341,6 +384,7 @@ def model_from_config(model: Mapping[str, Any]) -> MembraneModel:
         processors=str(model.get("processors", PROCESSORS_AUTO)),
         accelerator=str(model.get("accelerator", "none")),
         gpus_per_group=int(model.get("gpus_per_group", 1)),
+        leader=str(model.get("leader", LEADER_ANY)),
     )
 
 
