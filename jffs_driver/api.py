@@ -595,9 +595,9 @@ class StoreView:
         bootstrap
             Bootstrap resamples of the trial tree (default: the campaign's ``results.bootstrap``).
         """
-        from .results import compute_results  # noqa: PLC0415
+        from .analysis.campaign_results import full_results  # noqa: PLC0415
 
-        return Results.from_json(compute_results(self._path, n_bootstrap=bootstrap))
+        return Results.from_json(full_results(self._path, n_bootstrap=bootstrap))
 
     def profile(self, grid: Optional[int] = None, bootstrap: Optional[int] = None,
                 overshoot_correction: bool = True) -> Profile:

@@ -68,13 +68,9 @@ def versions(comm: Any = None) -> dict[str, str]:
 
     lammps = installed_lammps_version()
     if lammps is None:
-        from .engine.lammps_backend import LammpsHandle  # noqa: PLC0415
+        from .engine.version import lammps_version  # noqa: PLC0415
 
-        handle = LammpsHandle(comm=comm)
-        try:
-            lammps = handle.version_string
-        finally:
-            handle.close()
+        lammps = lammps_version(comm)
     return {"jffs_driver": __version__, "lammps": lammps, "h5py": h5py.__version__,
             "hdf5": h5py.version.hdf5_version, "numpy": numpy.__version__,
             "python": platform.python_version()}

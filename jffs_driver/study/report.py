@@ -119,12 +119,12 @@ def box_report(cfg: StudyConfig, plan: BoxPlan, echo: Echo) -> BoxReport:
     """Analyse one box's store (results, correction with measured z_c, induced charge, water)."""
     from ..analysis.corrected_profile import correct_store  # noqa: PLC0415
     from ..analysis.induced_charge import charge_center  # noqa: PLC0415
-    from ..results import compute_results  # noqa: PLC0415
+    from ..analysis.campaign_results import full_results  # noqa: PLC0415
 
     bdir = cfg.box_dir(plan.box)
     store, system = bdir / "campaign.jffs", bdir / "system"
     problems: list[str] = []
-    res = compute_results(store, n_bootstrap=0)
+    res = full_results(store, n_bootstrap=0)
     if res.get("rate") is None or not res.get("stages") or not any(s.get("closed") for s in res["stages"]):
         row = {k: None for k in COLUMNS}
         row.update({"box": plan.box.name, "complete": False, "lx_nm": plan.lx_nm, "ly_nm": plan.ly_nm,
