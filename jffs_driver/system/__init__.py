@@ -11,6 +11,8 @@ Modules (imported on demand; none of them starts LAMMPS at import time):
 - :mod:`~jffs_driver.system.lammps_inputs`: command lists from ``inputs/membrane_*.lmp``;
 - :mod:`~jffs_driver.system.builder`: ``build_system`` (the Python API of ``jffs build``);
 - :mod:`~jffs_driver.system.equilibrate`: ``equilibrate`` (``jffs equilibrate``).
+- :mod:`~jffs_driver.system.waterbox`: a periodic TIP3P (+ NaCl) water box for the redraw and
+  velocity tests and benchmarks (Packmol, the force-field TOML's water).
 
 Units: LAMMPS ``real`` (A, fs, kcal/mol, e, K); pressures are given in bar.
 """
