@@ -59,6 +59,9 @@ class Scheduler:
         self.time_unit = UNIT_SYSTEMS[model.units].time
         self.timestep = float(model.description.timestep)
         self.message: Optional[str] = None
+        #: StageCounts of closed stages by (stage, closing): they never change once closed, and
+        #: recounting them at every progress update made the running rate quadratic in the trials.
+        self._closed_counts: dict[tuple[int, int], StageCounts] = {}
         self.completed = 0
         self._succ_seen: tuple[int, int, int, int] = (0, 0, -1, -1)  # (trials, successes, list id, stage)
         self.cache = SnapshotCache(store.snapshot, self.SNAPSHOT_CACHE_BYTES)
@@ -144,6 +147,16 @@ class Scheduler:
         self.progress.stage(stage.stage, stage.lambda_k, stage.lambda_next, "trial", n, target, succ,
                             self._running_rate(stage, succ, n), self.time_unit, force=stage.closing is not None)
 
+    def _closed_stage_counts(self, state: Any, s: StageState) -> StageCounts:
+        """:class:`StageCounts` of a closed stage, counted once (see ``_closed_counts``)."""
+        key = (s.stage, int(s.closing) if s.closing is not None else -1)
+        counts = self._closed_counts.get(key)
+        if counts is None:
+            counts = StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes, state.rule_of(s))
+            if s.closing is not None:
+                self._closed_counts[key] = counts
+        return counts
+
     def _running_rate(self, stage: StageState, successes: int, done: int) -> Optional[float]:
         """Phi_0 times the P of every stage up to and including ``stage`` (its running S/n while
         open, the stop-rule-unbiased estimate once closed), by the estimator of ``jffs results``;
@@ -152,8 +165,8 @@ class Scheduler:
         t = state.basin_steps * self.timestep
         if t <= 0 or state.n_crossings == 0 or done == 0:
             return None
-        counts = [StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes, state.rule_of(s))
-                  for s in state.stages if s.stage < stage.stage]  # closed stages before this one
+        counts = [self._closed_stage_counts(state, s) for s in state.stages
+                  if s.stage < stage.stage]  # closed stages before this one
         counts.append(StageCounts(stage.lambda_k, float(stage.lambda_next), done, successes,
                                   state.rule_of(stage) if stage.closing is not None else None))
         return estimate_rate(state.n_crossings, t, counts, complete=False, time_unit=self.time_unit).rate
