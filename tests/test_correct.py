@@ -476,3 +476,24 @@ def test_correct_command_on_the_membrane_campaign(membrane_ci_campaign, tmp_path
         assert "induced" in c["z_c_source"] and c["z_c_nm"] < 0
     else:
         assert code in (2, 6) and "--z-conductor" in err, err
+
+
+@pytest.mark.lammps
+@pytest.mark.slow
+def test_correct_measures_z_c_with_the_induced_charge_options(membrane_ci_campaign, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """--induced-reference / --detached-frames reach the induced-charge analysis: jffs correct's
+    measured z_c (or its refusal) is that of jffs induced-charge with the same options."""
+    store, system = membrane_ci_campaign.store, membrane_ci_campaign.system
+    for ref, det in (("matched", "basin"), ("pooled", "both")):
+        code_i, out_i, err_i = run_cli(capsys, "induced-charge", store, "--system", system, "--reference", ref,
+                                       "--detached-frames", det, "--bootstrap", "50", "--json")
+        code_c, out_c, err_c = run_cli(capsys, "correct", store, "--system", system, "--induced-reference", ref,
+                                       "--detached-frames", det, "--bootstrap", "20", "--out", tmp_path / ref, "--json")
+        if code_i == 0 and json.loads(out_i)["z_c_nm"] is not None:
+            assert code_c in (0, 2), err_c  # 2: the measured interval reaches the detachment point
+            if code_c == 0:
+                assert json.loads(out_c)["correction"]["z_c_nm"] == pytest.approx(json.loads(out_i)["z_c_nm"])
+        else:
+            first = err_i.strip().splitlines()[-1].removeprefix("jffs: error: ").split(" [option")[0]
+            assert code_c == 6 and first[:80] in err_c, (err_i, err_c)

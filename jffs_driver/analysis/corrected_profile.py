@@ -269,7 +269,8 @@ def _interval(center: float, ci: Any) -> Optional[tuple[float, float]]:
 
 def conductor_position(store: Path, geometry: StoreGeometry, description: ModelDescription | Mapping[str, Any], *,
                        z_c_nm: Optional[float] = None, z_c_ci95_nm: Optional[float] = None,
-                       lambda_detach_nm: float = 0.0, system: Optional[Path] = None) -> ConductorPosition:
+                       lambda_detach_nm: float = 0.0, system: Optional[Path] = None,
+                       induced_options: Optional[Mapping[str, Any]] = None) -> ConductorPosition:
     """z_c from ``z_c_nm`` or, for membrane stores, from the induced-charge analysis of the store.
 
     ``z_c_ci95_nm`` is a half-width (nm). The analysis
@@ -296,6 +297,7 @@ def conductor_position(store: Path, geometry: StoreGeometry, description: ModelD
                          option="--z-c")
     from .induced_charge import charge_center  # noqa: PLC0415 - only a run without --z-c needs it
     options = {"detach_lambda_A": lambda_detach_nm * A_PER_NM} if lambda_detach_nm != 0.0 else {}
+    options.update(dict(induced_options or {}))  # reference / detached_frames of jffs induced-charge
     try:
         center = charge_center(Path(store), system, **options)
     except JffsError as exc:
@@ -442,7 +444,8 @@ def correct_store(store: str | Path, *, z_c_nm: Optional[float] = None, z_c_ci95
                   ly_nm: Optional[float] = None, lambda_unit_nm: Optional[float] = None,
                   temperature_K: Optional[float] = None, valence: Optional[float] = None,
                   n_grid: int = DEFAULT_GRID, n_bootstrap: Optional[int] = None,
-                  system: Optional[Path] = None, eps_r: float = 1.0) -> StoreCorrection:
+                  system: Optional[Path] = None, eps_r: float = 1.0, induced_reference: str = "pooled",
+                  detached_frames: str = "milestones") -> StoreCorrection:
     """Profile of ``store`` corrected with the ideal conductor model (all inputs checked first).
 
     Parameters
@@ -464,6 +467,9 @@ def correct_store(store: str | Path, *, z_c_nm: Optional[float] = None, z_c_ci95
         Build folder for the induced-charge analysis (default: the store's own).
     eps_r
         Relative permittivity <eps_r> the correction is divided by (1: the paper's model).
+    induced_reference, detached_frames
+        How z_c is measured when not given (``jffs induced-charge --reference`` and
+        ``--detached-frames``; the study's ``[report] induced_reference`` / ``induced_detached``).
     """
     from ..correction import normalize_variant  # noqa: PLC0415
     from ..store import CampaignStore  # noqa: PLC0415
@@ -483,7 +489,8 @@ def correct_store(store: str | Path, *, z_c_nm: Optional[float] = None, z_c_ci95
     geom = store_geometry(description, units, lx_nm=lx_nm, ly_nm=ly_nm, lambda_unit_nm=lambda_unit_nm,
                           temperature_K=temperature_K, valence=valence)
     cond = conductor_position(path, geom, description, z_c_nm=z_c_nm, z_c_ci95_nm=z_c_ci95_nm,
-                              lambda_detach_nm=float(lambda_detach_nm), system=system)
+                              lambda_detach_nm=float(lambda_detach_nm), system=system,
+                              induced_options={"reference": induced_reference, "detached_frames": detached_frames})
     conductor = ConductorGeometry(geom.lx_nm, geom.ly_nm, cond.z_c_nm, geom.nm_per_lambda, float(lambda_detach_nm))
     prof = compute_profile(path, n_grid=n_grid, n_bootstrap=n_bootstrap)
     reps, note = profile_replicates(prof)

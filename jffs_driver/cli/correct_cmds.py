@@ -138,6 +138,12 @@ def _write_all(result: Any, targets: dict[str, Path]) -> None:
 @click.option("--valence", type=float, default=None,
               help="Valence Z of the leading ion, dimensionless [default: from the store's ion species].")
 @click.option("--temperature", type=float, default=None, help="Temperature, K [default: the store's].")
+@click.option("--induced-reference", type=click.Choice(["pooled", "matched"]), default="pooled", show_default=True,
+              help="When z_c is measured (no --z-conductor): the basin-A reference of jffs induced-charge "
+                   "--reference (matched: each detached frame against its own basin run).")
+@click.option("--detached-frames", type=click.Choice(["milestones", "basin", "both"]), default="milestones",
+              show_default=True, help="When z_c is measured: the detached frames of jffs induced-charge "
+                                      "--detached-frames.")
 @click.option("--eps-r", "eps_r", type=float, default=1.0, show_default=True,
               help="Relative permittivity <eps_r> between the ion and the conductor, dimensionless; the "
                    "correction is divided by it (1 = the paper's model).")
@@ -169,7 +175,7 @@ def correct(ctx: click.Context, store: Path, z_c: Optional[float], z_c_ci95: Opt
             valence: Optional[float], temperature: Optional[float], lambda_detach: float, lx: Optional[float],
             ly: Optional[float], lambda_unit: Optional[float], system: Optional[Path], prefix: Optional[str],
             n_grid: Optional[int], n_bootstrap: Optional[int], as_json: bool, lambda_unit_nm: Optional[float],
-            eps_r: float = 1.0) -> None:
+            eps_r: float = 1.0, induced_reference: str = "pooled", detached_frames: str = "milestones") -> None:
     """Correct STORE's free-energy profile for the finite box (ideal conductor, paper Sec. III).
 
     Lengths in A (a bare number) or with the suffix nm (e.g. --z-conductor -0.43nm); printed
@@ -207,7 +213,8 @@ def correct(ctx: click.Context, store: Path, z_c: Optional[float], z_c_ci95: Opt
         result = correct_store(store, z_c_nm=_nm(z_c), z_c_ci95_nm=_nm(z_c_ci95), variant=name,
                                lambda_detach_nm=lambda_detach / A_PER_NM, lx_nm=_nm(lx), ly_nm=_nm(ly),
                                lambda_unit_nm=_nm(lambda_unit), temperature_K=temperature, valence=valence,
-                               n_grid=n_grid or DEFAULT_GRID, n_bootstrap=n_bootstrap, system=system, eps_r=eps_r)
+                               n_grid=n_grid or DEFAULT_GRID, n_bootstrap=n_bootstrap, system=system, eps_r=eps_r,
+                               induced_reference=induced_reference, detached_frames=detached_frames)
     for w in caught:
         if issubclass(w.category, AsPrintedVariantWarning):
             click.echo(f"jffs: warning: {w.message}", err=True)
