@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 PRESETS = ("paper-12", "paper-26", "paper-33", "paper-52", "paper-103", "tiny")
+#: Salts by formula (``jffs_driver.system.presets.SALTS``, not imported so ``--help`` stays instant).
+SALTS = ("NaCl", "KCl", "CaCl2")
 
 
 @click.command("build")
@@ -21,7 +23,11 @@ PRESETS = ("paper-12", "paper-26", "paper-33", "paper-52", "paper-103", "tiny")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="TOML file overriding preset values (box, pore, fluid, pressure, md).")
 @click.option("--forcefield", type=str, default=None, help="Force-field TOML file or packaged name.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing build in the output folder.")
-def build(preset: str | None, seed: int | None, out_dir: Path, config: Path | None, forcefield: str | None, overwrite: bool) -> None:
+@click.option("--salt", type=click.Choice(SALTS), default=None,
+              help="Salt in the feed (default: the TOML's [fluid] salt or cation/anion, else NaCl); the preset's "
+                   "count is formula units, so CaCl2 gives n Ca2+ and 2n Cl-.")
+def build(preset: str | None, seed: int | None, out_dir: Path, config: Path | None, forcefield: str | None, overwrite: bool,
+          salt: str | None) -> None:
     """Build a porous graphitic membrane system with pistons, water and salt.
 
     Writes OUT/system.data (LAMMPS), OUT/metadata.json, OUT/build.toml and OUT/forcefield.toml.
@@ -37,14 +43,18 @@ def build(preset: str | None, seed: int | None, out_dir: Path, config: Path | No
     if problem:  # LAMMPS reads the build later (equilibrate, run): refuse now, before any work
         raise UsageError(f"--out {str(out_dir)!r} cannot be passed to LAMMPS later: {problem}; choose another "
                          "folder name (spaces, '#', '$' and single quotes are fine)", option="--out")
-    built = build_system(out_dir, preset=preset, seed=seed, config=config, forcefield=forcefield, overwrite=overwrite)
+    built = build_system(out_dir, preset=preset, seed=seed, config=config, forcefield=forcefield, overwrite=overwrite,
+                         salt=salt)
     m = built.metadata
     c, pore, box = m["counts"], m["pore"], m["box"]
     click.echo(f"built {m['preset']} (seed {m['seed']}) in {built.seconds['total_s']:.1f} s -> {built.out_dir}")
     click.echo(f"  box {box['lx_A']:.2f} x {box['ly_A']:.2f} x {box['zhi_A']:.2f} A ({box['lx_A'] / 10:.3f} x "
                f"{box['ly_A'] / 10:.3f} x {box['zhi_A'] / 10:.3f} nm), {c['atoms']} atoms, net charge {c['net_charge_e']:+.1e} e")
+    s = m["salt"]
     click.echo(f"  water feed/filtrate {c['water_feed']}/{c['water_filtrate']} molecules, ions {c['cations']} "
-               f"{m['species']['cation']} + {c['anions']} {m['species']['anion']}")
+               f"{m['species']['cation']} + {c['anions']} {m['species']['anion']} ({s['formula_units']} {s['formula']} "
+               f"formula units, {s['feed_molality_mol_kg']:.3f} mol/kg in the feed water, ionic strength "
+               f"{s['feed_ionic_strength_mol_kg']:.3f} mol/kg)")
     click.echo(
         f"  pore: axis ({pore['axis_xy_A'][0]:.3f}, {pore['axis_xy_A'][1]:.3f}) A, radius {pore['radius_A']:.3f} A, "
         f"{pore['layers'][0]['carbons_removed']} C removed and {pore['layers'][0]['hydrogens']} H per layer, z_in {pore['z_in_A']:.3f} A, z_out {pore['z_out_A']:.3f} A"

@@ -27,13 +27,13 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import __version__
-from ..errors import UsageError
-from .assembly import Assembled, assemble
+from ..errors import ConfigError, ConfigProblem, UsageError
+from .assembly import WATER_G_MOL, Assembled, assemble
 from .forcefield import ForceField, forcefield_summary, load_forcefield
 from .lammps_data import write_data
 from .lammps_inputs import piston_force_kcal_mol_A
 from .packing import packmol_version
-from .presets import BuildParameters, as_dict, read_overrides, resolve, to_toml
+from .presets import SALTS, BuildParameters, as_dict, read_overrides, resolve, salt_formula, to_toml
 
 #: Version of the metadata.json layout.
 METADATA_SCHEMA = "jffs_driver.system/1"
@@ -83,6 +83,7 @@ def build_system(
     config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     forcefield: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
+    salt: str | None = None,
 ) -> BuiltSystem:
     """Build a membrane system and write it to ``out_dir``.
 
@@ -101,6 +102,10 @@ def build_system(
         Force-field TOML path or packaged name (default ``jffs_default.toml``).
     overwrite
         Replace an existing build in ``out_dir``.
+    salt
+        ``NaCl``, ``KCl`` or ``CaCl2`` (:data:`~jffs_driver.system.presets.SALTS`); wins over
+        the TOML's ``[fluid] salt`` / ``cation`` / ``anion`` (default: the TOML's, else NaCl).
+        ``salt_units`` counts formula units: n CaCl2 is n Ca2+ and 2n Cl-.
 
     Raises
     ------
@@ -121,8 +126,10 @@ def build_system(
         overrides = read_overrides(config)
     else:
         overrides = {}
-    params = resolve(preset, overrides, seed=seed, forcefield=str(forcefield) if forcefield else None, source=source)
+    params = resolve(preset, overrides, seed=seed, forcefield=str(forcefield) if forcefield else None, source=source,
+                     salt=salt)
     ff = load_forcefield(params.forcefield)
+    check_ions(params, ff, source)
     created = not out.exists()
     try:
         return _build(out, params, ff, t0)
@@ -161,6 +168,52 @@ def _build(out: Path, params: BuildParameters, ff: ForceField, t0: float) -> Bui
     meta["packing_seeds"] = list(seeds)
     write_metadata(out, meta)
     return BuiltSystem(out, data_path, out / "metadata.json", config_path, meta, seconds)
+
+
+def check_ions(params: BuildParameters, ff: ForceField, source: str | None = None) -> None:
+    """The build's cation and anion are ions of the force field with charges of the right sign.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``fluid.cation`` / ``fluid.anion`` and the ions the force field has.
+    """
+    problems: list[ConfigProblem] = []
+    for key, name, sign in (("fluid.cation", params.fluid.cation, 1), ("fluid.anion", params.fluid.anion, -1)):
+        ion = ff.ions.get(name)
+        if ion is None:
+            problems.append(ConfigProblem(key, name, f"an ion of the force field {ff.name} ({', '.join(sorted(ff.ions))}); "
+                                          f"salts by name: {', '.join(SALTS)}"))
+        elif ion.charge_e * sign <= 0 or abs(ion.charge_e - round(ion.charge_e)) > 1e-9:
+            kind = "a cation (integer charge > 0)" if sign > 0 else "an anion (integer charge < 0)"
+            problems.append(ConfigProblem(key, name, f"{kind}; {name} has {ion.charge_e:+g} e in {ff.name}"))
+    if problems:
+        raise ConfigError(problems, source=source)
+
+
+def salt_meta(params: BuildParameters, ff: ForceField, counts: Mapping[str, int]) -> dict[str, Any]:
+    """The ``salt`` section: formula, counts and the feed's molality and ionic strength (mol/kg).
+
+    Concentrations are per kilogram of feed water (molality), which the counts fix exactly;
+    a molarity would depend on the equilibrated volume.
+    """
+    f = params.fluid
+    kg_water = counts["water_feed"] * WATER_G_MOL * 1.0e-3
+    n_cat, n_an = counts["cations"], counts["anions"]
+    z_cat, z_an = ff.site(f.cation).charge_e, ff.site(f.anion).charge_e
+    return {
+        "formula": salt_formula(f.cation, f.anion) or f"{f.cation} {f.anion}",
+        "cation": f.cation,
+        "anion": f.anion,
+        "formula_units": f.salt_units,
+        "cations": n_cat,
+        "anions": n_an,
+        "ion_charge_e": n_cat * z_cat + n_an * z_an + 0.0,
+        "feed_molality_mol_kg": f.salt_units / kg_water if kg_water > 0 else 0.0,
+        "feed_ionic_strength_mol_kg": 0.5 * (n_cat * z_cat**2 + n_an * z_an**2) / kg_water if kg_water > 0 else 0.0,
+        "definition": "molality: formula units per kg of feed water (18.015 g/mol); "
+                      "ionic strength: 0.5 sum m_i z_i^2",
+    }
 
 
 def _pore_meta(params: BuildParameters, ff: ForceField, asm: Assembled) -> dict[str, Any]:
@@ -263,6 +316,7 @@ def make_metadata(params: BuildParameters, ff: ForceField, asm: Assembled, secon
             "pore_c": {"ids": asm.pore_c_ids},
         },
         "counts": {**asm.counts, "net_charge_e": round(asm.topology.net_charge_e(), 10) + 0.0},
+        "salt": salt_meta(params, ff, asm.counts),
         "md": dict(as_dict(params)["md"]),
         "forcefield": forcefield_summary(ff, list(asm.type_names)),
         "parameters": as_dict(params),

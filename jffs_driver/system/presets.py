@@ -9,6 +9,13 @@ atoms) for tests. Every value can be overridden from a TOML file laid out like t
 ``build.toml`` the builder writes (tables ``[box]``, ``[pore]``, ``[fluid]``, ``[pressure]``,
 ``[md]``; top-level ``preset``, ``seed``, ``forcefield``). Unknown keys are errors, and all
 problems are reported together.
+
+The salt is a second, independent choice (:data:`SALTS`: ``NaCl``, the paper's and the default,
+``KCl`` or ``CaCl2``): ``[fluid] salt = "CaCl2"`` in the TOML, ``salt=`` here and
+``jffs build --salt``. It only names the cation and the anion (``[fluid] cation``/``anion``,
+which is what ``build.toml`` records); ``salt_units`` always counts neutral formula units, so a
+preset with ``CaCl2`` keeps its Table 1 count as CaCl2 units (same salt molality and the same
+number of cations as the paper's NaCl, twice the chloride, three times the ionic strength).
 """
 
 from __future__ import annotations
@@ -96,9 +103,10 @@ class FluidParams:
     water_feed, water_filtrate
         Water molecules packed into the feed (low z) and the filtrate (high z).
     salt_units
-        Formula units of salt in the feed (ion pairs for NaCl).
+        Formula units of salt in the feed (ion pairs for NaCl; one Ca2+ and two Cl- each for
+        CaCl2).
     cation, anion
-        Ion names from the force field.
+        Ion names from the force field (one species each; :data:`SALTS` names the pairs).
     water_density_g_cm3
         Density of the packed water (g/cm^3); the moving pistons then relax it.
     packmol_tolerance_A
@@ -166,23 +174,52 @@ PAPER_TABLE1: Mapping[str, tuple[int, int, int, int, int]] = {
 TINY: tuple[int, int, int, int, int] = (9, 5, 330, 230, 9)
 
 
+#: Salts a build can hold, by formula: (cation, anion) names of the force field. A build has
+#: one cation and one anion species (no mixtures); a formula unit is neutral.
+SALTS: Mapping[str, tuple[str, str]] = {
+    "NaCl": ("Na+", "Cl-"),
+    "KCl": ("K+", "Cl-"),
+    "CaCl2": ("Ca2+", "Cl-"),
+}
+#: The paper's salt, the default of every preset.
+DEFAULT_SALT = "NaCl"
+
+
+def salt_formula(cation: str, anion: str) -> str | None:
+    """The formula (``'CaCl2'``) of a cation/anion pair of :data:`SALTS`; ``None`` for another pair."""
+    for formula, pair in SALTS.items():
+        if pair == (cation, anion):
+            return formula
+    return None
+
+
 def preset_names() -> list[str]:
-    """Names of the built-in presets."""
+    """Names of the built-in presets (box, water and formula units; the salt is chosen apart)."""
     return [*PAPER_TABLE1, "tiny"]
 
 
-def preset(name: str, seed: int = 1) -> BuildParameters:
-    """Return the parameters of a built-in preset."""
+def preset(name: str, seed: int = 1, salt: str = DEFAULT_SALT) -> BuildParameters:
+    """Return the parameters of a built-in preset, filled with ``salt`` (see :data:`SALTS`).
+
+    The preset's count is the number of formula units whatever the salt: ``preset("tiny",
+    salt="CaCl2")`` has 9 Ca2+ and 18 Cl- in the tiny box's 330 feed waters.
+    """
     table = dict(PAPER_TABLE1, tiny=TINY)
+    problems: list[ConfigProblem] = []
     if name not in table:
-        raise ConfigError([ConfigProblem("preset", name, "one of " + ", ".join(preset_names()))])
+        problems.append(ConfigProblem("preset", name, "one of " + ", ".join(preset_names())))
+    if salt not in SALTS:
+        problems.append(ConfigProblem("salt", salt, "one of " + ", ".join(SALTS)))
+    if problems:
+        raise ConfigError(problems)
     nx, ny, nf, nfi, ns = table[name]
+    cation, anion = SALTS[salt]
     return BuildParameters(
         preset=name,
         seed=seed,
         box=BoxParams(nx_cells=nx, ny_cells=ny),
         pore=PoreParams(),
-        fluid=FluidParams(water_feed=nf, water_filtrate=nfi, salt_units=ns),
+        fluid=FluidParams(water_feed=nf, water_filtrate=nfi, salt_units=ns, cation=cation, anion=anion),
     )
 
 
@@ -217,12 +254,15 @@ def resolve(
     seed: int | None = None,
     forcefield: str | None = None,
     source: str | None = None,
+    salt: str | None = None,
 ) -> BuildParameters:
     """Combine a preset, TOML overrides and command-line values; validate everything.
 
-    Precedence: explicit arguments (``seed``, ``forcefield``, ``preset_name``) over the
-    overrides over the preset. ``[box] lx_nm`` / ``ly_nm`` are accepted instead of cell counts
-    when they are commensurate with the graphene lattice.
+    Precedence: explicit arguments (``seed``, ``forcefield``, ``preset_name``, ``salt``) over
+    the overrides over the preset. ``[box] lx_nm`` / ``ly_nm`` are accepted instead of cell
+    counts when they are commensurate with the graphene lattice. ``[fluid] salt`` (a key of
+    :data:`SALTS`) sets ``cation`` and ``anion``; giving it with a ``cation`` or ``anion`` of
+    another salt is a problem.
 
     Raises
     ------
@@ -254,6 +294,8 @@ def resolve(
         if sec == "pore" and ("radius_A" in table) != ("n_removed" in table):
             table.setdefault("radius_A", None)
             table.setdefault("n_removed", None)
+        if sec == "fluid":
+            _salt_to_ions(table, salt, problems)
         sections[sec] = _apply(sec, cls, current, table, problems)
     top_seed = seed if seed is not None else over.get("seed", params.seed)
     top_ff = forcefield if forcefield is not None else over.get("forcefield", params.forcefield)
@@ -268,6 +310,27 @@ def resolve(
     if problems:
         raise ConfigError(problems, source=source)
     return result
+
+
+def _salt_to_ions(table: dict[str, Any], salt: str | None, problems: list[ConfigProblem]) -> None:
+    """Replace ``[fluid] salt`` (or the explicit ``salt``, which wins) by its cation and anion."""
+    if salt is not None:
+        key = "salt"
+        table.pop("salt", None)  # the explicit salt wins over the file's salt, cation and anion
+    elif "salt" in table:
+        key, salt = "fluid.salt", table.pop("salt")
+    else:
+        return
+    if not isinstance(salt, str) or salt not in SALTS:
+        problems.append(ConfigProblem(key, salt, "one of " + ", ".join(SALTS) + " (one cation and one anion species)"))
+        return
+    cation, anion = SALTS[salt]
+    if key == "fluid.salt":
+        for ion_key, ion in (("cation", cation), ("anion", anion)):
+            if ion_key in table and table[ion_key] != ion:
+                problems.append(ConfigProblem(f"fluid.{ion_key}", table[ion_key],
+                                              f"{ion!r} as fluid.salt = {salt!r} says (or leave one of the two out)"))
+    table["cation"], table["anion"] = cation, anion
 
 
 def _lengths_to_cells(table: dict[str, Any], box: BoxParams, problems: list[ConfigProblem]) -> None:
