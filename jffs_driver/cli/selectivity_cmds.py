@@ -22,7 +22,7 @@ def _ci(pair: tuple[float, float]) -> str:
 @click.command("selectivity")
 @click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--reference", type=click.IntRange(1, 10_000), default=1, show_default=True,
-              help="Which store the others are divided by (1 = the first given).")
+              help="Which store the others are divided by: its position in the list, a count from 1 (1 = the first given).")
 @click.option("--bootstrap", type=click.IntRange(0, 1_000_000), default=2000, show_default=True,
               help="Bootstrap replicates per campaign, a count (0: delta-method intervals only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")

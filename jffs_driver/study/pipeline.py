@@ -190,7 +190,7 @@ def prepare_box(cfg: StudyConfig, plan: BoxPlan, echo: Echo) -> Path:
     stamp = bdir / "build.toml"
     if not _built(system, build_text, stamp):
         echo(f"[{plan.box.name}] building {plan.lx_nm:.3f} x {plan.ly_nm:.3f} nm "
-             f"({plan.counts['water_feed']}/{plan.counts['water_filtrate']} waters, {plan.counts['salt_units']} ion pairs)")
+             f"({plan.counts['water_feed']}/{plan.counts['water_filtrate']} waters, {plan.counts['salt_units']} salt formula units)")
         if system.exists():  # a build from another plan: its replicas are stale too
             shutil.rmtree(system)
         bdir.mkdir(parents=True, exist_ok=True)
