@@ -81,10 +81,15 @@ continued as long as the configuration differs from it only by those keys at the
 
 ## Durability
 
-With `commit_interval_s = 0` (default) every finished task is committed before the next
-decision; a `kill -9` loses only the tasks in flight. A positive value batches commits (useful
-when trials take milliseconds, as in the Brownian example); a kill then loses at most that many
-seconds of finished work, which is redone identically on resume.
+With `commit_interval_s = 0` (default) every finished task that can be committed is committed
+before the next decision; a `kill -9` loses the tasks in flight and the finished results that
+wait in memory for an earlier trial of the same stage (trials are committed in index order, so
+one slow trial holds back the later ones: with many engine groups and a heavy tail of trial
+durations this can be most of a stage; `benchmarks/coordinator_scale.py` saw up to 99,855 held
+results with 1,024 groups). A positive value batches commits (useful when trials take
+milliseconds, as in the Brownian example); a kill then loses at most that many seconds of
+finished work more. Everything lost is redone identically on resume (seeds derive from the
+campaign seed and the trial's identity); committed data never change.
 """
 
 
