@@ -27,6 +27,7 @@ Units: lengths in A, times in fs (the store's ``units real``); flux also in 1/ns
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,14 +93,18 @@ class MembraneInfo:
         """Indices of all ions (cations first)."""
         return np.concatenate([self.cations, self.anions])
 
-    @property
+    @cached_property
     def leaders(self) -> np.ndarray:
-        """Indices of the ions that may lead (cations first), as :attr:`ions` when unrestricted."""
-        if not self.leader_species:
-            return self.ions
-        parts = [self.cations] if self.cation in self.leader_species else []
-        parts += [self.anions] if self.anion in self.leader_species else []
-        return np.concatenate(parts) if parts else self.ions
+        """Indices of the ions that may lead (cations first), as :attr:`ions` when unrestricted;
+        computed once (classify_state runs for every stored configuration)."""
+        anions = not self.leader_species or self.anion in self.leader_species
+        out = np.concatenate([self.cations[: self.leading_cations], self.anions if anions else self.anions[:0]])
+        return out if out.size else self.ions
+
+    @cached_property
+    def leading_cations(self) -> int:
+        """How many of :attr:`leaders` are cations (they come first)."""
+        return self.cations.size if (not self.leader_species or self.cation in self.leader_species) else 0
 
     @property
     def filtrate_z(self) -> float:
@@ -173,7 +178,7 @@ def classify_state(positions: np.ndarray, info: MembraneInfo) -> StateLabel:
     k = int(np.argmax(lam_i))
     leader = int(ions[k])
     p, q = filtrate_counts(positions, info.cations, info.anions, info.filtrate_z)
-    species = info.cation if leader in set(info.cations.tolist()) else info.anion
+    species = info.cation if k < info.leading_cations else info.anion
     return StateLabel(lam=float(lam_i[k]), leader_id=leader + 1, species=species, p=p, q=q,
                       basin=basin_label(p, q))
 
