@@ -119,6 +119,12 @@ def compute_results(store_path: str | Path, n_bootstrap: int | None = None,
 
     with CampaignStore.open(Path(store_path), mode="r") as store:
         state, header = load_state(store)
+    return results_of_state(store_path, state, header, n_bootstrap, target_rel_ci)
+
+
+def results_of_state(store_path: str | Path, state: CampaignState, header: Any, n_bootstrap: int | None = None,
+                     target_rel_ci: float | None = None) -> dict[str, Any]:
+    """:func:`compute_results` of a state already rebuilt from the store (no store access)."""
     cfg = state.config
     info = dict(header.info)
     units = dict(header.units)

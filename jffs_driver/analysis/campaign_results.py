@@ -19,13 +19,13 @@ from ..models.description import MembraneDescription, stored_description
 def full_results(store_path: str | Path, n_bootstrap: Optional[int] = None,
                  target_rel_ci: Optional[float] = None) -> dict[str, Any]:
     """:func:`~jffs_driver.results.compute_results` plus, for membrane stores, the ``membrane`` block."""
-    from ..results import compute_results, load_state  # noqa: PLC0415
+    from ..results import load_state, results_of_state  # noqa: PLC0415
     from ..store import CampaignStore  # noqa: PLC0415
     from .membrane import membrane_block  # noqa: PLC0415
 
-    out = compute_results(store_path, n_bootstrap=n_bootstrap, target_rel_ci=target_rel_ci)
-    with CampaignStore.open(Path(store_path), mode="r") as store:
+    with CampaignStore.open(Path(store_path), mode="r") as store:  # the state is rebuilt once
         state, header = load_state(store)
+    out = results_of_state(store_path, state, header, n_bootstrap=n_bootstrap, target_rel_ci=target_rel_ci)
     description = stored_description(dict(header.info), state.config.model)
     if isinstance(description, MembraneDescription):  # leading ions, water passage, lambda check
         out["membrane"] = membrane_block(store_path, state, description)

@@ -106,11 +106,13 @@ def ratio_estimate(a: CampaignRates, b: CampaignRates) -> Ratio:
 
 
 def campaign_rates(store: str | Path, n_bootstrap: int = DEFAULT_BOOTSTRAP,
-                   seed: Optional[int] = None) -> CampaignRates:
+                   position: Optional[int] = None) -> CampaignRates:
     """Read a store: MFPT, its delta-method interval and ``n_bootstrap`` bootstrap replicates.
 
-    ``seed``: the bootstrap seed (default: ``jffs results``' own, derived from the campaign
-    seed, so that the replicates are those behind its bootstrap CI).
+    ``position``: the store's place in a selectivity list; its bootstrap seed then derives from
+    the campaign seed and the position (independent resamples even for campaigns that share a
+    seed). ``None``: ``jffs results``' own seed, so that the replicates are those behind its
+    bootstrap CI.
     """
     from ..ffs.estimators import estimate_rate  # noqa: PLC0415
     from ..ffs.seeds import derive_seed  # noqa: PLC0415
@@ -118,10 +120,11 @@ def campaign_rates(store: str | Path, n_bootstrap: int = DEFAULT_BOOTSTRAP,
     from ..store import CampaignStore  # noqa: PLC0415
 
     path = Path(store)
-    with CampaignStore.open(path, mode="r") as st:
+    with CampaignStore.open(path, mode="r") as st:  # one open: the state and the arrivals' species
         state, header = load_state(st)
+        description = stored_description(dict(header.info), state.config.model)
+        label = _label(st, state, description)
     cfg = state.config
-    description = stored_description(dict(header.info), cfg.model)
     time_unit = str(dict(header.units).get("time", "?"))
     inputs = rate_inputs(state, description.timestep)
     if not (inputs.basin_time > 0 and state.n_crossings > 0 and inputs.counts):
@@ -130,30 +133,30 @@ def campaign_rates(store: str | Path, n_bootstrap: int = DEFAULT_BOOTSTRAP,
                         tree=None, n_bootstrap=0)
     reps = np.empty(0)
     if inputs.tree is not None and n_bootstrap > 0:
-        s = derive_seed(cfg.campaign.seed, "bootstrap", 0) if seed is None else int(seed)
+        s = (derive_seed(cfg.campaign.seed, "bootstrap", 0) if position is None
+             else derive_seed(cfg.campaign.seed, "selectivity-bootstrap", position))
         rates = inputs.tree.bootstrap_rates(state.n_crossings, inputs.basin_time, n_bootstrap, s,
                                             factors=[c.bias_factor for c in inputs.counts])
         with np.errstate(divide="ignore"):
             reps = np.where(rates > 0, 1.0 / rates, np.inf)
-    return CampaignRates(store=str(store), campaign=cfg.campaign.name, label=_label(path, state, description),
+    return CampaignRates(store=str(store), campaign=cfg.campaign.name, label=label,
                          mfpt=float(est.mfpt), mfpt_ci95=(float(est.mfpt_ci95[0]), float(est.mfpt_ci95[1])),
                          sigma_ln_rate=float(est.sigma_ln_rate), replicates=reps, time_unit=time_unit,
                          complete=bool(state.complete))
 
 
-def _label(path: Path, state: Any, description: Any) -> str:
-    """The leading species of the arrivals in B (membrane stores), else the campaign name."""
+def _label(st: Any, state: Any, description: Any) -> str:
+    """The leading species of the arrivals in B (membrane stores), else the campaign name
+    (``st``: the open store)."""
     if not isinstance(description, MembraneDescription) or not state.complete:
         return str(state.config.campaign.name)
     from .membrane import MembraneInfo, label_configs  # noqa: PLC0415
-    from ..store import CampaignStore  # noqa: PLC0415
 
     last = state.stages[-1]
     landed = {int(t.landing_config) for t in last.counted if t.outcome.succeeded}
     try:
         info = MembraneInfo.from_description(description)
-        with CampaignStore.open(path, mode="r") as st:
-            species = [lab.species for lab in label_configs(st, info, ids=landed)]
+        species = [lab.species for lab in label_configs(st, info, ids=landed)]
     except (KeyError, OSError, AnalysisError):
         return str(state.config.campaign.name)
     names = sorted(set(species))
@@ -185,16 +188,6 @@ class SelectivityResult:
         }
 
 
-def _seed(store: str | Path, position: int) -> int:
-    """Bootstrap seed of the ``position``-th store: its campaign seed and its position."""
-    from ..ffs.seeds import derive_seed  # noqa: PLC0415
-    from ..store import CampaignStore  # noqa: PLC0415
-
-    with CampaignStore.open(Path(store), mode="r") as st:
-        campaign_seed = int(dict(st.header.config)["campaign"]["seed"])
-    return derive_seed(campaign_seed, "selectivity-bootstrap", position)
-
-
 def selectivity(stores: Sequence[str | Path], reference: int = 0, n_bootstrap: int = DEFAULT_BOOTSTRAP) -> SelectivityResult:
     """Passage-time ratios of ``stores`` to ``stores[reference]`` (see module docstring)."""
     if len(stores) < 2:
@@ -204,6 +197,6 @@ def selectivity(stores: Sequence[str | Path], reference: int = 0, n_bootstrap: i
     resolved = [Path(s).resolve() for s in stores]
     if len(set(resolved)) < len(resolved):
         raise AnalysisError("a store is given twice: the ratio of a campaign to itself is 1 and not independent")
-    camps = tuple(campaign_rates(s, n_bootstrap, seed=_seed(s, i)) for i, s in enumerate(stores))
+    camps = tuple(campaign_rates(s, n_bootstrap, position=i) for i, s in enumerate(stores))
     ref = camps[reference]
     return SelectivityResult(camps, reference, tuple(ratio_estimate(c, ref) for c in camps))
