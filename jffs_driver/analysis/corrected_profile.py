@@ -528,8 +528,9 @@ def model_warnings(description: ModelDescription, valence: float) -> tuple[str, 
     if isinstance(description, MembraneDescription):
         groups = description.groups or {}
         ions = groups.get("ions")
-        try:
-            n_ions = int(ions[1]) - int(ions[0]) + 1 if ions else None
+        try:  # inclusive ID ranges [[lo, hi], ...] (one flat [lo, hi] in hand-made descriptions)
+            ranges = [ions] if ions and not isinstance(ions[0], (list, tuple)) else (ions or [])
+            n_ions = sum(int(hi) - int(lo) + 1 for lo, hi in ranges) if ranges else None
         except (TypeError, ValueError, IndexError):
             n_ions = None
         if n_ions is not None and n_ions < MIN_CARRIERS:

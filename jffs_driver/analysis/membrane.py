@@ -26,6 +26,8 @@ Units: lengths in A, times in fs (the store's ``units real``); flux also in 1/ns
 
 from __future__ import annotations
 
+import re
+
 import math
 from functools import cached_property
 from collections import Counter
@@ -76,6 +78,11 @@ class MembraneInfo:
         Equilibrated replica data files (start states of the basin runs), as stored.
     leader_species
         The species that may lead (``[model] leader``); empty: every ion.
+    species_ions
+        ``(name, atom indices)`` per ion species, cations first (builds with per-species
+        groups, needed for mixtures); empty: the one ``cation`` and one ``anion`` species.
+    start_pq
+        (p, q) of the start state: cations and anions already in the filtrate (F01: (0, 1)).
     """
 
     geometry: PoreGeometry
@@ -87,6 +94,21 @@ class MembraneInfo:
     timestep_fs: float
     replica_files: tuple[str, ...] = ()
     leader_species: tuple[str, ...] = ()
+    species_ions: tuple[tuple[str, np.ndarray], ...] = ()
+    start_pq: tuple[int, int] = (0, 0)
+
+    @cached_property
+    def _species_table(self) -> tuple[tuple[str, np.ndarray], ...]:
+        """``species_ions``, or the one cation and one anion species of older builds."""
+        return self.species_ions or ((self.cation, self.cations), (self.anion, self.anions))
+
+    @cached_property
+    def leader_names(self) -> np.ndarray:
+        """Species name of every entry of :attr:`leaders`."""
+        allowed = [(n, idx) for n, idx in self._species_table if not self.leader_species or n in self.leader_species]
+        if not allowed:
+            allowed = list(self._species_table)
+        return np.concatenate([np.full(len(idx), n, dtype=object) for n, idx in allowed])
 
     @property
     def ions(self) -> np.ndarray:
@@ -97,14 +119,9 @@ class MembraneInfo:
     def leaders(self) -> np.ndarray:
         """Indices of the ions that may lead (cations first), as :attr:`ions` when unrestricted;
         computed once (classify_state runs for every stored configuration)."""
-        anions = not self.leader_species or self.anion in self.leader_species
-        out = np.concatenate([self.cations[: self.leading_cations], self.anions if anions else self.anions[:0]])
+        allowed = [idx for n, idx in self._species_table if not self.leader_species or n in self.leader_species]
+        out = np.concatenate(allowed).astype(np.int64) if allowed else np.zeros(0, dtype=np.int64)
         return out if out.size else self.ions
-
-    @cached_property
-    def leading_cations(self) -> int:
-        """How many of :attr:`leaders` are cations (they come first)."""
-        return self.cations.size if (not self.leader_species or self.cation in self.leader_species) else 0
 
     @property
     def filtrate_z(self) -> float:
@@ -130,19 +147,32 @@ class MembraneInfo:
         geom = PoreGeometry(xc=float(p["xc_A"]), yc=float(p["yc_A"]), radius=float(p["radius_A"]),
                             z_in=float(p["z_in_A"]), z_out=float(p["z_out_A"]), lx=float(p["lx_A"]),
                             ly=float(p["ly_A"]))
+        match = re.match(r"\s*A = F(\d)(\d)\b", desc.basins or "")  # basins_text of the model
+        start = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
         return cls(geometry=geom, cations=_ids(g["cations"]) - 1, anions=_ids(g["anions"]) - 1,
                    water_o=(_ids(g["water"]) - 1)[0::3], cation=str(desc.species["cation"]),
                    anion=str(desc.species["anion"]), timestep_fs=float(desc.timestep),
-                   replica_files=tuple(desc.replica_files), leader_species=tuple(desc.leader_species))
+                   replica_files=tuple(desc.replica_files), leader_species=tuple(desc.leader_species),
+                   species_ions=_species_groups(g), start_pq=start)
 
     @classmethod
     def from_metadata(cls, meta: Mapping[str, Any], timestep_fs: float = 1.0) -> "MembraneInfo":
         """From a build's ``metadata.json`` (for configurations made outside a campaign)."""
         g = meta["groups"]
+        start = meta.get("start", {})
         return cls(geometry=PoreGeometry.from_metadata(meta), cations=_ids(g["cations"]) - 1,
                    anions=_ids(g["anions"]) - 1, water_o=(_ids(g["water"]) - 1)[0::3],
                    cation=str(meta["species"]["cation"]), anion=str(meta["species"]["anion"]),
-                   timestep_fs=float(timestep_fs))
+                   timestep_fs=float(timestep_fs), species_ions=_species_groups(g),
+                   start_pq=(int(start.get("p", 0)), int(start.get("q", 0))))
+
+
+def _species_groups(groups: Mapping[str, Any]) -> tuple[tuple[str, np.ndarray], ...]:
+    """``(name, 0-based indices)`` of the ``ion_NAME`` groups, cations first (by membership)."""
+    cations = set((_ids(groups["cations"]) - 1).tolist())
+    table = [(key[4:], _ids(v) - 1) for key, v in groups.items() if key.startswith("ion_")]
+    first = [t for t in table if t[1].size and int(t[1][0]) in cations]
+    return tuple(first + [t for t in table if t not in first])
 
 
 @dataclass(frozen=True)
@@ -178,9 +208,9 @@ def classify_state(positions: np.ndarray, info: MembraneInfo) -> StateLabel:
     k = int(np.argmax(lam_i))
     leader = int(ions[k])
     p, q = filtrate_counts(positions, info.cations, info.anions, info.filtrate_z)
-    species = info.cation if k < info.leading_cations else info.anion
+    species = str(info.leader_names[k]) if k < len(info.leader_names) else "?"
     return StateLabel(lam=float(lam_i[k]), leader_id=leader + 1, species=species, p=p, q=q,
-                      basin=basin_label(p, q))
+                      basin=basin_label(p, q, info.start_pq))
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,13 @@ SALTS = ("NaCl", "KCl", "CaCl2")
 @click.option("--salt", type=click.Choice(SALTS), default=None,
               help="Salt in the feed (default: the TOML's [fluid] salt or cation/anion, else NaCl); the preset's "
                    "count is formula units, so CaCl2 gives n Ca2+ and 2n Cl-.")
+@click.option("--carboxylates", type=click.IntRange(0, 64), default=None,
+              help="COO- groups on the feed-side pore rim, a count (default: the TOML's [pore] carboxylates, else 0); "
+                   "each brings one counter-ion charge of the salt's cation.")
+@click.option("--co-salt", "co_salt", type=str, default=None, metavar="FORMULA:UNITS",
+              help="A second salt in the feed, e.g. CaCl2:5 (formula units) for a NaCl/CaCl2 mixture.")
 def build(preset: str | None, seed: int | None, out_dir: Path, config: Path | None, forcefield: str | None, overwrite: bool,
-          salt: str | None) -> None:
+          salt: str | None, carboxylates: int | None, co_salt: str | None) -> None:
     """Build a porous graphitic membrane system with pistons, water and salt.
 
     Writes OUT/system.data (LAMMPS), OUT/metadata.json, OUT/build.toml and OUT/forcefield.toml.
@@ -43,22 +48,43 @@ def build(preset: str | None, seed: int | None, out_dir: Path, config: Path | No
     if problem:  # LAMMPS reads the build later (equilibrate, run): refuse now, before any work
         raise UsageError(f"--out {str(out_dir)!r} cannot be passed to LAMMPS later: {problem}; choose another "
                          "folder name (spaces, '#', '$' and single quotes are fine)", option="--out")
+    co = None
+    if co_salt is not None:
+        formula, _, units = co_salt.partition(":")
+        if formula not in SALTS or not units.isdigit():
+            raise UsageError(f"--co-salt {co_salt!r}: expected FORMULA:UNITS with FORMULA one of {', '.join(SALTS)} and "
+                             "UNITS a count of formula units (e.g. CaCl2:5)", option="--co-salt")
+        co = (formula, int(units))
     built = build_system(out_dir, preset=preset, seed=seed, config=config, forcefield=forcefield, overwrite=overwrite,
-                         salt=salt)
+                         salt=salt, carboxylates=carboxylates, co_salt=co)
     m = built.metadata
     c, pore, box = m["counts"], m["pore"], m["box"]
     click.echo(f"built {m['preset']} (seed {m['seed']}) in {built.seconds['total_s']:.1f} s -> {built.out_dir}")
     click.echo(f"  box {box['lx_A']:.2f} x {box['ly_A']:.2f} x {box['zhi_A']:.2f} A ({box['lx_A'] / 10:.3f} x "
                f"{box['ly_A'] / 10:.3f} x {box['zhi_A'] / 10:.3f} nm), {c['atoms']} atoms, net charge {c['net_charge_e']:+.1e} e")
     s = m["salt"]
-    click.echo(f"  water feed/filtrate {c['water_feed']}/{c['water_filtrate']} molecules, ions {c['cations']} "
-               f"{m['species']['cation']} + {c['anions']} {m['species']['anion']} ({s['formula_units']} {s['formula']} "
-               f"formula units, {s['feed_molality_mol_kg']:.3f} mol/kg in the feed water, ionic strength "
-               f"{s['feed_ionic_strength_mol_kg']:.3f} mol/kg)")
+    by_species = c.get("ions_by_species") or {m['species']['cation']: c['cations'], m['species']['anion']: c['anions']}
+    units = " + ".join(f"{v['formula_units']} {k}" for k, v in s["salts"].items()) if "salts" in s \
+        else f"{s['formula_units']} {s['formula']}"
+    click.echo(f"  water feed/filtrate {c['water_feed']}/{c['water_filtrate']} molecules, ions "
+               + " + ".join(f"{n} {name}" for name, n in by_species.items())
+               + f" ({units} formula units, {s['feed_molality_mol_kg']:.3f} mol/kg of the main salt in the feed water, "
+               f"ionic strength {s['feed_ionic_strength_mol_kg']:.3f} mol/kg)")
+    hydrogens = sorted({layer["hydrogens"] for layer in pore["layers"]})
     click.echo(
         f"  pore: axis ({pore['axis_xy_A'][0]:.3f}, {pore['axis_xy_A'][1]:.3f}) A, radius {pore['radius_A']:.3f} A, "
-        f"{pore['layers'][0]['carbons_removed']} C removed and {pore['layers'][0]['hydrogens']} H per layer, z_in {pore['z_in_A']:.3f} A, z_out {pore['z_out_A']:.3f} A"
+        f"{pore['layers'][0]['carbons_removed']} C removed and {'/'.join(map(str, hydrogens))} H per layer, "
+        f"z_in {pore['z_in_A']:.3f} A, z_out {pore['z_out_A']:.3f} A"
     )
+    carb = pore.get("carboxylates")
+    if carb:
+        click.echo(f"  carboxylates: {carb['count']} COO- on the rim of layer(s) {', '.join(map(str, carb['layers']))} "
+                   f"({carb['membrane_charge_e']:+g} e), neutralised by {carb['counterions']} {carb['counterion']} in the "
+                   f"feed; closest O {carb['o_min_radius_A']:.3f} A from the axis")
+    start = m.get("start", {})
+    if start.get("filtrate_ions"):
+        click.echo(f"  start: {start['label']} ("
+                   + ", ".join(f"{n} {name}" for name, n in start["filtrate_ions"].items()) + " already in the filtrate)")
     p = m["pistons"]
     click.echo(
         f"  pistons: {p['feed']['n_atoms']} atoms each, force per atom {p['feed']['force_per_atom_z_kcal_mol_A']:+.6g} (feed) "

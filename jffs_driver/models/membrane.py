@@ -135,8 +135,13 @@ class MembraneSystem:
         masses[water[0::3]] = float(sites["OW"]["mass_g_mol"])
         masses[water[1::3]] = float(sites["HW"]["mass_g_mol"])
         masses[water[2::3]] = float(sites["HW"]["mass_g_mol"])
-        masses[self.ids("cations") - 1] = float(sites[species["cation"]]["mass_g_mol"])
-        masses[self.ids("anions") - 1] = float(sites[species["anion"]]["mass_g_mol"])
+        groups = self.meta["groups"]
+        if all(f"ion_{name}" in groups for name in species["ions"]):  # builds with per-species groups
+            for name in species["ions"]:
+                masses[self.ids(f"ion_{name}") - 1] = float(sites[name]["mass_g_mol"])
+        else:  # older builds: one cation and one anion species
+            masses[self.ids("cations") - 1] = float(sites[species["cation"]]["mass_g_mol"])
+            masses[self.ids("anions") - 1] = float(sites[species["anion"]]["mass_g_mol"])
         return masses
 
 
@@ -253,8 +258,8 @@ def leader_species(meta: Mapping[str, Any], leader: str) -> tuple[str, ...]:
     ions = [str(s) for s in meta["species"]["ions"]]
     charges = meta["species"].get("charges_e", {})
     if leader == LEADER_ANY:
-        return tuple(ions)
-    if leader in ("cation", "anion"):
+        chosen = tuple(ions)
+    elif leader in ("cation", "anion"):
         sign = 1.0 if leader == "cation" else -1.0
         chosen = tuple(s for s in ions if float(charges.get(s, 0.0)) * sign > 0)
     else:
@@ -262,6 +267,15 @@ def leader_species(meta: Mapping[str, Any], leader: str) -> tuple[str, ...]:
     if not chosen:
         raise ConfigError([ConfigProblem("model.leader", leader, f'"any", "cation", "anion" or one of this build\'s '
                                          f'ions: {", ".join(ions)}')])
+    passed = {str(k): int(v) for k, v in meta.get("start", {}).get("filtrate_ions", {}).items() if int(v) > 0}
+    clash = [name for name in chosen if name in passed]
+    if clash:
+        others = [s for s in ions if s not in passed]
+        raise ConfigError([ConfigProblem(
+            "model.leader", leader,
+            f"a species not already in the filtrate: this build starts in {meta['start'].get('label', 'F01')} with "
+            + ", ".join(f"{passed[n]} {n}" for n in clash) + " past the exit, which would lead from the start; use "
+            + (" or ".join(f'"{n}"' for n in others) if others else "a build without fluid.filtrate_anions"))])
     return chosen
 
 
@@ -344,6 +358,9 @@ class MembraneModel:
         """The facts stored with the campaign (what :mod:`jffs_driver.analysis.membrane` reads)."""
         meta, g = self.system.meta, self.system.geometry
         groups = {name: meta["groups"][name] for name in ("ions", "cations", "anions", "water", "mobile", "pistons")}
+        # per-species groups (mixtures), in the build's species order
+        groups.update({f"ion_{n}": meta["groups"][f"ion_{n}"] for n in meta["species"]["ions"]
+                       if f"ion_{n}" in meta["groups"]})
         return MembraneDescription(
             type="membrane", units="real", timestep=float(self.timestep_fs), units_text=UNITS_TEXT,
             leader=self.leader, leader_species=self.leader_species(),
@@ -357,8 +374,24 @@ class MembraneModel:
             species={"cation": meta["species"]["cation"], "anion": meta["species"]["anion"]},
             lammps_args=tuple(self.lammps_args),
             order_parameter="curved directed distance of the leading ion (A), jffs_driver.order_parameter.pore",
-            basins="A = F00 (no ion with z > z_out); B = F01 U F10 (F_pq: p cations, q anions in the filtrate)",
+            basins=basins_text(meta, self.leader_species()),
         )
+
+
+def basins_text(meta: Mapping[str, Any], leaders: Sequence[str]) -> str:
+    """The stored basin definition: F00 -> F01 U F10 (the paper), or from the build's start state.
+
+    A build with ions already in the filtrate (``fluid.filtrate_anions``) starts in F_{p0,q0};
+    basin A is that state (no ion of the leading species past the exit) and B one more passage
+    of a leading species. The first clause names the start (the correction's F01 warning reads it).
+    """
+    start = meta.get("start", {})
+    p0, q0 = int(start.get("p", 0)), int(start.get("q", 0))
+    if not p0 and not q0:
+        return "A = F00 (no ion with z > z_out); B = F01 U F10 (F_pq: p cations, q anions in the filtrate)"
+    passed = ", ".join(f"{k} {n}" for n, k in start.get("filtrate_ions", {}).items())
+    return (f"A = F{p0}{q0} (start: {passed} already in the filtrate; no {'/'.join(leaders)} with z > z_out); "
+            f"B = one more passage, of a leading ion ({'/'.join(leaders)}) (F_pq: p cations, q anions in the filtrate)")
 
 
 def model_from_config(model: Mapping[str, Any]) -> MembraneModel:

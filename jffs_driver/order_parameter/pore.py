@@ -106,11 +106,15 @@ def filtrate_counts(positions: np.ndarray, cations: np.ndarray, anions: np.ndarr
     return int(np.sum(z[np.asarray(cations)] > z_boundary)), int(np.sum(z[np.asarray(anions)] > z_boundary))
 
 
-def basin_label(p: int, q: int) -> str:
-    """Basin of a state with p cations and q anions in the filtrate: 'A' (F00), 'B' (F01 or
-    F10), or 'F{p}{q}' otherwise (as in the paper: A = F00, B = F01 U F10)."""
-    if p == 0 and q == 0:
+def basin_label(p: int, q: int, start: tuple[int, int] = (0, 0)) -> str:
+    """Basin of a state with p cations and q anions in the filtrate: 'A' (the start, F00 in the
+    paper), 'B' (one ion more: F01 or F10 from F00), or 'F{p}{q}' otherwise.
+
+    ``start`` = (p0, q0) for a build that starts with ions already in the filtrate (F01: a
+    chloride passed); a state that lost one of them is 'F{p}{q}' too."""
+    p0, q0 = start
+    if (p, q) == (p0, q0):
         return "A"
-    if p + q == 1:
+    if p >= p0 and q >= q0 and (p - p0) + (q - q0) == 1:
         return "B"
     return f"F{p}{q}"

@@ -20,7 +20,7 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,7 +29,8 @@ import numpy as np
 from .. import __version__
 from ..errors import ConfigError, ConfigProblem, UsageError
 from .assembly import WATER_G_MOL, Assembled, assemble
-from .forcefield import ForceField, forcefield_summary, load_forcefield
+from .carboxylate import CarboxylateGeometry
+from .forcefield import CARBOXYLATE_SITES, ForceField, forcefield_summary, load_forcefield
 from .lammps_data import write_data
 from .lammps_inputs import piston_force_kcal_mol_A
 from .packing import packmol_version
@@ -84,6 +85,8 @@ def build_system(
     forcefield: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     salt: str | None = None,
+    carboxylates: int | None = None,
+    co_salt: tuple[str, int] | None = None,
 ) -> BuiltSystem:
     """Build a membrane system and write it to ``out_dir``.
 
@@ -106,6 +109,12 @@ def build_system(
         ``NaCl``, ``KCl`` or ``CaCl2`` (:data:`~jffs_driver.system.presets.SALTS`); wins over
         the TOML's ``[fluid] salt`` / ``cation`` / ``anion`` (default: the TOML's, else NaCl).
         ``salt_units`` counts formula units: n CaCl2 is n Ca2+ and 2n Cl-.
+    carboxylates
+        COO- groups on the feed-side rim (wins over ``[pore] carboxylates``); each brings one
+        counter-ion charge (``[fluid] counterion``, default the salt's cation).
+    co_salt
+        ``(formula, units)`` of a second salt in the feed (wins over ``[fluid] co_salt`` /
+        ``co_salt_units``): ``("CaCl2", 5)`` with NaCl is a NaCl/CaCl2 mixture.
 
     Raises
     ------
@@ -126,6 +135,10 @@ def build_system(
         overrides = read_overrides(config)
     else:
         overrides = {}
+    if carboxylates is not None:
+        overrides["pore"] = {**dict(overrides.get("pore", {})), "carboxylates": carboxylates}
+    if co_salt is not None:
+        overrides["fluid"] = {**dict(overrides.get("fluid", {})), "co_salt": co_salt[0], "co_salt_units": co_salt[1]}
     params = resolve(preset, overrides, seed=seed, forcefield=str(forcefield) if forcefield else None, source=source,
                      salt=salt)
     ff = load_forcefield(params.forcefield)
@@ -179,7 +192,14 @@ def check_ions(params: BuildParameters, ff: ForceField, source: str | None = Non
         Naming ``fluid.cation`` / ``fluid.anion`` and the ions the force field has.
     """
     problems: list[ConfigProblem] = []
-    for key, name, sign in (("fluid.cation", params.fluid.cation, 1), ("fluid.anion", params.fluid.anion, -1)):
+    f = params.fluid
+    wanted = [("fluid.cation", f.cation, 1), ("fluid.anion", f.anion, -1)]
+    if f.counterion:
+        wanted.append(("fluid.counterion", f.counterion, 1))
+    if f.co_salt in SALTS:
+        co_cation, co_anion = SALTS[f.co_salt]
+        wanted += [("fluid.co_salt", co_cation, 1), ("fluid.co_salt", co_anion, -1)]
+    for key, name, sign in wanted:
         ion = ff.ions.get(name)
         if ion is None:
             problems.append(ConfigProblem(key, name, f"an ion of the force field {ff.name} ({', '.join(sorted(ff.ions))}); "
@@ -199,21 +219,33 @@ def salt_meta(params: BuildParameters, ff: ForceField, counts: Mapping[str, int]
     """
     f = params.fluid
     kg_water = counts["water_feed"] * WATER_G_MOL * 1.0e-3
-    n_cat, n_an = counts["cations"], counts["anions"]
-    z_cat, z_an = ff.site(f.cation).charge_e, ff.site(f.anion).charge_e
-    return {
-        "formula": salt_formula(f.cation, f.anion) or f"{f.cation} {f.anion}",
+    by_species = counts.get("ions_by_species") or {f.cation: counts["cations"], f.anion: counts["anions"]}
+    z = {name: ff.site(name).charge_e for name in by_species}
+    formula = salt_formula(f.cation, f.anion) or f"{f.cation} {f.anion}"
+    salts = {formula: f.salt_units}
+    if f.co_salt and f.co_salt_units:
+        salts[f.co_salt] = f.co_salt_units
+    out: dict[str, Any] = {
+        "formula": " + ".join(salts),
         "cation": f.cation,
         "anion": f.anion,
         "formula_units": f.salt_units,
-        "cations": n_cat,
-        "anions": n_an,
-        "ion_charge_e": n_cat * z_cat + n_an * z_an + 0.0,
+        "cations": counts["cations"],
+        "anions": counts["anions"],
+        "ion_charge_e": sum(n * z[name] for name, n in by_species.items()) + 0.0,
         "feed_molality_mol_kg": f.salt_units / kg_water if kg_water > 0 else 0.0,
-        "feed_ionic_strength_mol_kg": 0.5 * (n_cat * z_cat**2 + n_an * z_an**2) / kg_water if kg_water > 0 else 0.0,
+        "feed_ionic_strength_mol_kg": 0.5 * sum(n * z[name] ** 2 for name, n in by_species.items()) / kg_water
+        if kg_water > 0 else 0.0,
         "definition": "molality: formula units per kg of feed water (18.015 g/mol); "
-                      "ionic strength: 0.5 sum m_i z_i^2",
+                      "ionic strength: 0.5 sum m_i z_i^2 over every ion of the build (counter-ions included)",
     }
+    if len(salts) > 1 or counts.get("counterions") or counts.get("filtrate_ions"):
+        out["salts"] = {name: {"formula_units": units, "feed_molality_mol_kg": units / kg_water if kg_water > 0 else 0.0}
+                        for name, units in salts.items()}
+        out["ions_by_species"] = dict(by_species)
+        out["counterions"] = {"species": f.counterion or f.cation, "count": int(counts.get("counterions", 0))}
+        out["filtrate_ions"] = dict(counts.get("filtrate_ions", {}))
+    return out
 
 
 def _pore_meta(params: BuildParameters, ff: ForceField, asm: Assembled) -> dict[str, Any]:
@@ -232,6 +264,32 @@ def _pore_meta(params: BuildParameters, ff: ForceField, asm: Assembled) -> dict[
         "plane_definition": "z_in: carbon plane of the feed-side layer; z_out: carbon plane of the filtrate-side layer",
         "requested": {"n_removed": params.pore.n_removed, "radius_A": params.pore.radius_A},
         "layers": list(mem.layers),
+        **({"carboxylates": _carboxylate_meta(params, ff, asm)} if len(mem.carboxyl_xyz_A) else {}),
+    }
+
+
+def _carboxylate_meta(params: BuildParameters, ff: ForceField, asm: Assembled) -> dict[str, Any]:
+    """The ``pore.carboxylates`` section: count, layers, charges, geometry, lining radius, IDs."""
+    mem = asm.membrane
+    rel = mem.carboxyl_xyz_A[:, 1:, :2].reshape(-1, 2) - mem.center_xy_A
+    box = np.array([params.box.lx_A, params.box.ly_A])
+    rel -= box * np.round(rel / box)
+    q = ff.site("C_ipso").charge_e + ff.site("C_carboxyl").charge_e + 2 * ff.site("O_carboxyl").charge_e
+    return {
+        "count": int(len(mem.carboxyl_xyz_A)),
+        "per_layer": params.pore.carboxylates,
+        "layers": sorted({int(k) for k in mem.carboxyl_layer}),
+        "charge_per_group_e": round(q, 10),
+        "membrane_charge_e": round(q * len(mem.carboxyl_xyz_A), 10),
+        "o_min_radius_A": float(np.linalg.norm(rel, axis=1).min()),
+        "o_radius_definition": "smallest in-plane distance from the axis to a carboxylate O centre",
+        "geometry": asdict(CarboxylateGeometry(**dict(ff.carboxylate))),
+        "orientation": "C on the missing C-C bond of its edge carbon; O-C-O plane contains that bond, turned about it "
+                       "(0-90 degrees from z, 5-degree steps) to keep the O farthest from the rim",
+        "rigid": True,
+        "ipso_ids": list(asm.ipso_ids),
+        "counterion": asm.ions.counterion if asm.ions else "",
+        "counterions": asm.ions.counterions if asm.ions else 0,
     }
 
 
@@ -303,10 +361,10 @@ def make_metadata(params: BuildParameters, ff: ForceField, asm: Assembled, secon
         "pistons": _pistons_meta(params, asm),
         "types": {name: k for k, name in enumerate(asm.type_names, start=1)},
         "species": {
-            "membrane": ["C", "C_edge", "H_pore"],
+            "membrane": ["C", "C_edge", "H_pore", *[n for n in asm.type_names if n in CARBOXYLATE_SITES]],
             "piston": ["C_piston"],
             "water": ["OW", "HW"],
-            "ions": [params.fluid.cation, params.fluid.anion],
+            "ions": list(asm.ions.species) if asm.ions else [params.fluid.cation, params.fluid.anion],
             "cation": params.fluid.cation,
             "anion": params.fluid.anion,
             "charges_e": {name: ff.site(name).charge_e for name in asm.type_names},
@@ -316,6 +374,7 @@ def make_metadata(params: BuildParameters, ff: ForceField, asm: Assembled, secon
             "pore_c": {"ids": asm.pore_c_ids},
         },
         "counts": {**asm.counts, "net_charge_e": round(asm.topology.net_charge_e(), 10) + 0.0},
+        "start": start_meta(asm),
         "salt": salt_meta(params, ff, asm.counts),
         "md": dict(as_dict(params)["md"]),
         "forcefield": forcefield_summary(ff, list(asm.type_names)),
@@ -324,6 +383,20 @@ def make_metadata(params: BuildParameters, ff: ForceField, asm: Assembled, secon
         "versions": versions(),
         "replicas": [],
     }
+
+
+def start_meta(asm: Assembled) -> dict[str, Any]:
+    """The ``start`` section: ions already in the filtrate and the paper's label F_pq of the start.
+
+    p counts cations and q anions with z above ``z_out``; a build with ``fluid.filtrate_anions =
+    1`` starts in F01 (a chloride already passed), every other build in F00.
+    """
+    inv = asm.ions
+    filt = {n: k for n, k, z in zip(inv.species, inv.filtrate, inv.charges_e) if k} if inv else {}
+    p = sum(k for n, k, z in zip(inv.species, inv.filtrate, inv.charges_e) if z > 0) if inv else 0
+    q = sum(k for n, k, z in zip(inv.species, inv.filtrate, inv.charges_e) if z < 0) if inv else 0
+    return {"filtrate_ions": filt, "p": p, "q": q, "label": f"F{p}{q}",
+            "definition": "F_pq: p cations and q anions in the filtrate (z > z_out) when the replicas start"}
 
 
 def versions() -> dict[str, str]:

@@ -4,6 +4,9 @@ A force field is a TOML file (see ``force_fields/jffs_default.toml``) in LAMMPS 
 charges in e, LJ well depths in kcal/mol, LJ diameters in A, masses in g/mol. It has a
 ``[water]`` table (rigid geometry), ``[sites.NAME]`` tables for the membrane, piston and water
 sites (``OW``, ``HW``, ``C``, ``C_edge``, ``H_pore``, ``C_piston``) and ``[ions."NAME"]`` tables.
+Carboxylated pores need three more sites (``C_ipso``, ``C_carboxyl``, ``O_carboxyl``: one COO-
+group with its edge carbon carries -1 e) and an optional ``[carboxylate]`` geometry table; a
+file without them builds neutral pores only.
 Cross interactions follow the Lorentz-Berthelot rule; :func:`mixed_pair` is the only place
 where it is applied. Users supply their own file by path; packaged files are found by name.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -22,6 +25,9 @@ from ..resources import force_field_path
 
 #: Site names every force-field file must define.
 REQUIRED_SITES: tuple[str, ...] = ("OW", "HW", "C", "C_edge", "H_pore", "C_piston")
+#: Sites a carboxylated pore needs: the edge carbon bearing the group, its C and its two O.
+CARBOXYLATE_SITES: tuple[str, ...] = ("C_ipso", "C_carboxyl", "O_carboxyl")
+_CARBOXYLATE_KEYS = {"r_cc_A", "r_co_A", "angle_oco_deg"}
 _SITE_KEYS = {"charge_e", "epsilon_kcal_mol", "sigma_A", "mass_g_mol"}
 _WATER_KEYS = {"r_oh_A", "angle_hoh_deg", "bond_k_kcal_mol_A2", "angle_k_kcal_mol_rad2"}
 #: Name of the packaged default force field.
@@ -94,6 +100,12 @@ class ForceField:
     sites: Mapping[str, Site]
     ions: Mapping[str, Site]
     mixing: str = "lorentz-berthelot"
+    #: ``[carboxylate]`` geometry (``r_cc_A``, ``r_co_A``, ``angle_oco_deg``); empty: defaults.
+    carboxylate: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def has_carboxylate(self) -> bool:
+        """Whether the file defines every site of a carboxylated pore."""
+        return all(name in self.sites for name in CARBOXYLATE_SITES)
 
     def site(self, name: str) -> Site:
         """Return a site or ion by name."""
@@ -151,8 +163,8 @@ def load_forcefield(spec: str | Path | None = None) -> ForceField:
     if meta.get("mixing", "lorentz-berthelot") != "lorentz-berthelot":
         problems.append(ConfigProblem("meta.mixing", meta.get("mixing"), "'lorentz-berthelot'"))
     for key in raw:
-        if key not in {"meta", "water", "sites", "ions"}:
-            problems.append(ConfigProblem(key, "<table>", "one of meta, water, sites, ions"))
+        if key not in {"meta", "water", "sites", "ions", "carboxylate"}:
+            problems.append(ConfigProblem(key, "<table>", "one of meta, water, sites, ions, carboxylate"))
     water = _parse_water(raw.get("water"), problems)
     sites = _parse_sites(raw.get("sites", {}), "sites", problems)
     ions = _parse_sites(raw.get("ions", {}), "ions", problems)
@@ -167,6 +179,17 @@ def load_forcefield(spec: str | Path | None = None) -> ForceField:
         q = sites["C_edge"].charge_e + sites["H_pore"].charge_e
         if abs(q) > 1e-9:
             problems.append(ConfigProblem("sites.H_pore.charge_e", sites["H_pore"].charge_e, f"a neutral C-H pair at the pore edge (sum {q:+.6f})"))
+    present = [name for name in CARBOXYLATE_SITES if name in sites]
+    if present and len(present) < len(CARBOXYLATE_SITES):
+        missing = [name for name in CARBOXYLATE_SITES if name not in sites]
+        problems.append(ConfigProblem(f"sites.{missing[0]}", None, "all of " + ", ".join(CARBOXYLATE_SITES)
+                                      + " (a carboxylate group) or none of them"))
+    elif present:
+        q = sites["C_ipso"].charge_e + sites["C_carboxyl"].charge_e + 2 * sites["O_carboxyl"].charge_e
+        if abs(q + 1.0) > 1e-9:
+            problems.append(ConfigProblem("sites.C_ipso.charge_e", sites["C_ipso"].charge_e,
+                                          f"a COO- group of charge -1 with its edge carbon (q_ipso + q_C + 2 q_O = {q:+.6f})"))
+    carboxylate = _parse_carboxylate(raw.get("carboxylate", {}), problems)
     if problems:
         raise ConfigError(problems, source=str(path))
     assert water is not None
@@ -176,7 +199,27 @@ def load_forcefield(spec: str | Path | None = None) -> ForceField:
         water=water,
         sites=MappingProxyType(sites),
         ions=MappingProxyType(ions),
+        carboxylate=MappingProxyType(carboxylate),
     )
+
+
+def _parse_carboxylate(table: Any, problems: list[ConfigProblem]) -> dict[str, float]:
+    if not isinstance(table, dict):
+        problems.append(ConfigProblem("carboxylate", table, "a table with " + ", ".join(sorted(_CARBOXYLATE_KEYS))))
+        return {}
+    out: dict[str, float] = {}
+    for key, value in table.items():
+        if key == "source":
+            continue
+        if key not in _CARBOXYLATE_KEYS:
+            problems.append(ConfigProblem(f"carboxylate.{key}", value, "no such key; allowed: "
+                                          + ", ".join(sorted(_CARBOXYLATE_KEYS | {"source"}))))
+        elif not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0 \
+                or (key == "angle_oco_deg" and value >= 180.0):
+            problems.append(ConfigProblem(f"carboxylate.{key}", value, "a positive number (angle below 180 degrees)"))
+        else:
+            out[key] = float(value)
+    return out
 
 
 def _parse_water(table: Any, problems: list[ConfigProblem]) -> WaterModel | None:
@@ -209,13 +252,13 @@ def _parse_sites(table: Any, prefix: str, problems: list[ConfigProblem]) -> dict
             problems.append(ConfigProblem(key, entry, "a table"))
             continue
         ok = True
-        for field in sorted(_SITE_KEYS):
-            value = entry.get(field)
+        for key_name in sorted(_SITE_KEYS):
+            value = entry.get(key_name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
-                problems.append(ConfigProblem(f"{key}.{field}", value, "a number"))
+                problems.append(ConfigProblem(f"{key}.{key_name}", value, "a number"))
                 ok = False
-            elif field != "charge_e" and value < 0:
-                problems.append(ConfigProblem(f"{key}.{field}", value, "a non-negative number"))
+            elif key_name != "charge_e" and value < 0:
+                problems.append(ConfigProblem(f"{key}.{key_name}", value, "a non-negative number"))
                 ok = False
         if ok and entry["mass_g_mol"] <= 0:
             problems.append(ConfigProblem(f"{key}.mass_g_mol", entry["mass_g_mol"], "a positive mass"))

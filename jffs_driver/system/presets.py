@@ -87,11 +87,20 @@ class PoreParams:
         Cut radius in A (carbons closer to the axis are removed; the cut grows until valid).
     center_xy_A
         Pore axis in A; ``None`` puts it at the box centre on the AB mirror point.
+    carboxylates
+        COO- groups on the rim of each functionalised layer (0: a neutral, H-passivated pore);
+        each replaces one passivating H (:mod:`jffs_driver.system.carboxylate`) and brings a
+        counter-ion charge of +1 e into the feed.
+    carboxylate_layers
+        Which layers' rims carry them: ``"feed"`` (the feed-side layer, the pore entrance),
+        ``"filtrate"`` (the exit layer) or ``"all"``.
     """
 
     n_removed: int | None = 24
     radius_A: float | None = None
     center_xy_A: tuple[float, float] | None = None
+    carboxylates: int = 0
+    carboxylate_layers: str = "feed"
 
 
 @dataclass(frozen=True)
@@ -106,7 +115,17 @@ class FluidParams:
         Formula units of salt in the feed (ion pairs for NaCl; one Ca2+ and two Cl- each for
         CaCl2).
     cation, anion
-        Ion names from the force field (one species each; :data:`SALTS` names the pairs).
+        Ion names from the force field (:data:`SALTS` names the pairs).
+    co_salt, co_salt_units
+        A second salt of :data:`SALTS` in the feed (``"CaCl2"`` with NaCl: a NaCl/CaCl2
+        mixture) and its formula units; ``""`` / 0: none.
+    counterion
+        Cation that neutralises the carboxylates (``""``: the salt's cation); n carboxylates
+        need n/z of them (an odd count cannot be neutralised by Ca2+ alone).
+    filtrate_anions
+        Anions of the salt placed in the filtrate instead of the feed: 1 starts every replica
+        in the paper's F01 (a chloride already passed; for the sodium transition that follows,
+        with ``[model] leader = "Na+"``).
     water_density_g_cm3
         Density of the packed water (g/cm^3); the moving pistons then relax it.
     packmol_tolerance_A
@@ -120,6 +139,10 @@ class FluidParams:
     anion: str = "Cl-"
     water_density_g_cm3: float = 0.997
     packmol_tolerance_A: float = 2.0
+    co_salt: str = ""
+    co_salt_units: int = 0
+    counterion: str = ""
+    filtrate_anions: int = 0
 
 
 @dataclass(frozen=True)
@@ -174,8 +197,8 @@ PAPER_TABLE1: Mapping[str, tuple[int, int, int, int, int]] = {
 TINY: tuple[int, int, int, int, int] = (9, 5, 330, 230, 9)
 
 
-#: Salts a build can hold, by formula: (cation, anion) names of the force field. A build has
-#: one cation and one anion species (no mixtures); a formula unit is neutral.
+#: Salts a build can hold, by formula: (cation, anion) names of the force field; a formula
+#: unit is neutral. A build has one main salt and optionally a second (``[fluid] co_salt``).
 SALTS: Mapping[str, tuple[str, str]] = {
     "NaCl": ("Na+", "Cl-"),
     "KCl": ("K+", "Cl-"),
@@ -231,6 +254,9 @@ MAX_WATER = 50_000
 MAX_LATERAL_NM = 100.0
 MAX_PRESSURE_BAR = 1.0e5
 MAX_PS = 1.0e7
+MAX_CARBOXYLATES = 64
+#: Values of ``[pore] carboxylate_layers``.
+CARBOXYLATE_LAYERS: tuple[str, ...] = ("feed", "filtrate", "all")
 MD_UPPER = {"temperature_K": 1000.0, "tdamp_fs": 1.0e6, "cutoff_A": 30.0, "kspace_accuracy": 0.1,
             "slab_factor": 10.0, "shake_tolerance": 0.1, "fixed_dt_fs": 4.0, "moving_dt_fs": 4.0,
             "log_every_ps": 1.0e6}
@@ -426,6 +452,22 @@ def validate(p: BuildParameters) -> list[ConfigProblem]:
                                      "count; paper-103 has 13,275)"))
     if not 0 <= f.salt_units <= min(MAX_WATER, max(f.water_feed, 0)):
         out.append(ConfigProblem("fluid.salt_units", f.salt_units, "a non-negative count, at most the feed's water molecules"))
+    if not 0 <= pore.carboxylates <= MAX_CARBOXYLATES:
+        out.append(ConfigProblem("pore.carboxylates", pore.carboxylates,
+                                 f"a number of COO- groups per functionalised rim between 0 and {MAX_CARBOXYLATES}"))
+    if pore.carboxylate_layers not in CARBOXYLATE_LAYERS:
+        out.append(ConfigProblem("pore.carboxylate_layers", pore.carboxylate_layers, "one of " + ", ".join(CARBOXYLATE_LAYERS)))
+    if f.co_salt and f.co_salt not in SALTS:
+        out.append(ConfigProblem("fluid.co_salt", f.co_salt, "one of " + ", ".join(SALTS) + ', or "" for no second salt'))
+    elif f.co_salt and SALTS[f.co_salt] == (f.cation, f.anion):
+        out.append(ConfigProblem("fluid.co_salt", f.co_salt, "a salt other than the main one (raise fluid.salt_units instead)"))
+    if not 0 <= f.co_salt_units <= MAX_WATER:
+        out.append(ConfigProblem("fluid.co_salt_units", f.co_salt_units, "a non-negative count of formula units"))
+    elif f.co_salt_units and not f.co_salt:
+        out.append(ConfigProblem("fluid.co_salt_units", f.co_salt_units, 'fluid.co_salt set too (e.g. "CaCl2"), or 0'))
+    if not 0 <= f.filtrate_anions <= max(f.salt_units, 0):
+        out.append(ConfigProblem("fluid.filtrate_anions", f.filtrate_anions,
+                                 "a count between 0 and fluid.salt_units (anions of the main salt moved to the filtrate)"))
     if not 0.5 <= f.water_density_g_cm3 <= 1.5:
         out.append(ConfigProblem("fluid.water_density_g_cm3", f.water_density_g_cm3, "a liquid density in g/cm^3 (0.5-1.5)"))
     if not 1.0 <= f.packmol_tolerance_A <= 3.0:
