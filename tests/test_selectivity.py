@@ -103,3 +103,32 @@ def test_cli_json_and_bad_input(two_barriers: tuple[Path, Path], tmp_path: Path)
         bad = jffs(*args)
         assert bad.returncode == code, (args, bad.returncode, bad.stderr)
         assert words in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_study_report_selectivity_section(two_barriers: tuple[Path, Path], tmp_path: Path) -> None:
+    """Boxes of one size with different ``leader`` values get ratios in the study report (the
+    same numbers as `jffs selectivity`); boxes with one leader per size get none."""
+    from types import SimpleNamespace
+
+    from jffs_driver.study.report import BoxReport, _markdown, species_selectivity
+
+    low, high = two_barriers
+    for name, store in (("na", low), ("cl", high)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "campaign.jffs").symlink_to(store)
+    cfg = SimpleNamespace(box_dir=lambda box: tmp_path / box.name, bootstrap=500, name="s", variant="v",
+                          induced_reference="pooled", induced_detached="milestones")
+
+    def report(name: str, leader: str | None) -> BoxReport:
+        plan = SimpleNamespace(lx_nm=2.21, ly_nm=2.127, box=SimpleNamespace(name=name, leader=leader))
+        return BoxReport(plan=plan, row={"mfpt_ns": 1.0}, correction=None, charge=None, problems=())
+
+    sel = species_selectivity(cfg, [report("na", "Na+"), report("cl", "Cl-")], print)
+    direct = selectivity([low, high], reference=0, n_bootstrap=500)
+    assert len(sel) == 1 and sel[0]["box"] == "cl" and sel[0]["reference_box"] == "na"
+    assert sel[0]["ratio"] == pytest.approx(direct.ratios[1].value, rel=1e-12)
+    assert sel[0]["ci95_delta"] == pytest.approx(list(direct.ratios[1].ci95_delta), rel=1e-12)
+    assert (sel[0]["leader"], sel[0]["reference_leader"]) == ("Cl-", "Na+")
+    assert species_selectivity(cfg, [report("na", None), report("cl", None)], print) == []
+    text = _markdown(cfg, [], None, {}, sel)
+    assert "## Selectivity" in text and "Cl-" in text and f"{sel[0]['ratio']:.3g}" in text

@@ -18,6 +18,8 @@
     name = "wide"
     nx_cells = 13              # or lx_nm/ly_nm (commensurate with graphene) or preset = "paper-26"
     ny_cells = 7               # water and ions scale with the lateral area (same pore, same salt)
+    # leader = "Na+"           # optional per box: [model] leader of its campaign; boxes of one size
+                               # with different leaders add a selectivity section to the report
 
     [equilibrate]
     replicas = 4
@@ -57,7 +59,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 #: Keys of a [[box]] table.
-BOX_KEYS = {"name", "preset", "nx_cells", "ny_cells", "lx_nm", "ly_nm"}
+BOX_KEYS = {"name", "preset", "nx_cells", "ny_cells", "lx_nm", "ly_nm", "leader"}
 SECTIONS = {"study", "build", "box", "equilibrate", "campaign", "run", "report"}
 VARIANTS = ("reversible-work", "paper", "as-printed")
 
@@ -74,6 +76,9 @@ class BoxSpec:
         Build preset of this box (None: the study's ``[build] preset``).
     nx_cells, ny_cells, lx_nm, ly_nm
         Lateral box (graphene cells or nm); None keeps the preset's.
+    leader
+        ``[model] leader`` of this box's campaign (None: the template's): boxes of one size
+        with different leaders give the report's selectivity section.
     """
 
     name: str
@@ -82,6 +87,16 @@ class BoxSpec:
     ny_cells: Optional[int] = None
     lx_nm: Optional[float] = None
     ly_nm: Optional[float] = None
+    leader: Optional[str] = None
+
+
+def _leader(table: Mapping[str, Any], where: str, problems: list[ConfigProblem]) -> Optional[str]:
+    """``leader`` of a [[box]] (checked against the build when the campaign starts)."""
+    value = table.get("leader")
+    if value is not None and (not isinstance(value, str) or not value):
+        problems.append(ConfigProblem(f"{where}.leader", value, '"any", "cation", "anion" or an ion name such as "Na+"'))
+        return None
+    return value
 
 
 @dataclass(frozen=True)
@@ -211,6 +226,7 @@ def parse_study(raw: Mapping[str, Any], path: Path) -> StudyConfig:
             ny_cells=_int(b, "ny_cells", where, None, 1, 10_000, problems),
             lx_nm=_float(b, "lx_nm", where, None, 0.0, 1000.0, problems),
             ly_nm=_float(b, "ly_nm", where, None, 0.0, 1000.0, problems),
+            leader=_leader(b, where, problems),
         )
         if (spec.nx_cells is not None or spec.ny_cells is not None) and (spec.lx_nm is not None or spec.ly_nm is not None):
             problems.append(ConfigProblem(where, b, "give either nx_cells/ny_cells or lx_nm/ly_nm, not both"))

@@ -157,6 +157,8 @@ def campaign_mapping(cfg: StudyConfig, plan: BoxPlan) -> dict[str, Any]:
     raw.setdefault("model", {})
     raw["model"]["type"] = "membrane"
     raw["model"]["system"] = "system"
+    if plan.box.leader is not None:
+        raw["model"]["leader"] = plan.box.leader
     return raw
 
 

@@ -252,9 +252,12 @@ def write_report(cfg: StudyConfig, echo: Echo) -> Path:
             "tau_inf_ns": limit.tau_inf_ns, "tau_inf_ci95_ns": list(limit.tau_inf_ci95_ns),
             "ln_prefactor_ns": limit.fit.ln_prefactor, "method": "Eyring-type fit with a size-independent prefactor "
                                                             "(paper Sec. III, Fig. 6B)"}
+    sel = species_selectivity(cfg, reports, echo)
+    if sel:
+        payload["selectivity"] = sel
     write_if_changed(out / "table.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
     figures = _figures(reports, limit, out)
-    write_if_changed(out / "report.md", _markdown(cfg, reports, limit, figures))
+    write_if_changed(out / "report.md", _markdown(cfg, reports, limit, figures, sel))
     return out / "report.md"
 
 
@@ -325,7 +328,42 @@ def _zc_used(row: dict[str, Any]) -> str:
     return _ci_text(row, "z_c_nm", ".3f") + (" (fallback)" if row.get("z_c_source") == "fallback" else "")
 
 
-def _markdown(cfg: StudyConfig, reports: list[BoxReport], limit: Any, figures: dict[str, str]) -> str:
+def species_selectivity(cfg: StudyConfig, reports: list[BoxReport], echo: Echo) -> list[dict[str, Any]]:
+    """Passage-time ratios between boxes of the same size whose campaigns follow different species.
+
+    Boxes are grouped by their lateral size (nm, to 1e-6); within a group whose boxes set at
+    least two different ``leader`` values, every box is compared with the group's first (raw
+    MFPTs, the bootstrap and delta-method CIs of :func:`jffs_driver.analysis.selectivity.
+    selectivity`, labelled by the species that arrived in B). Empty when the study follows one
+    species per size.
+    """
+    from ..analysis.selectivity import selectivity  # noqa: PLC0415
+
+    groups: dict[tuple[float, float], list[BoxReport]] = {}
+    for r in reports:
+        if r.row.get("mfpt_ns") is not None:
+            groups.setdefault((round(r.plan.lx_nm, 6), round(r.plan.ly_nm, 6)), []).append(r)
+    out: list[dict[str, Any]] = []
+    for (lx, ly), members in groups.items():
+        if len(members) < 2 or len({r.plan.box.leader for r in members}) < 2:
+            continue
+        stores = [cfg.box_dir(r.plan.box) / "campaign.jffs" for r in members]
+        try:
+            res = selectivity(stores, reference=0, n_bootstrap=cfg.bootstrap).to_json()
+        except JffsError as exc:
+            echo(f"selectivity {lx:.3f} x {ly:.3f} nm: {exc}")
+            continue
+        for r, c, ratio in zip(members[1:], res["campaigns"][1:], res["ratios"]):  # ratios skip the reference
+            out.append({"lx_nm": lx, "ly_nm": ly, "box": r.plan.box.name, "reference_box": members[0].plan.box.name,
+                        "leader": r.plan.box.leader, "reference_leader": members[0].plan.box.leader,
+                        "species": c["label"], "reference_species": res["campaigns"][0]["label"],
+                        "ratio": ratio["value"], "ci95_bootstrap": ratio["ci95_bootstrap"],
+                        "ci95_delta": ratio["ci95_delta"], "what": "MFPT(box) / MFPT(reference box), raw (uncorrected)"})
+    return out
+
+
+def _markdown(cfg: StudyConfig, reports: list[BoxReport], limit: Any, figures: dict[str, str],
+              sel: Optional[list[dict[str, Any]]] = None) -> str:
     lines = [f"# Study {cfg.name}: passage time over box sizes", "",
              f"Correction variant: {cfg.variant}; induced charge against the {cfg.induced_reference} basin-A "
              f"reference from the detached frames: {cfg.induced_detached}. Every value with its 95 % CI in "
@@ -354,6 +392,19 @@ def _markdown(cfg: StudyConfig, reports: list[BoxReport], limit: Any, figures: d
               "eyring": "Eyring plot (Fig. 6B)"}
     for key, name in figures.items():
         lines += [f"## {titles[key]}", "", f"![{key}]({name})", ""]
+    if sel:
+        lines += ["## Selectivity (passage-time ratios between species, same box size)", "",
+                  "| box / reference | Lx x Ly (nm) | leader / reference | arrived in B / reference | tau ratio | "
+                  "95 % CI bootstrap | 95 % CI delta |", "|---|---|---|---|---|---|---|"]
+        for s in sel:
+            blo, bhi = _pair(s["ci95_bootstrap"])
+            dlo, dhi = _pair(s["ci95_delta"])
+            lines.append(f"| {s['box']} / {s['reference_box']} | {s['lx_nm']:.3f} x {s['ly_nm']:.3f} | "
+                         f"{s['leader'] or 'any'} / {s['reference_leader'] or 'any'} | "
+                         f"{s['species']} / {s['reference_species']} | {_fmt(_num(s['ratio']))} | "
+                         f"{_fmt(blo)} .. {_fmt(bhi)} | {_fmt(dlo)} .. {_fmt(dhi)} |")
+        lines += ["", "Raw MFPTs of the campaigns (the finite-size correction scales with Z^2 and differs "
+                  "between species; compare corrected values from the table above).", ""]
     notes = [f"- {r.plan.box.name}: {p}" for r in reports for p in r.problems]
     if notes:
         lines += ["## What could not be computed", "", *notes, ""]
