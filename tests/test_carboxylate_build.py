@@ -212,6 +212,7 @@ def test_f01_start_puts_one_chloride_past_the_exit(mixture) -> None:
     assert info.start_pq == (0, 1)
     label = classify_state(atoms.positions_A, replace(info, leader_species=("Na+",)))
     assert (label.p, label.q, label.basin, label.species) == (0, 1, "A", "Na+")
+    assert dict(label.filtrate) == {"Na+": 0, "Ca2+": 0, "Cl-": 1}  # species-resolved F_{Na,Ca,Cl}
     # the basins stored with a campaign name the start (the correction's F01 warning reads it)
     text = basins_text(meta, ("Na+",))
     assert text.startswith("A = F01")

@@ -31,7 +31,7 @@ import re
 import math
 from functools import cached_property
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -190,7 +190,9 @@ class StateLabel:
     p, q
         Cations and anions in the filtrate (z > z_out).
     basin
-        ``'A'`` (F00), ``'B'`` (F01 or F10) or ``'Fpq'``.
+        ``'A'`` (the start, F00 in the paper), ``'B'`` (one ion more) or ``'Fpq'``.
+    filtrate
+        Ions of every species in the filtrate (the species-resolved F_{p,q,...}).
     """
 
     lam: float
@@ -199,6 +201,7 @@ class StateLabel:
     p: int
     q: int
     basin: str
+    filtrate: Mapping[str, int] = field(default_factory=dict)
 
 
 def classify_state(positions: np.ndarray, info: MembraneInfo) -> StateLabel:
@@ -209,8 +212,10 @@ def classify_state(positions: np.ndarray, info: MembraneInfo) -> StateLabel:
     leader = int(ions[k])
     p, q = filtrate_counts(positions, info.cations, info.anions, info.filtrate_z)
     species = str(info.leader_names[k]) if k < len(info.leader_names) else "?"
+    z = np.asarray(positions)[:, 2]
+    by_species = {name: int(np.sum(z[idx] > info.filtrate_z)) for name, idx in info._species_table}
     return StateLabel(lam=float(lam_i[k]), leader_id=leader + 1, species=species, p=p, q=q,
-                      basin=basin_label(p, q, info.start_pq))
+                      basin=basin_label(p, q, info.start_pq), filtrate=by_species)
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,7 @@ class ConfigLabel:
     p: int
     q: int
     basin: str
+    filtrate: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def lambda_diff(self) -> float:
@@ -248,7 +254,7 @@ def label_configs(store: Any, info: MembraneInfo, ids: Optional[Iterable[int]] =
         out.append(ConfigLabel(config=cid, origin=origin, a=int(r["a"]), b=int(r["b"]),
                                lambda_stored=float(r["lambda"]), lambda_numpy=lab.lam,
                                leader_id=lab.leader_id, species=lab.species, p=lab.p, q=lab.q,
-                               basin=lab.basin))
+                               basin=lab.basin, filtrate=dict(lab.filtrate)))
     return out
 
 
