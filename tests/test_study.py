@@ -109,6 +109,29 @@ def test_box_plans_scale_water_and_salt_with_the_area(tmp_path: Path) -> None:
 
 
 @pytest.mark.quick
+def test_charged_mixture_studies_scale_both_salts_and_set_each_box_leader(tmp_path: Path) -> None:
+    path = _study(tmp_path, '[[box]]\nname = "na"\nleader = "Na+"\n[[box]]\nname = "cl"\nleader = "Cl-"\n'
+                  '[[box]]\nname = "wide"\nnx_cells = 13\nny_cells = 7\n')
+    text = path.read_text().replace("pore = { radius_A = 7.0 }",
+                                    'pore = { radius_A = 7.0, carboxylates = 3 }\n'
+                                    'fluid = { co_salt = "CaCl2", co_salt_units = 2 }')
+    path.write_text(text)
+    cfg = load_study(path)
+    na, cl, wide = plan_boxes(cfg)
+    ratio = (13 * 7) / (9 * 5)
+    assert na.build["fluid"] == {"co_salt": "CaCl2", "co_salt_units": 2}
+    assert wide.build["fluid"]["co_salt_units"] == round(2 * ratio)  # the mixture keeps its composition
+    assert wide.build["pore"] == na.build["pore"] == {"radius_A": 7.0, "carboxylates": 3}  # one pore per box
+    assert campaign_mapping(cfg, na)["model"]["leader"] == "Na+"
+    assert campaign_mapping(cfg, cl)["model"]["leader"] == "Cl-"
+    assert "leader" not in campaign_mapping(cfg, wide)["model"]  # the template's
+    bad = _study(tmp_path, '[[box]]\nname = "x"\nleader = 3\n')
+    with pytest.raises(ConfigError) as err:
+        load_study(bad)
+    assert [p.key for p in err.value.problems] == ["box[0].leader"]
+
+
+@pytest.mark.quick
 def test_a_box_that_cannot_be_built_names_the_box(tmp_path: Path) -> None:
     cfg = load_study(_study(tmp_path, '[[box]]\nname = "odd"\nlx_nm = 2.0\nly_nm = 2.0\n'))
     with pytest.raises(ConfigError) as err:

@@ -112,6 +112,8 @@ def plan_boxes(cfg: StudyConfig) -> list[BoxPlan]:
             fluid["water_feed"] = round(base.fluid.water_feed * ratio)
             fluid["water_filtrate"] = round(base.fluid.water_filtrate * ratio)
             fluid["salt_units"] = max(1, round(base.fluid.salt_units * ratio))
+            if base.fluid.co_salt_units:  # a mixture keeps its composition; the pore (and its COO-) stays one
+                fluid["co_salt_units"] = max(1, round(base.fluid.co_salt_units * ratio))
             over["fluid"] = fluid
             sized = resolve(None, over, source=where)
         over["seed"] = derive_seed(cfg.seed, "study-build", i) % 2**31
