@@ -250,3 +250,23 @@ def test_parent_overdispersion_is_one_for_independent_trials_and_the_design_effe
     phi, j = fm.phi_statistic(np.array([0, 0, 2, 2]), np.array([True, True, False, False]))
     assert j == 2 and phi == pytest.approx(4.0 / 1.0)  # (1)^2/(2 .25) x 2 parents / (J - 1)
     assert math.isnan(fm.phi_statistic(np.array([0, 1]), np.array([True, True]))[0])
+
+
+@pytest.mark.quick
+def test_mean_rate_over_exact_has_the_standard_error_of_log_normal_estimates() -> None:
+    """The mean of rate/exact and its standard error sqrt(mean(exp(V) - 1)/n): against the spread of
+    simulated 10-seed means of an unbiased log-normal rate (ln ~ N(-V/2, V), mean exactly 1)."""
+    var, n = 0.2, 10
+    rng = np.random.default_rng(11)
+    rates = np.exp(rng.normal(-var / 2, math.sqrt(var), (20000, n)))  # rate/exact of unbiased campaigns
+    s = eff.summarise(_runs("x", list(1.0 / rates[0]), var, [True] * n), bf_steps=1e8)
+    assert s.mean_rate_over_exact == pytest.approx(float(np.mean(rates[0])), rel=1e-12)
+    means = rates.mean(axis=1)
+    assert s.mean_rate_se == pytest.approx(float(np.std(means)), rel=0.03)
+    # a 10-seed mean of 0.73 or less happens to an unbiased rate at V = 0.2 (about 2 %), and then
+    # its sample standard error is about half the true one: it looks 3-4 "standard errors" low
+    low = means <= 0.73
+    assert 0.01 < float(np.mean(low)) < 0.04
+    sample_se = rates.std(axis=1, ddof=1) / math.sqrt(n)
+    assert float(np.mean(sample_se < s.mean_rate_se)) > 0.6
+    assert float(np.median((1.0 - means[low]) / sample_se[low])) > 3.0
