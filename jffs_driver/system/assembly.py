@@ -160,7 +160,7 @@ def build_membrane(params: BuildParameters, z_first_A: float,
     carboxyl = np.concatenate(gx) if gx else np.zeros((0, 3, 3))
     if len(carboxyl):
         others = np.concatenate([np.concatenate(cx), np.concatenate(hx)])
-        check_clearance(sheet, carboxyl, others, np.array([lx, ly]))
+        check_clearance(carboxyl, others, np.array([lx, ly]))
     membrane = Membrane(
         carbon_xyz_A=np.concatenate(cx),
         carbon_is_edge=np.concatenate(edge_flags),

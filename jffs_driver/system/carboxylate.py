@@ -210,8 +210,8 @@ def group_positions(sheet: GrapheneSheet, removed: np.ndarray, sites: np.ndarray
     return out
 
 
-def check_clearance(sheet: GrapheneSheet, groups_A: np.ndarray, others_xyz_A: np.ndarray,
-                    box_xy_A: np.ndarray, min_distance_A: float = MIN_O_CLEARANCE_A) -> float:
+def check_clearance(groups_A: np.ndarray, others_xyz_A: np.ndarray, box_xy_A: np.ndarray,
+                    min_distance_A: float = MIN_O_CLEARANCE_A) -> float:
     """Smallest distance (A) from a carboxylate O to another group's atoms or to ``others``.
 
     Raises
@@ -219,7 +219,6 @@ def check_clearance(sheet: GrapheneSheet, groups_A: np.ndarray, others_xyz_A: np
     BuildError
         If it is below ``min_distance_A`` (the groups would overlap the rim or each other).
     """
-    del sheet
     if not len(groups_A):
         return float("inf")
     box = np.asarray(box_xy_A, dtype=float)
