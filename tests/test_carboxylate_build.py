@@ -108,7 +108,6 @@ def test_group_geometry_has_the_force_field_bonds_and_angles(rim: tuple) -> None
     kept = np.flatnonzero(~cut.removed)
     groups = group_positions(sheet, cut.removed, sites, 5.0, geo,
                              others_xy_A=np.concatenate([sheet.positions_A[kept], cut.h_positions_A]))
-    box = np.array([*sheet.box_xy_A, np.inf])
 
     def vec(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         d = b - a
@@ -119,7 +118,6 @@ def test_group_geometry_has_the_force_field_bonds_and_angles(rim: tuple) -> None
         u, v = vec(b, a), vec(b, c)
         return math.degrees(math.acos(float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))))
 
-    del box
     for site, (c, o1, o2) in zip(sites, groups):
         ipso = np.array([*sheet.positions_A[site], 5.0])
         assert np.linalg.norm(vec(ipso, c)) == pytest.approx(1.49, abs=1e-9)
