@@ -44,7 +44,9 @@ log-space convention as the jFFS intervals and :mod:`jffs_driver.ffs.allocation`
 How the cost of +-20 % is measured (delta-method extrapolation, not a run to the target)
 ------------------------------------------------------------------------------------------
 Each campaign runs once at a fixed size (``--successes`` per stage, basin steps in proportion).
-Its reported delta-method variance V = var(ln rate) = 1/N_0 + sum_k v_k shrinks as 1/size when
+Its reported delta-method variance V = var(ln rate) = 1/N_0 + sum_k deff_k v_k (v_k the binomial or
+Finney term, deff_k the stage's parent design effect, docs/statistics.md; each run also records
+``var_ln_rate_binomial``, the V without them) shrinks as 1/size when
 the crossings and every stage's trials grow together, while the MD steps of the basin and of
 the trials grow as the size, so (steps x V) is a constant of the protocol and
 
@@ -407,6 +409,8 @@ def run_one(job: tuple[str, str, int, int, str, float]) -> dict[str, Any]:
         "model": model_name, "protocol": protocol_name, "seed": seed, "successes": successes,
         "complete": res.complete, "mfpt": res.mfpt, "mfpt_ci95": list(res.mfpt_ci95), "exact_mfpt": res.exact_mfpt,
         "within_ci95": res.exact_within_ci95, "var_ln_rate": var_ln,
+        # the delta-method variance without the stages' parent design effects (docs/statistics.md)
+        "var_ln_rate_binomial": res.variance.get("total_var_ln_rate_binomial"),
         "target_rel_ci": aimed, "achieved_over_planned": var_ln / target_var(aimed) if aimed else None,
         "crossings": res.flux.crossings if res.flux else 0, "stages": len(res.stages),
         "p": [s.p for s in res.stages], "lambdas": [s.lambda_ for s in res.stages] + [res.stages[-1].lambda_next],

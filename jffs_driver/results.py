@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from .campaign_state import CampaignState, pool_positions
 from .config import parse_config
-from .ffs.estimators import StageCounts, TrialTree, estimate_rate
+from .ffs.estimators import StageCounts, TrialTree, estimate_rate, parent_design_effect
 from .ffs.seeds import derive_seed
 from .models.description import stored_description
 
@@ -26,16 +26,26 @@ def _finite(x: float) -> Any:
 def variance_breakdown(n_crossings: int, counts: list[StageCounts]) -> dict[str, Any]:
     """Contributions to var(ln rate) (delta method): the flux and each closed stage, with shares.
 
-    A stage with a large share is the one to sample more: its term shrinks about as 1/trials.
+    A stage's term is its binomial (or Finney) term times its parent design effect
+    (:func:`jffs_driver.ffs.estimators.parent_design_effect`); both are given per stage, and
+    ``total_var_ln_rate_binomial`` is the total without the design effects. A stage with a large
+    share is the one to sample more: its term shrinks about as 1/trials.
     """
-    terms = [1.0 / n_crossings if n_crossings > 0 else math.inf] + [c.relative_variance for c in counts]
+    flux = 1.0 / n_crossings if n_crossings > 0 else math.inf
+    terms = [flux] + [c.relative_variance for c in counts]
     total = sum(terms)
+    total_bin = flux + sum(c.relative_variance_binomial for c in counts)
     share = [t / total if math.isfinite(total) and total > 0 else None for t in terms]
     return {
         "total_var_ln_rate": _finite(total),
+        "total_var_ln_rate_binomial": _finite(total_bin),
         "flux": {"var_ln": _finite(terms[0]), "share": share[0]},
-        "stages": [{"stage": i, "var_ln": _finite(t), "share": sh} for i, (t, sh) in enumerate(zip(terms[1:], share[1:]))],
-        "note": "delta-method terms of var(ln rate); each shrinks about as 1/(trials of that stage)",
+        "stages": [{"stage": i, "var_ln": _finite(t), "share": sh, "design_effect": c.design_effect,
+                    "var_ln_binomial": _finite(c.relative_variance_binomial)}
+                   for i, (t, sh, c) in enumerate(zip(terms[1:], share[1:], counts))],
+        "note": ("delta-method terms of var(ln rate): each stage's binomial term times its design effect "
+                 "(trials grouped by parent configuration, cluster-robust variance over binomial, >= 1); "
+                 "each shrinks about as 1/(trials of that stage)"),
     }
 
 
@@ -54,7 +64,9 @@ def plan_block(target_rel_ci: float, n_crossings: int, basin_steps: int, counts:
 
     have = [n_crossings] + [c.trials for c in counts]
     # p~ = (S + 1/2)/(M + 1) for planning: a stage with S = M (delta-method variance 0) still
-    # needs trials, since its p is known only to within its CI.
+    # needs trials, since its p is known only to within its CI. The binomial per-trial variance,
+    # as the optimal allocation mode plans with: the plan does not include the design effects of
+    # the reported variance (docs/statistics.md), so it understates what a calibrated CI needs.
     a = [1.0] + [per_unit_variance((c.successes + 0.5) / (c.trials + 1.0)) for c in counts]
     # A stage whose trials were all immediate successes cost no MD: one step keeps the plan finite.
     cost = [basin_steps / n_crossings] + [max(st, 1) / c.trials for st, c in zip(stage_steps, counts)]
@@ -69,7 +81,8 @@ def plan_block(target_rel_ci: float, n_crossings: int, basin_steps: int, counts:
                                                 plan.cost_per_unit)],
         "optimal_steps": plan.optimal_steps, "proportional_steps": plan.proportional_steps,
         "spent_steps": basin_steps + sum(stage_steps),
-        "note": ("counts for a 95% CI of the rate within +-target_rel_ci (delta method, current p_k taken as "
+        "note": ("counts for a 95% CI of the rate within +-target_rel_ci (binomial delta method without the "
+                 "design effects of shared parents, current p_k taken as "
                  "known; (S + 1/2)/(M + 1) is used so that a stage with S = M still counts); 'optimal' minimises MD steps (per-term cost = measured steps per crossing or trial), "
                  "'proportional' runs the same protocol longer; a campaign continued with more successes per "
                  "stage changes p_k estimates, so re-plan as data come in"),
@@ -85,7 +98,7 @@ class RateInputs:
     basin_time
         Basin MD time (steps x time step, the store's time unit).
     counts
-        Trials, successes and stop rule of every closed stage.
+        Trials, successes, stop rule and parent design effect of every closed stage.
     closed
         The closed stages themselves.
     tree
@@ -102,11 +115,18 @@ class RateInputs:
 def rate_inputs(state: CampaignState, timestep: float, with_tree: bool = True) -> RateInputs:
     """:class:`RateInputs` of ``state`` (one MD step = ``timestep`` time units)."""
     closed = [s for s in state.stages if s.closing is not None]
-    counts = [StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes, state.rule_of(s))
-              for s in closed]
+    stage = parent = succ = landing = None
+    if closed:
+        stage, parent, succ, landing = pool_positions(state)
+    counts = []
+    for s in closed:
+        # Trials that share a parent configuration succeed together: the design effect widens
+        # the stage's binomial variance by what the spread between parents shows.
+        deff = 1.0 if stage is None else parent_design_effect(parent[stage == s.stage], succ[stage == s.stage])
+        counts.append(StageCounts(s.lambda_k, float(s.lambda_next), len(s.counted), s.successes,
+                                  state.rule_of(s), design_effect=deff))
     tree = None
     if with_tree and closed and state.n_crossings > 0 and all(c.successes > 0 for c in counts):
-        stage, parent, succ, landing = pool_positions(state)
         tree = TrialTree.from_journal(len(state.stages[0].pool_ids), len(closed), stage, parent, succ, landing)
     return RateInputs(state.basin_steps * timestep, counts, closed, tree)
 
@@ -170,6 +190,10 @@ def results_of_state(store_path: str | Path, state: CampaignState, header: Any, 
             "rate_unit": f"1/{time_unit}",
         })
         out["variance"] = variance_breakdown(est.n_crossings, counts)
+        # The binomial CIs (trials taken as independent) for comparison; inside ``variance``
+        # so the document's top level keeps one typed field per key (jffs_driver.api.Results).
+        out["variance"]["rate_ci95_binomial"] = [_finite(x) for x in est.rate_ci95_binomial]
+        out["variance"]["mfpt_ci95_binomial"] = [_finite(x) for x in est.mfpt_ci95_binomial]
         if target_rel_ci is not None and est.n_crossings > 0 and counts and all(c.p > 0 for c in counts):
             steps = [int(row["steps"]) for row in stages_out if row["closed"]]  # MD steps of counted trials
             out["plan"] = plan_block(target_rel_ci, est.n_crossings, state.basin_steps, counts, steps)
@@ -187,4 +211,6 @@ def results_of_state(store_path: str | Path, state: CampaignState, header: Any, 
         if est is not None and state.complete:
             lo, hi = est.mfpt_ci95
             out["exact_within_ci95"] = bool(lo <= exact <= hi)
+            lo, hi = est.mfpt_ci95_binomial
+            out["variance"]["exact_within_ci95_binomial"] = bool(lo <= exact <= hi)
     return out

@@ -11,9 +11,15 @@ target, S_k/M_k when it closed on a trial count. S/M alone is biased upwards by 
 
 Two interval estimates are given:
 
-* the log-space delta method: var(ln Phi) = 1/N_0 + sum_k var(p_hat_k)/p_hat_k^2 (Poisson
+* the log-space delta method: var(ln Phi) = 1/N_0 + sum_k deff_k var(p_hat_k)/p_hat_k^2 (Poisson
   counting of crossings; binomial, or Finney's inverse-sampling variance for stages that
-  closed on their target), CI = Phi exp(+-1.96 sigma);
+  closed on their target, times the stage's parent design effect deff_k), CI = Phi exp(+-1.96 sigma).
+  deff_k (:func:`parent_design_effect`) is the cluster-robust (sandwich) variance of S_k/M_k with
+  the trials grouped by their parent configuration, over the binomial one, floored at 1: trials
+  that start from the same parent succeed together, and the binomial variance alone made the
+  95 % CI cover the exact MFPT in 84 % of 200 campaigns on a 15 kT barrier (docs/statistics.md).
+  Without parent information (``design_effect`` left at 1) it is the plain binomial delta method,
+  which is also reported (``rate_ci95_binomial``);
 * a bootstrap over the trial tree: the stage-0 configurations (the roots) are resampled with
   replacement and each brings its whole subtree of trials, so correlations between trials that
   share ancestors are kept; N_0 is redrawn from a Poisson law. Each stage's resampled S*/M*
@@ -40,6 +46,8 @@ class StageCounts:
     """Trials and successes of one stage (immediate successes included).
 
     ``rule`` is the stop rule the stage ran under; None means a fixed number of trials.
+    ``design_effect`` (>= 1, dimensionless) multiplies the binomial/Finney variance of the
+    stage: :func:`parent_design_effect` of its trials' parents (1: trials taken as independent).
     """
 
     lambda_k: float
@@ -47,6 +55,7 @@ class StageCounts:
     trials: int
     successes: int
     rule: Optional[StopRule] = None
+    design_effect: float = 1.0
 
     @property
     def p(self) -> float:
@@ -59,11 +68,17 @@ class StageCounts:
         return self.successes / self.trials if self.trials else math.nan
 
     @property
-    def relative_variance(self) -> float:
-        """Estimated var(p)/p^2 (inf without a success)."""
+    def relative_variance_binomial(self) -> float:
+        """Estimated var(p)/p^2 for independent trials (binomial or Finney; inf without a success)."""
         if self.trials == 0:
             return math.inf
         return relative_variance(self.trials, self.successes, self.rule)
+
+    @property
+    def relative_variance(self) -> float:
+        """Estimated var(p)/p^2 with trials that share a parent accounted for: the binomial
+        term times :attr:`design_effect` (inf without a success)."""
+        return self.design_effect * self.relative_variance_binomial
 
     @property
     def bias_factor(self) -> float:
@@ -94,6 +109,9 @@ class RateEstimate:
     sigma_ln_rate: float
     complete: bool
     time_unit: str
+    sigma_ln_rate_binomial: float = math.nan
+    rate_ci95_binomial: tuple[float, float] = (math.nan, math.nan)
+    mfpt_ci95_binomial: tuple[float, float] = (math.nan, math.nan)
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
@@ -105,6 +123,44 @@ def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float,
     centre = (p + z * z / (2 * trials)) / denom
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def parent_design_effect(parent: np.ndarray, success: np.ndarray) -> float:
+    """Design effect of one stage's trials grouped by parent (dimensionless, >= 1).
+
+    With m_j trials and S_j successes from parent j (the J parents that have trials),
+    M = sum m_j and p = S/M, the cluster-robust (sandwich) variance of the ratio S/M is
+
+        v_cl = J/(J - 1) sum_j (S_j - p m_j)^2 / M^2,
+
+    the variance that holds when trials of one parent correlate (it adds the spread of the
+    parents' own success probabilities, i.e. of a pool of J configurations, to the binomial
+    variance of the draws from that pool). The result is v_cl / (p (1 - p)/M), floored at 1:
+    conditional on the pool the trials are independent, so the binomial variance is a lower
+    bound, and the floor trims the sandwich's noise below it. 1 when it cannot be estimated
+    (p = 0 or 1, or a single parent).
+
+    Parameters
+    ----------
+    parent
+        (M,) parent index (in the stage's pool) of every counted trial.
+    success
+        (M,) whether each trial succeeded.
+    """
+    parent = np.asarray(parent, dtype=np.int64)
+    if parent.size == 0:
+        return 1.0
+    m = np.bincount(parent)
+    s = np.bincount(parent, weights=np.asarray(success, dtype=np.float64), minlength=m.size)
+    keep = m > 0
+    m, s = m[keep], s[keep]
+    n_par = m.size
+    total = float(m.sum())
+    p = float(s.sum()) / total
+    if n_par < 2 or not 0.0 < p < 1.0:
+        return 1.0
+    v_cl = n_par / (n_par - 1) * float(np.sum((s - p * m) ** 2)) / total**2
+    return max(1.0, v_cl / (p * (1.0 - p) / total))
 
 
 def flux_estimate(n_crossings: int, basin_time: float) -> tuple[float, tuple[float, float], float]:
@@ -147,15 +203,11 @@ def estimate_rate(
     """
     flux, flux_ci, sigma_flux = flux_estimate(n_crossings, basin_time)
     ps = tuple(s.p for s in stages)
-    var = sigma_flux**2
-    for s in stages:
-        var += s.relative_variance
     rate = flux * float(np.prod(ps)) if stages else flux
-    sigma = math.sqrt(var)
-    if rate > 0 and math.isfinite(sigma):
-        rate_ci = (rate * math.exp(-Z95 * sigma), rate * math.exp(Z95 * sigma))
-    else:
-        rate_ci = (0.0, math.inf if rate == 0 else rate * math.exp(Z95 * sigma))
+    sigma = math.sqrt(sigma_flux**2 + sum(s.relative_variance for s in stages))
+    sigma_bin = math.sqrt(sigma_flux**2 + sum(s.relative_variance_binomial for s in stages))
+    rate_ci = _log_ci(rate, sigma)
+    rate_ci_bin = _log_ci(rate, sigma_bin)
     boot_rate: Optional[tuple[float, float]] = None
     if tree is not None and n_bootstrap > 0 and rate > 0:
         boot_rate = tree.bootstrap_rate_ci(flux_counts=n_crossings, basin_time=basin_time,
@@ -168,7 +220,16 @@ def estimate_rate(
         mfpt=_inv(rate), mfpt_ci95=(_inv(rate_ci[1]), _inv(rate_ci[0])),
         mfpt_ci95_bootstrap=None if boot_rate is None else (_inv(boot_rate[1]), _inv(boot_rate[0])),
         sigma_ln_rate=sigma, complete=complete, time_unit=time_unit,
+        sigma_ln_rate_binomial=sigma_bin, rate_ci95_binomial=rate_ci_bin,
+        mfpt_ci95_binomial=(_inv(rate_ci_bin[1]), _inv(rate_ci_bin[0])),
     )
+
+
+def _log_ci(rate: float, sigma: float) -> tuple[float, float]:
+    """rate exp(+-1.96 sigma), open where the rate is 0 or sigma infinite."""
+    if rate > 0 and math.isfinite(sigma):
+        return (rate * math.exp(-Z95 * sigma), rate * math.exp(Z95 * sigma))
+    return (0.0, math.inf if rate == 0 else rate * math.exp(Z95 * sigma))
 
 
 def _inv(x: float) -> float:
