@@ -64,10 +64,11 @@ def plan_block(target_rel_ci: float, n_crossings: int, basin_steps: int, counts:
 
     have = [n_crossings] + [c.trials for c in counts]
     # p~ = (S + 1/2)/(M + 1) for planning: a stage with S = M (delta-method variance 0) still
-    # needs trials, since its p is known only to within its CI. The binomial per-trial variance,
-    # as the optimal allocation mode plans with: the plan does not include the design effects of
-    # the reported variance (docs/statistics.md), so it understates what a calibrated CI needs.
-    a = [1.0] + [per_unit_variance((c.successes + 0.5) / (c.trials + 1.0)) for c in counts]
+    # needs trials, since its p is known only to within its CI. Each stage's per-trial variance
+    # carries its measured parent design effect, as the reported variance does, so the plan aims
+    # at the calibrated CI (docs/statistics.md); the optimal allocation mode plans each stage
+    # before its trials run and so uses the binomial term.
+    a = [1.0] + [c.design_effect * per_unit_variance((c.successes + 0.5) / (c.trials + 1.0)) for c in counts]
     # A stage whose trials were all immediate successes cost no MD: one step keeps the plan finite.
     cost = [basin_steps / n_crossings] + [max(st, 1) / c.trials for st, c in zip(stage_steps, counts)]
     plan = allocate(target_rel_ci, have, a, cost)

@@ -68,9 +68,15 @@ def test_results_cli_gives_the_plan(tmp_path: Path) -> None:
     assert len(plan["terms"]) == 1 + len(data["stages"]) and not plan["reached"]
     assert plan["terms"][0]["have"] == data["basin"]["crossings"]
     assert [t["have"] for t in plan["terms"][1:]] == [s["trials"] for s in data["stages"]]
-    # the plan's counts give the promised variance with the planning p~ = (S + 1/2)/(M + 1)
-    a = [1.0] + [per_unit_variance((s["successes"] + 0.5) / (s["trials"] + 1)) for s in data["stages"]]
+    # the plan's counts give the promised variance with the planning p~ = (S + 1/2)/(M + 1) and
+    # each stage's parent design effect (as the reported variance has it)
+    deff = [st["design_effect"] for st in data["variance"]["stages"]]
+    assert all(d >= 1.0 for d in deff)
+    a = [1.0] + [d * per_unit_variance((s["successes"] + 0.5) / (s["trials"] + 1))
+                 for d, s in zip(deff, data["stages"])]
     assert sum(ak / t["optimal"] for ak, t in zip(a, plan["terms"])) == pytest.approx(plan["target_var_ln_rate"])
+    # and the plan starts from the variance the CI reports (up to the planning p~)
+    assert plan["current_var_ln_rate"] == pytest.approx(data["variance"]["total_var_ln_rate"], rel=0.3)
     text_out = subprocess.run([sys.executable, "-m", "jffs_driver", "results", "toy.jffs", "--target-rel-ci", "0.1"],
                               cwd=tmp_path, capture_output=True, text=True, timeout=300).stdout
     assert "plan for a 95% CI within +-10%" in text_out and "MD steps: cheapest plan" in text_out
