@@ -70,8 +70,10 @@ def test_unreadable_toml_is_a_config_error(tmp_path: Path) -> None:
         load_config(p)
 
 
-@pytest.mark.parametrize("name", ["brownian", "membrane-tiny"])
+@pytest.mark.parametrize("name", ["brownian", "membrane-tiny", "charged-pore/campaign_cl.toml",
+                                  "charged-pore/campaign_neutral.toml"])
 def test_shipped_example_campaigns_are_valid(name: str) -> None:
     """The examples' campaign files parse with the current schema (they must not rot)."""
-    cfg, _text = load_config(Path(__file__).resolve().parents[1] / "examples" / name / "campaign.toml")
+    path = Path(__file__).resolve().parents[1] / "examples" / name
+    cfg, _text = load_config(path if path.suffix == ".toml" else path / "campaign.toml")
     assert cfg.campaign.name and cfg.interfaces.lambda_a < cfg.interfaces.lambda_0 < cfg.interfaces.lambda_b

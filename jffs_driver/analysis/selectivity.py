@@ -24,6 +24,8 @@ The store reading is :func:`campaign_rates`; :func:`ratio_estimate` is pure.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,5 +200,9 @@ def selectivity(stores: Sequence[str | Path], reference: int = 0, n_bootstrap: i
     if len(set(resolved)) < len(resolved):
         raise AnalysisError("a store is given twice: the ratio of a campaign to itself is 1 and not independent")
     camps = tuple(campaign_rates(s, n_bootstrap, position=i) for i, s in enumerate(stores))
+    labels = [c.label for c in camps]
+    if len(set(labels)) < len(labels):  # e.g. the same ion through two pores: name the campaigns too
+        camps = tuple(dataclasses.replace(c, label=f"{c.label} [{c.campaign}]") if labels.count(c.label) > 1 else c
+                      for c in camps)
     ref = camps[reference]
     return SelectivityResult(camps, reference, tuple(ratio_estimate(c, ref) for c in camps))
