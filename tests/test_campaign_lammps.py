@@ -8,19 +8,15 @@ uninterrupted campaign record by record, and a second writer is refused.
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from jffs_driver.config import load_config
 from jffs_driver.models.brownian import exact_mfpt
 from jffs_driver.models.expression import Expression
 from jffs_driver.store import CampaignStore

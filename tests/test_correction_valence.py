@@ -10,7 +10,6 @@ the library and the command line.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path

@@ -19,7 +19,6 @@ It needs root and apt-get (CI has both); elsewhere it is skipped.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil

@@ -8,12 +8,7 @@ equilibrate, campaign, status, a rerun that redoes nothing, and the report folde
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import os
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
