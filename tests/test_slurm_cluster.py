@@ -304,8 +304,11 @@ def test_job_array_tasks_run_their_own_campaign_and_requeue_alone(tmp_path: Path
         c.write_text("# not read by the stand-in\n")
     (camps[0].parent / "stop_first_run").touch()
     choice = resolve_launcher("auto", default_mpiexec())
+    # A time limit far beyond the test's waits (2 x 180 s): with 5 min, a heavily loaded machine
+    # let Slurm's own USR1 (90 s before the limit) and the limit's TERM hit task 0 (exit 143),
+    # which made the outcome depend on machine speed; only the test's scancel may stop it.
     settings = SbatchSettings(campaigns=camps, workdir=tmp_path, job_name="sweep", groups=1, ranks_per_trial=1,
-                              time="5", signal_lead_s=90, output="sweep-%A_%a.out", python=str(fake),
+                              time="30", signal_lead_s=90, output="sweep-%A_%a.out", python=str(fake),
                               launcher=choice.launcher, srun_mpi=choice.srun_mpi, mpiexec=choice.mpiexec,
                               overcommit=True, max_requeues=2, array=True)
     job = submit(render_sbatch(settings, drain_s=0), tmp_path / "sweep.sbatch", workdir=tmp_path)
