@@ -61,7 +61,7 @@ def test_store_level_correction_divides_by_eps_r() -> None:
 def test_model_warnings_where_the_paper_says_the_model_is_not_justified() -> None:
     def membrane(n_ions: int, basins: str = "A = F00 (no ion with z > z_out); B = F01 U F10") -> MembraneDescription:
         return MembraneDescription(type="membrane", units="real", timestep=1.0,
-                                   groups={"ions": [101, 100 + n_ions]}, basins=basins)
+                                   groups={"ions": [[101, 100 + n_ions]]}, basins=basins)
 
     assert model_warnings(membrane(90), 1.0) == ()
     few = model_warnings(membrane(MIN_CARRIERS - 2), 1.0)
@@ -71,7 +71,7 @@ def test_model_warnings_where_the_paper_says_the_model_is_not_justified() -> Non
     assert len(two) == 1 and "Z^2" in two[0] and "monovalent" in two[0]
     f01 = model_warnings(membrane(90, "A = F01 (an anion already in the filtrate); B = F11"), -1.0)
     assert len(f01) == 1 and "single ion" in f01[0]
-    # stored descriptions hold ID ranges [[lo, hi], ...] (the form the builder writes)
+    # several ID ranges (the builder writes one per contiguous block)
     ranged = MembraneDescription(type="membrane", units="real", timestep=1.0,
                                  groups={"ions": [[101, 104], [200, 201]]}, basins="A = F00; B = F01 U F10")
     assert len(model_warnings(ranged, 1.0)) == 1 and "6 mobile ions" in model_warnings(ranged, 1.0)[0]

@@ -36,6 +36,7 @@ from ..correction.apply import _MIN_Z0_NM, ConductorGeometry, CorrectedProfile, 
 from ..errors import AnalysisError, JffsError, UsageError
 from ..models.description import MembraneDescription, ModelDescription, as_description, stored_description
 from ..units import A_PER_NM
+from .membrane import group_size
 from .profile import DEFAULT_GRID, Profile, _clean
 
 __all__ = ["ConductorPosition", "StoreCorrection", "StoreGeometry", "conductor_position", "correct_store",
@@ -528,10 +529,9 @@ def model_warnings(description: ModelDescription, valence: float) -> tuple[str, 
     if isinstance(description, MembraneDescription):
         groups = description.groups or {}
         ions = groups.get("ions")
-        try:  # inclusive ID ranges [[lo, hi], ...] (one flat [lo, hi] in hand-made descriptions)
-            ranges = [ions] if ions and not isinstance(ions[0], (list, tuple)) else (ions or [])
-            n_ions = sum(int(hi) - int(lo) + 1 for lo, hi in ranges) if ranges else None
-        except (TypeError, ValueError, IndexError):
+        try:  # the builder's inclusive ID ranges [[lo, hi], ...]
+            n_ions = int(group_size(ions)) if ions else None
+        except (TypeError, ValueError, KeyError):
             n_ions = None
         if n_ions is not None and n_ions < MIN_CARRIERS:
             out.append(f"the feed holds {n_ions} mobile ions (fewer than {MIN_CARRIERS}): the ideal conductor "

@@ -58,6 +58,11 @@ def _ids(ranges: Any) -> np.ndarray:
     return np.concatenate([np.arange(lo, hi + 1, dtype=np.int64) for lo, hi in ranges])
 
 
+def group_size(ranges: Any) -> int:
+    """Number of atoms in a metadata group (inclusive ID ranges, or ``{"ids": [...]}``)."""
+    return int(_ids(ranges).size)
+
+
 @dataclass(frozen=True)
 class MembraneInfo:
     """What the analyses need to know about the system (A, fs; 0-based atom indices).

@@ -63,7 +63,7 @@ def build(preset: str | None, seed: int | None, out_dir: Path, config: Path | No
     click.echo(f"  box {box['lx_A']:.2f} x {box['ly_A']:.2f} x {box['zhi_A']:.2f} A ({box['lx_A'] / 10:.3f} x "
                f"{box['ly_A'] / 10:.3f} x {box['zhi_A'] / 10:.3f} nm), {c['atoms']} atoms, net charge {c['net_charge_e']:+.1e} e")
     s = m["salt"]
-    by_species = c.get("ions_by_species") or {m['species']['cation']: c['cations'], m['species']['anion']: c['anions']}
+    by_species = c["ions_by_species"]
     units = " + ".join(f"{v['formula_units']} {k}" for k, v in s["salts"].items()) if "salts" in s \
         else f"{s['formula_units']} {s['formula']}"
     click.echo(f"  water feed/filtrate {c['water_feed']}/{c['water_filtrate']} molecules, ions "

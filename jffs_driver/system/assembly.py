@@ -262,6 +262,10 @@ class IonInventory:
         """All cations (``sign`` > 0) or anions (< 0)."""
         return sum(self.total(n) for n, z in zip(self.species, self.charges_e) if z * sign > 0)
 
+    def in_filtrate(self, sign: int) -> int:
+        """Cations (``sign`` > 0) or anions (< 0) packed into the filtrate."""
+        return sum(k for k, z in zip(self.filtrate, self.charges_e) if z * sign > 0)
+
     @property
     def charge_e(self) -> int:
         """Net charge of all ions in e (minus the carboxylates' charge)."""
@@ -361,7 +365,7 @@ class Assembled:
     type_names: tuple[str, ...]
     counts: dict[str, Any]
     packmol_seconds: dict[str, float]
-    ions: IonInventory | None = None
+    ions: IonInventory
     ipso_ids: list[int] = field(default_factory=list)
 
 

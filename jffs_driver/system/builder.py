@@ -219,7 +219,7 @@ def salt_meta(params: BuildParameters, ff: ForceField, counts: Mapping[str, int]
     """
     f = params.fluid
     kg_water = counts["water_feed"] * WATER_G_MOL * 1.0e-3
-    by_species = counts.get("ions_by_species") or {f.cation: counts["cations"], f.anion: counts["anions"]}
+    by_species = counts["ions_by_species"]
     z = {name: ff.site(name).charge_e for name in by_species}
     formula = salt_formula(f.cation, f.anion) or f"{f.cation} {f.anion}"
     salts = {formula: f.salt_units}
@@ -271,9 +271,6 @@ def _pore_meta(params: BuildParameters, ff: ForceField, asm: Assembled) -> dict[
 def _carboxylate_meta(params: BuildParameters, ff: ForceField, asm: Assembled) -> dict[str, Any]:
     """The ``pore.carboxylates`` section: count, layers, charges, geometry, lining radius, IDs."""
     mem = asm.membrane
-    rel = mem.carboxyl_xyz_A[:, 1:, :2].reshape(-1, 2) - mem.center_xy_A
-    box = np.array([params.box.lx_A, params.box.ly_A])
-    rel -= box * np.round(rel / box)
     q = ff.site("C_ipso").charge_e + ff.site("C_carboxyl").charge_e + 2 * ff.site("O_carboxyl").charge_e
     return {
         "count": int(len(mem.carboxyl_xyz_A)),
@@ -281,15 +278,15 @@ def _carboxylate_meta(params: BuildParameters, ff: ForceField, asm: Assembled) -
         "layers": sorted({int(k) for k in mem.carboxyl_layer}),
         "charge_per_group_e": round(q, 10),
         "membrane_charge_e": round(q * len(mem.carboxyl_xyz_A), 10),
-        "o_min_radius_A": float(np.linalg.norm(rel, axis=1).min()),
+        "o_min_radius_A": min(layer["carboxylate_o_min_radius_A"] for layer in mem.layers if layer["carboxylates"]),
         "o_radius_definition": "smallest in-plane distance from the axis to a carboxylate O centre",
         "geometry": asdict(CarboxylateGeometry(**dict(ff.carboxylate))),
         "orientation": "C on the missing C-C bond of its edge carbon; O-C-O plane contains that bond, turned about it "
                        "(0-90 degrees from z, 5-degree steps) to keep the O farthest from the rim",
         "rigid": True,
         "ipso_ids": list(asm.ipso_ids),
-        "counterion": asm.ions.counterion if asm.ions else "",
-        "counterions": asm.ions.counterions if asm.ions else 0,
+        "counterion": asm.ions.counterion,
+        "counterions": asm.ions.counterions,
     }
 
 
@@ -364,7 +361,7 @@ def make_metadata(params: BuildParameters, ff: ForceField, asm: Assembled, secon
             "membrane": ["C", "C_edge", "H_pore", *[n for n in asm.type_names if n in CARBOXYLATE_SITES]],
             "piston": ["C_piston"],
             "water": ["OW", "HW"],
-            "ions": list(asm.ions.species) if asm.ions else [params.fluid.cation, params.fluid.anion],
+            "ions": list(asm.ions.species),
             "cation": params.fluid.cation,
             "anion": params.fluid.anion,
             "charges_e": {name: ff.site(name).charge_e for name in asm.type_names},
@@ -392,9 +389,8 @@ def start_meta(asm: Assembled) -> dict[str, Any]:
     1`` starts in F01 (a chloride already passed), every other build in F00.
     """
     inv = asm.ions
-    filt = {n: k for n, k, z in zip(inv.species, inv.filtrate, inv.charges_e) if k} if inv else {}
-    p = sum(k for n, k, z in zip(inv.species, inv.filtrate, inv.charges_e) if z > 0) if inv else 0
-    q = sum(k for n, k, z in zip(inv.species, inv.filtrate, inv.charges_e) if z < 0) if inv else 0
+    filt = {n: k for n, k in zip(inv.species, inv.filtrate) if k}
+    p, q = inv.in_filtrate(+1), inv.in_filtrate(-1)
     return {"filtrate_ions": filt, "p": p, "q": q, "label": f"F{p}{q}",
             "definition": "F_pq: p cations and q anions in the filtrate (z > z_out) when the replicas start"}
 
