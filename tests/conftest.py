@@ -68,6 +68,50 @@ bootstrap = 200
 """
 
 
+def leader_species_in_lammps_and_numpy(system: Path, leader: str, lambdas: tuple[float, float, float],
+                                       ion_in_pore: str) -> tuple[object, list[str]]:
+    """The membrane model of ``system`` with ``[model] leader = leader``: for its first replica,
+    as stored and with the first ion of species ``ion_in_pore`` moved 70 % of the way through
+    the pore, assert that LAMMPS's ``jffs_lambda``/``jffs_leader`` equal the numpy twin read back
+    from the stored description (:func:`classify_state`); return that :class:`MembraneInfo` and
+    the leading species of the two configurations. ``lambdas``: lambda_a, lambda_0, lambda_b (A)."""
+    import dataclasses
+
+    import numpy as np
+
+    from jffs_driver.analysis.membrane import MembraneInfo, classify_state
+    from jffs_driver.config import parse_config
+    from jffs_driver.models import make_model
+
+    lam_a, lam_0, lam_b = lambdas
+    cfg = parse_config({"campaign": {"name": "lead", "seed": 1},
+                        "model": {"type": "membrane", "system": str(system), "leader": leader},
+                        "interfaces": {"lambda_a": lam_a, "lambda_0": lam_0, "lambda_b": lam_b},
+                        "basin": {"steps_per_run": 100}, "engine": {"check_interval": 1}})
+    model = make_model(cfg.model, cfg.interfaces, cfg.engine)
+    assert model.description.leader == leader
+    info = MembraneInfo.from_description(model.description.to_json())  # as the analyses read it back
+    start = model.initial_states[0]
+    engine = model.make_engine(None)
+    species = []
+    try:
+        lmp = engine.handle
+        for moved in (False, True):
+            pos = np.array(start.positions, copy=True)
+            if moved:
+                g = info.geometry
+                pos[dict(info.species_table)[ion_in_pore][0]] = [g.xc, g.yc, g.z_in + 0.7 * (g.z_out - g.z_in)]
+            engine.load(dataclasses.replace(start, positions=pos))
+            lmp.command("run 0 post no")
+            lab = classify_state(pos, info)
+            assert abs(lmp.equal_variable("jffs_lambda") - lab.lam) < 1e-6
+            assert int(lmp.equal_variable("jffs_leader")) == lab.leader_id
+            species.append(lab.species)
+    finally:
+        engine.close()
+    return info, species
+
+
 def _cli(args: list, timeout: float = 600) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "jffs_driver", *map(str, args)],

@@ -17,8 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from conftest import MEMBRANE_CI_CAMPAIGN, leader_species_in_lammps_and_numpy
 
 pytestmark = [pytest.mark.lammps, pytest.mark.slow]
 
@@ -37,39 +38,21 @@ filtrate_anions = 1
 delta_p_bar = 4000.0
 """
 
-CAMPAIGN = """\
-# units real: lambda in A, steps of 1 fs
-[campaign]
-name = "charged-ci"
-seed = 5
-store = "ci.jffs"
+#: The shared CI membrane campaign with this build's interfaces: the leading sodium of the
+#: replicas sits near -2 A (counter-ions at the COO- ring), so basin A is lambda < -1.2 A.
+CAMPAIGN = (MEMBRANE_CI_CAMPAIGN.replace('name = "membrane-ci"', 'name = "charged-ci"')
+            .replace('system = "tiny"', 'system = "tiny"\nleader = "{leader}"')
+            .replace("lambda_a = -3.45", "lambda_a = -1.2").replace("lambda_0 = -3.25", "lambda_0 = -0.9")
+            .replace("milestones = [-2.85]", "milestones = [-0.4]"))
 
-[model]
-type = "membrane"
-system = "tiny"
-leader = "{leader}"
 
-[interfaces]
-lambda_a = -1.2
-lambda_0 = -0.9
-lambda_b = 8.7
-mode = "fixed"
-milestones = [-0.4]
-max_stages = 1
-
-[basin]
-runs = 2
-steps_per_run = 1000
-segment_steps = 500
-
-[stages]
-target_successes = 2
-max_trials = 10
-max_trial_steps = 600
-
-[engine]
-check_interval = 10
-"""
+def _campaign(charged: Path, name: str, leader: str) -> Path:
+    """A folder with the charged build linked in and the CI campaign for ``leader``."""
+    work = charged / name
+    work.mkdir()
+    (work / "tiny").symlink_to(charged / "tiny")
+    (work / "campaign.toml").write_text(CAMPAIGN.format(leader=leader))
+    return work
 
 
 def _jffs(cwd: Path, *args: object) -> subprocess.CompletedProcess:
@@ -91,13 +74,10 @@ def charged(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_sodium_campaign_on_a_carboxylated_pore_runs_end_to_end(charged: Path) -> None:
-    work = charged / "na"
-    work.mkdir()
-    (work / "tiny").symlink_to(charged / "tiny")
-    (work / "campaign.toml").write_text(CAMPAIGN.format(leader="Na+"))
+    work = _campaign(charged, "na", "Na+")
     run = _jffs(work, "run", "campaign.toml", "--quiet")
-    assert run.returncode in (0, 1), run.stderr[-3000:]  # 1: max_stages reached ("cannot progress")
-    assert "max_stages" in run.stderr or run.returncode == 0
+    # the one milestone lies below lambda_b: the run stops at max_stages = 1 ("cannot progress")
+    assert run.returncode == 1 and "max_stages" in run.stderr, run.stderr[-3000:]
     res = _jffs(work, "results", "ci.jffs", "--json")
     assert res.returncode == 0, res.stderr[-3000:]
     mem = json.loads(res.stdout)["membrane"]
@@ -119,10 +99,7 @@ def test_sodium_campaign_on_a_carboxylated_pore_runs_end_to_end(charged: Path) -
 
 
 def test_a_leader_that_could_be_the_passed_chloride_is_refused(charged: Path) -> None:
-    work = charged / "any"
-    work.mkdir()
-    (work / "tiny").symlink_to(charged / "tiny")
-    (work / "campaign.toml").write_text(CAMPAIGN.format(leader="any"))
+    work = _campaign(charged, "any", "any")
     run = _jffs(work, "run", "campaign.toml", "--quiet")
     assert run.returncode == 2, run.stderr[-3000:]
     assert "model.leader" in run.stderr and "F01" in run.stderr and "Traceback" not in run.stderr
@@ -134,40 +111,9 @@ def test_mixture_leaders_in_lammps_equal_numpy(charged: Path) -> None:
     LAMMPS lambda and leading ion equal the numpy twin read back from the stored description,
     on the replica and with a Ca2+ placed deep in the pore (then "Ca2+" and "cation" follow it,
     "Na+" does not)."""
-    import dataclasses
-
-    from jffs_driver.analysis.membrane import MembraneInfo, classify_state
-    from jffs_driver.config import parse_config
-    from jffs_driver.models import make_model
-
     seen: dict[str, list[str]] = {}
     for leader in ("Ca2+", "cation", "Na+"):
-        cfg = parse_config({"campaign": {"name": "lead", "seed": 1},
-                            "model": {"type": "membrane", "system": str(charged / "tiny"), "leader": leader},
-                            "interfaces": {"lambda_a": -1.2, "lambda_0": -0.9, "lambda_b": 8.7},
-                            "basin": {"steps_per_run": 100}, "engine": {"check_interval": 1}})
-        model = make_model(cfg.model, cfg.interfaces, cfg.engine)
-        info = MembraneInfo.from_description(model.description.to_json())
+        info, seen[leader] = leader_species_in_lammps_and_numpy(charged / "tiny", leader, (-1.2, -0.9, 8.7), "Ca2+")
         assert info.start_pq == (0, 1) and [n for n, _ in info.species_ions] == ["Na+", "Ca2+", "Cl-"]
-        start = model.initial_states[0]
-        engine = model.make_engine(None)
-        try:
-            lmp = engine.handle
-            species = []
-            for moved in (False, True):
-                pos = np.array(start.positions, copy=True)
-                if moved:
-                    g = info.geometry
-                    ca = dict(info.species_ions)["Ca2+"]
-                    pos[ca[0]] = [g.xc, g.yc, g.z_in + 0.7 * (g.z_out - g.z_in)]
-                engine.load(dataclasses.replace(start, positions=pos))
-                lmp.command("run 0 post no")
-                lab = classify_state(pos, info)
-                assert abs(lmp.equal_variable("jffs_lambda") - lab.lam) < 1e-6
-                assert int(lmp.equal_variable("jffs_leader")) == lab.leader_id
-                species.append(lab.species)
-            seen[leader] = species
-        finally:
-            engine.close()
     assert seen["Ca2+"] == ["Ca2+", "Ca2+"] and seen["cation"][1] == "Ca2+"
     assert seen["Na+"] == ["Na+", "Na+"]

@@ -10,15 +10,14 @@ configuration hash at its default.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from jffs_driver.analysis.membrane import MembraneInfo, classify_state
 from jffs_driver.config import parse_config
 from jffs_driver.errors import ConfigError
+
+from conftest import leader_species_in_lammps_and_numpy
 
 
 def _config(system: Path, **model: object) -> dict:
@@ -46,29 +45,9 @@ def test_restricted_leader_in_lammps_equals_numpy(membrane_tiny_system: Path) ->
 
     seen: dict[str, tuple[str, str]] = {}
     for leader in ("any", "cation", "anion", "Cl-", "Na+"):
-        cfg = parse_config(_config(membrane_tiny_system, leader=leader))
-        model = make_model(cfg.model, cfg.interfaces, cfg.engine)
-        assert model.description.leader == leader
-        info = MembraneInfo.from_description(model.description.to_json())  # as the analyses read it back
-        start = model.initial_states[0]
-        engine = model.make_engine(None)
-        try:
-            lmp = engine.handle
-            species = []
-            for moved in (False, True):
-                pos = np.array(start.positions, copy=True)
-                if moved:  # a sodium deep in the pore: only cation-allowing settings follow it
-                    g = info.geometry
-                    pos[info.cations[0]] = [g.xc, g.yc, g.z_in + 0.7 * (g.z_out - g.z_in)]
-                engine.load(dataclasses.replace(start, positions=pos))
-                lmp.command("run 0 post no")
-                lab = classify_state(pos, info)
-                assert abs(lmp.equal_variable("jffs_lambda") - lab.lam) < 1e-6
-                assert int(lmp.equal_variable("jffs_leader")) == lab.leader_id
-                species.append(lab.species)
-            seen[leader] = (species[0], species[1])
-        finally:
-            engine.close()
+        # a sodium deep in the pore: only cation-allowing settings follow it
+        _info, species = leader_species_in_lammps_and_numpy(membrane_tiny_system, leader, (-3.45, -3.25, 8.7), "Na+")
+        seen[leader] = (species[0], species[1])
     assert seen["anion"][1] == seen["Cl-"][1] == "Cl-"
     assert seen["any"][1] == seen["cation"][1] == seen["Na+"][1] == "Na+"
     assert seen["cation"][0] == "Na+" and seen["anion"][0] == "Cl-"

@@ -103,16 +103,16 @@ class MembraneInfo:
     start_pq: tuple[int, int] = (0, 0)
 
     @cached_property
-    def _species_table(self) -> tuple[tuple[str, np.ndarray], ...]:
+    def species_table(self) -> tuple[tuple[str, np.ndarray], ...]:
         """``species_ions``, or the one cation and one anion species of older builds."""
         return self.species_ions or ((self.cation, self.cations), (self.anion, self.anions))
 
     @cached_property
     def leader_names(self) -> np.ndarray:
         """Species name of every entry of :attr:`leaders`."""
-        allowed = [(n, idx) for n, idx in self._species_table if not self.leader_species or n in self.leader_species]
+        allowed = [(n, idx) for n, idx in self.species_table if not self.leader_species or n in self.leader_species]
         if not allowed:
-            allowed = list(self._species_table)
+            allowed = list(self.species_table)
         return np.concatenate([np.full(len(idx), n, dtype=object) for n, idx in allowed])
 
     @property
@@ -124,7 +124,7 @@ class MembraneInfo:
     def leaders(self) -> np.ndarray:
         """Indices of the ions that may lead (cations first), as :attr:`ions` when unrestricted;
         computed once (classify_state runs for every stored configuration)."""
-        allowed = [idx for n, idx in self._species_table if not self.leader_species or n in self.leader_species]
+        allowed = [idx for n, idx in self.species_table if not self.leader_species or n in self.leader_species]
         out = np.concatenate(allowed).astype(np.int64) if allowed else np.zeros(0, dtype=np.int64)
         return out if out.size else self.ions
 
@@ -218,7 +218,7 @@ def classify_state(positions: np.ndarray, info: MembraneInfo) -> StateLabel:
     p, q = filtrate_counts(positions, info.cations, info.anions, info.filtrate_z)
     species = str(info.leader_names[k]) if k < len(info.leader_names) else "?"
     z = np.asarray(positions)[:, 2]
-    by_species = {name: int(np.sum(z[idx] > info.filtrate_z)) for name, idx in info._species_table}
+    by_species = {name: int(np.sum(z[idx] > info.filtrate_z)) for name, idx in info.species_table}
     return StateLabel(lam=float(lam_i[k]), leader_id=leader + 1, species=species, p=p, q=q,
                       basin=basin_label(p, q, info.start_pq), filtrate=by_species)
 
