@@ -245,12 +245,16 @@ def _task_loop(config: CampaignConfig, store: Any, model: ModelSetup, executor: 
             if not stop and budget_left:
                 for task in sched.ready(executor.free_slots()):
                     executor.submit(task)
-            if executor.in_flight() == 0:
+            running = executor.in_flight()
+            if stop and not drain.started:
+                # Announced even when nothing is running (the signal can land between a
+                # commit and the next dispatch), so every stop says why it stopped.
+                wait = (f"waiting up to {par.drain_s:g} s for {running} running task(s)" if running
+                        else "none running")
+                progress.message(f"stopping ({stop.reason}): no new tasks; {wait}")
+            if running == 0:
                 break
             if stop:
-                if not drain.started:
-                    progress.message(f"stopping ({stop.reason}): no new tasks; waiting up to "
-                                     f"{par.drain_s:g} s for {executor.in_flight()} running task(s)")
                 if drain.expired():
                     abandoned = executor.in_flight()
                     progress.message(f"abandoning {abandoned} running task(s); they re-run on resume")

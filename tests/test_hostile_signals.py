@@ -206,3 +206,24 @@ def _live() -> list[object]:
 
     with interrupts._LOCK:
         return list(interrupts._LIVE)
+
+
+@pytest.mark.quick
+def test_a_stop_with_nothing_running_is_still_announced(tmp_path: Path) -> None:
+    """A stop request that lands between a commit and the next dispatch finds no running task;
+    the job must still say why it stops (the launcher's log is all a Slurm user sees). The flag
+    set before the loop is that moment made deterministic."""
+    import io
+
+    from jffs_driver.parallel.signals import StopFlag
+
+    toml = tmp_path / "toy.toml"
+    toml.write_text((DATA / "toy_chain.toml").read_text())
+    config, source = load_config(toml)
+    stop = StopFlag()
+    stop.set("SIGUSR1")
+    stream = io.StringIO()
+    out = run_campaign(config, source, progress=Progress(stream=stream), stop=stop,
+                       install_signal_handlers=False)
+    assert out.interrupted and out.stop_reason == "SIGUSR1" and out.abandoned == 0
+    assert "stopping (SIGUSR1): no new tasks; none running" in stream.getvalue()
