@@ -117,13 +117,14 @@ STAGE_FIELDS = {
     "max_trials": Field(int, 100_000, between(1, MAX_TRIALS, "each trial is a stored record"), doc="stop a stage after this many trials"),
     "max_trial_steps": Field(int, 100_000_000, between(1, MAX_LAMMPS_RUN, "one LAMMPS run counts steps in 32 bits"), doc="step cap of one trial (then: timeout, counted as failure)"),
     "allocation": Field(str, "target", one_of("target", "optimal"),
-                        doc='trials per stage: "target" (close on target_successes) or "optimal" (each stage runs a '
-                            'trial count fixed from its pilots and the earlier stages so that the rate reaches '
-                            'target_rel_ci for the fewest MD steps; docs/statistics.md)'),
+                        doc='trials per stage: "target" (close on target_successes) or "optimal" (each stage closes '
+                            'on a success target fixed from its pilots: the fewest MD steps for target_rel_ci, or '
+                            'without it the smallest variance for the steps, sized against the basin runs; '
+                            'docs/statistics.md)'),
     "target_rel_ci": Field(float, 0.0, lambda v: None if v == 0 or MIN_REL_CI <= v <= MAX_REL_CI else
                            f"must be 0 (off) or between {MIN_REL_CI:g} and {MAX_REL_CI:g} (0.2 = +-20 %)",
                            doc='allocation = "optimal": relative half-width of the 95 % CI of the rate aimed at '
-                               '(0.2: rate x (1 +- 0.2)); replaces target_successes'),
+                               '(0.2: rate x (1 +- 0.2)); 0: stages sized against the basin runs'),
 }
 #: [stages] keys left out of the resolved configuration (and its hash) while at their defaults,
 #: so the stores of configurations written before these keys existed keep their hash.
@@ -490,14 +491,13 @@ def _check_allocation(raw: Any, st: dict[str, Any], problems: list[ConfigProblem
         return
     given = set(raw) if isinstance(raw, dict) else set()
     if mode == "optimal":
-        if rel == 0:
-            problems.append(ConfigProblem("stages.target_rel_ci", rel,
-                                          'allocation = "optimal" needs a target: set stages.target_rel_ci, e.g. '
-                                          "0.2 for a 95 % CI of the rate within +-20 %"))
+        # Without target_rel_ci every stage is sized against the basin runs (the precision
+        # knob is then [basin] steps_per_run; docs/statistics.md).
         if "target_successes" in given and st.get("target_successes") != 0:
             problems.append(ConfigProblem("stages.target_successes", st.get("target_successes"),
-                                          'conflicts with allocation = "optimal" (stages close on a trial count '
-                                          "planned for stages.target_rel_ci); remove target_successes"))
+                                          'conflicts with allocation = "optimal" (stages close on success targets '
+                                          "planned from their pilots, for stages.target_rel_ci or against the basin "
+                                          "runs); remove target_successes"))
         st["target_successes"] = 0
     elif rel != 0:
         problems.append(ConfigProblem("stages.target_rel_ci", rel,

@@ -35,25 +35,38 @@ number of workers. Pilots never count as trials. P_k is estimated without bias u
 (S - 1)/(n - 1) when the stage closed on its target after `min_trials`, S/n otherwise (S/n
 alone would be biased upwards by about (1 - p)/S per stage); see docs/statistics.md.
 
-## Optimal allocation and a target CI
+## Optimal allocation: matched to the basin, or aimed at a target CI
 
-`[stages] allocation = "optimal"` with `target_rel_ci = r` (for example 0.2: a 95 % CI of the
-rate within +-20 %) replaces `target_successes`: before the first trial of each stage, the
-stage's pilots (run at every stage, fixed milestones too) and the data of the stages before it
-fix that stage's own success target t_k, chosen so that the remaining variance budget goes
-where it costs fewest MD steps (t_k proportional to sqrt(p_k (1 - p_k)/c_k), c_k the steps per
-trial). `min_trials` and `max_trials` still bound every stage. Setting `target_successes` as
-well, `allocation = "optimal"` without `target_rel_ci`, or `target_rel_ci` without the optimal
-allocation is a configuration error (exit 2). Each stage's P_k estimate stays unbiased because
-t_k never depends on the stage's own outcomes; derivation and formulas in docs/statistics.md.
-A target the flux alone cannot meet (1/N_crossings >= the target variance) stops the campaign
-after the basin runs (exit 1, naming the crossings needed).
+`[stages] allocation = "optimal"` replaces `target_successes`: before the first trial of each
+stage, the stage's pilots (run at every stage, fixed milestones too) fix that stage's own
+success target t_k from its estimated p_k and MD steps per trial c_k, so that the MD steps go
+where they reduce var(ln rate) most (trials proportional to sqrt((1 - p_k)/(p_k c_k)), the
+Lagrange allocation). Two ways to size it:
 
-> **Experimental.** The efficiency benchmark (benchmarks/efficiency.py, docs/statistics.md)
-> measured this mode at 1.4x the MD steps of the adaptive protocol for the same CI on the
-> 15 kT barrier, a mean rate/exact of 0.73 +- 0.09 on the 10 kT and 15 kT models (3 standard
-> errors below 1; the last stages close on 5-9 successes) and over-confident intervals on the
-> rugged landscape. Use the default `allocation = "target"` for production until that is resolved.
+- **Without `target_rel_ci`** (recommended): every stage is matched to the basin runs, which
+  are already done when the stages start. Their N_0 crossings cost c_0 = basin steps/N_0 each,
+  and each stage gets the variance share (1/N_0) sqrt((1 - p_k) c_k/p_k)/sqrt(c_0): the
+  smallest var(ln rate) for the MD steps spent, whatever the basin length. The precision knob is
+  then `[basin] steps_per_run` (or `runs`): var(ln rate) falls about as 1/N_0. `jffs results`
+  reports the CI reached; `jffs results --target-rel-ci r` says how many crossings a CI of
+  +-r needs (for the next campaign, scale the basin runs by needed/found crossings).
+- **With `target_rel_ci = r`** (for example 0.2: a 95 % CI of the rate within +-20 %): the
+  variance budget left after the flux and the closed stages is spread over this stage and
+  those expected after it (the number of stages still to come is estimated). The basin is not
+  resized: a basin longer than r needs is spent anyway, and a target the flux alone cannot meet
+  (1/N_crossings >= the target variance) stops the campaign after the basin runs (exit 1,
+  naming the crossings needed).
+
+`min_trials` and `max_trials` still bound every stage. Setting `target_successes` as well, or
+`target_rel_ci` without the optimal allocation, is a configuration error (exit 2). Each
+stage's P_k estimate stays unbiased because t_k never depends on the stage's own outcomes, and
+the store is the same for any number of workers and after a resume; derivation, formulas and
+the measured efficiency in docs/statistics.md (matched: the same CI for half the MD steps of
+the default allocation on the benchmark's landscapes). The mode allocates; it does not choose
+`[engine] check_interval`: when parents are stored well past their milestone (a check interval
+whose motion is a sizeable part of the milestone spacing), trials from one parent succeed
+together, extra trials per parent buy little and the CI can come out too narrow; `jffs results`
+names such stages (docs/statistics.md, "Where the steps go").
 
 ```toml
 [interfaces]
@@ -61,8 +74,7 @@ mode = "adaptive"      # or "fixed" with milestones
 pilot_trials = 30      # the pilots estimate p_k and the steps per trial
 
 [stages]
-allocation = "optimal"
-target_rel_ci = 0.2
+allocation = "optimal" # matched to the basin; add target_rel_ci = 0.2 to aim at +-20 % instead
 max_trials = 100000
 ```
 

@@ -103,3 +103,43 @@ def test_proportional_over_optimal_is_the_cauchy_schwarz_ratio() -> None:
         balanced = np.maximum(1, np.round(1e6 * np.sqrt(a / c))).astype(int)
         plan_b = allocate(0.2, balanced, a, c)
         assert plan_b.proportional_steps / plan_b.optimal_steps == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.quick
+@pytest.mark.parametrize("seed", range(5))
+def test_a_stage_matched_to_the_basin_takes_its_cheapest_share_against_a_numerical_optimiser(seed: int) -> None:
+    """With the flux count fixed at N_0 (c_0 = basin steps per crossing), the cheapest plan
+    for whatever total variance it reaches has n_k/N_0 from the optimiser; the matched stage's
+    success target gives that many trials at its pilots' p (t = (1 - p)/v, n = t/p)."""
+    from jffs_driver.ffs.allocation import MIN_EXPECTED_SUCCESSES, matched_stage_target, planning_p
+
+    rng = np.random.default_rng(100 + seed)
+    n0, basin = int(rng.integers(20, 400)), int(rng.integers(10**4, 10**6))
+    pilots = int(rng.integers(10, 60))
+    k = int(rng.integers(1, pilots))
+    steps = int(rng.integers(pilots * 5, pilots * 2000))
+    got = matched_stage_target(n0, basin, k, pilots, steps, max_trials=10**9)
+    p, c = planning_p(k, pilots), steps / pilots
+    a, cost = np.array([1.0, per_unit_variance(p)]), np.array([basin / n0, c])
+
+    # minimise the total cost at the variance the matched pair reaches, n_0 free: the second
+    # count follows from the variance constraint, n_1 = a_1 / (V - 1/n_0)
+    from scipy.optimize import minimize_scalar
+
+    v_total = 1.0 / n0 + got.var_budget
+    total = lambda n: cost[0] * n + cost[1] * a[1] / (v_total - 1.0 / n)  # noqa: E731
+    res = minimize_scalar(lambda x: total(math.exp(x)) / total(n0), method="bounded",
+                          bounds=(math.log(1.0 / v_total) + 1e-9, math.log(1.0 / v_total) + 20),
+                          options={"xatol": 1e-10})
+    n_first = math.exp(res.x)
+    n_opt = (n_first, a[1] / (v_total - 1.0 / n_first))
+    assert n_opt[0] == pytest.approx(n0, rel=1e-3)  # the basin is already at its optimum for that total
+    assert a[1] / got.var_budget == pytest.approx(n_opt[1], rel=1e-3)  # n_k = a_k / v_k
+    assert got.successes == max(math.ceil((1 - p) / got.var_budget), MIN_EXPECTED_SUCCESSES)
+    assert got.matched and got.remaining_var == pytest.approx(1.0 / n0)
+    assert "matched to the flux term" in got.describe()
+    # caps and floors
+    assert matched_stage_target(n0, basin, k, pilots, steps, max_trials=3).successes == 3
+    assert matched_stage_target(1, 10, pilots - 1, pilots, pilots, max_trials=10**9).successes == MIN_EXPECTED_SUCCESSES
+    with pytest.raises(ValueError):
+        matched_stage_target(0, basin, k, pilots, steps, max_trials=10)

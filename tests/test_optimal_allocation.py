@@ -12,8 +12,8 @@ import pytest
 from scipy.optimize import minimize
 
 from jffs_driver.ffs.allocation import (
-    BUDGET_FLOOR, MIN_EXPECTED_SUCCESSES, ClosedStage, expected_stages_after, optimal_stage_target, per_unit_variance,
-    planning_p, target_variance,
+    BUDGET_FLOOR, MIN_EXPECTED_SUCCESSES, ClosedStage, expected_stages_after, matched_stage_target,
+    optimal_stage_target, per_unit_variance, planning_p, target_variance,
 )
 from jffs_driver.ffs.stop_rule import StopRule, unbiased_p
 
@@ -130,18 +130,24 @@ def _simulate(p: float, n_pilots: int, rule_for: dict[int, StopRule], rng: np.ra
     return n_out, s_out, t_out
 
 
+@pytest.mark.parametrize("sizing", ["target", "matched"])
 @pytest.mark.parametrize(("p", "min_trials", "max_trials"), [(0.13, 0, 100_000), (0.3, 300, 100_000), (0.13, 0, 650)])
 def test_estimate_stays_unbiased_when_the_target_comes_from_pilots(p: float, min_trials: int,
-                                                                   max_trials: int) -> None:
-    """2 x 10^5 stages per case whose target t_k is chosen by :func:`optimal_stage_target` from
-    pilots of the same p (pure target, min_trials binding for some, max_trials binding for
-    some). The stop-rule estimate has mean p within 0.3 %; S/N, on the same stages, is off by
-    more than 5 standard errors (the simulation resolves a bias of that size)."""
-    rng = np.random.default_rng(int(p * 1000) + min_trials + max_trials)
+                                                                   max_trials: int, sizing: str) -> None:
+    """2 x 10^5 stages per case whose target t_k is chosen from pilots of the same p, by
+    :func:`optimal_stage_target` (a target CI) or :func:`matched_stage_target` (matched to a
+    basin of 30 crossings at 1600 steps each) (pure target, min_trials binding for some,
+    max_trials binding for some). The stop-rule estimate has mean p within 0.3 %; S/N, on the
+    same stages, is off by more than 5 standard errors (the simulation resolves a bias of that
+    size)."""
+    rng = np.random.default_rng(int(p * 1000) + min_trials + max_trials + (sizing == "matched"))
     n_pilots, closed = 20, [ClosedStage(200, 30, 200 * 40, 0.01)]
     rule_for = {}
     for k in range(n_pilots + 1):
-        plan = optimal_stage_target(0.5, 300, closed, k, n_pilots, n_pilots * 40, 2, max_trials)
+        if sizing == "target":
+            plan = optimal_stage_target(0.5, 300, closed, k, n_pilots, n_pilots * 40, 2, max_trials)
+        else:
+            plan = matched_stage_target(30, 30 * 1600, k, n_pilots, n_pilots * 40, max_trials)
         rule_for[k] = StopRule(plan.successes, min_trials, max_trials)
     targets = {r.target_successes for r in rule_for.values()}
     assert len(targets) > 5  # the target really depends on the pilots

@@ -54,8 +54,17 @@ def test_optimal_resolves_the_success_target_off_and_round_trips() -> None:
 
 
 @pytest.mark.quick
+def test_optimal_without_a_target_is_matched_to_the_basin() -> None:
+    config = parse_config(_with_stages(allocation="optimal"))
+    assert config.stages.allocation == "optimal" and config.stages.target_rel_ci == 0.0
+    assert config.stages.target_successes == 0
+    assert parse_config(dict(config.resolved)).hash == config.hash
+    assert config.hash != parse_config(_with_stages(allocation="optimal", target_rel_ci=0.2)).hash
+
+
+@pytest.mark.quick
 @pytest.mark.parametrize(("stages", "key", "words"), [
-    ({"allocation": "optimal"}, "stages.target_rel_ci", "needs a target"),
+    ({"allocation": "optimal", "target_successes": 30}, "stages.target_successes", "conflicts with allocation"),
     ({"target_rel_ci": 0.2}, "stages.target_rel_ci", 'needs allocation = "optimal"'),
     ({"allocation": "optimal", "target_rel_ci": 0.2, "target_successes": 30}, "stages.target_successes",
      "conflicts with allocation"),

@@ -181,9 +181,13 @@ class StageTarget:
         v_k, the share of var(ln rate) the stage is sized for (t_k = ceil((1 - p_k)/v_k) before
         the floors and caps).
     remaining_var
-        B_k, what the flux and the closed stages left of the target (after the floor).
+        B_k, what the flux and the closed stages left of the target (after the floor); for a
+        stage matched to the basin (no target), the flux term 1/N_0 it is matched to.
     stages_after
-        Expected number of stages after this one.
+        Expected number of stages after this one (0 when matched to the basin: not needed).
+    matched
+        Whether the stage was sized against the basin (:func:`matched_stage_target`) rather
+        than a target CI.
     """
 
     successes: int
@@ -192,12 +196,17 @@ class StageTarget:
     var_budget: float
     remaining_var: float
     stages_after: int
+    matched: bool = False
 
     def describe(self) -> str:
         """One line for the progress output."""
-        return (f"optimal allocation: close on {self.successes} successes (~{self.successes / self.p_pilot:.0f} "
-                f"trials at pilot p~{self.p_pilot:.3g}, ~{self.steps_per_trial:.3g} steps/trial; var(ln rate) "
-                f"share {self.var_budget:.3g} of {self.remaining_var:.3g} left, ~{self.stages_after} stage(s) after)")
+        head = (f"optimal allocation: close on {self.successes} successes (~{self.successes / self.p_pilot:.0f} "
+                f"trials at pilot p~{self.p_pilot:.3g}, ~{self.steps_per_trial:.3g} steps/trial; ")
+        if self.matched:
+            return head + (f"var(ln rate) share {self.var_budget:.3g}, matched to the flux term "
+                           f"{self.remaining_var:.3g} of the basin runs)")
+        return head + (f"var(ln rate) share {self.var_budget:.3g} of {self.remaining_var:.3g} left, "
+                       f"~{self.stages_after} stage(s) after)")
 
 
 def optimal_stage_target(
@@ -288,3 +297,60 @@ def expected_stages_after(mode: str, milestones: Sequence[float], stage: int, la
         return cap
     left = math.ceil((lambda_b - lambda_next) / spacing - 1e-9)
     return int(min(max(left, 1), cap))
+
+
+def matched_stage_target(
+    flux_crossings: int,
+    basin_steps: int,
+    pilot_successes: int,
+    pilot_trials: int,
+    pilot_steps: int,
+    max_trials: int,
+) -> StageTarget:
+    """Success target t_k of the next stage, sized against the basin runs (no target CI).
+
+    ``[stages] allocation = "optimal"`` without ``target_rel_ci``. The basin runs are the one
+    term whose size is already fixed when the stages start: N_0 crossings of lambda_0 for
+    ``basin_steps`` MD steps, i.e. a_0 = 1 (var(ln Phi_0) = 1/N_0) at c_0 = basin_steps/N_0
+    steps per crossing. The cheapest counts for any total variance have n_k proportional to
+    sqrt(a_k/c_k) (the Lagrange rule of :func:`allocate`); fixing the multiplier by the flux,
+    n_0 = N_0, gives every stage
+
+        n_k = N_0 sqrt(c_0 a_k / c_k),   i.e.   v_k = a_k/n_k = (1/N_0) g_k / g_0,
+
+    with g = sqrt(a c) (g_0 = sqrt(c_0)), and t_k = ceil((1 - p_k)/v_k) under inverse sampling.
+    The campaign then reaches var(ln rate) ~ (1/N_0)(1 + sum_k g_k/g_0) = (sum g)^2 /
+    (sum c n), the smallest variance for the MD steps it spends, whatever the basin length:
+    the basin runs are the precision knob. p_k and c_k come from the stage's pilots, which are
+    committed before its first trial, so t_k does not depend on the stage's own outcomes and
+    (S - 1)/(N - 1) stays unbiased (docs/statistics.md). t_k >= MIN_EXPECTED_SUCCESSES and
+    <= ``max_trials``.
+
+    Parameters
+    ----------
+    flux_crossings
+        N_0 > 0, lambda_0 crossings of the basin runs.
+    basin_steps
+        MD steps of all basin runs together (> 0).
+    pilot_successes, pilot_trials, pilot_steps
+        Pilots of this stage whose maximum reached lambda_{k+1}, all pilots (> 0), and their
+        MD steps in total.
+    max_trials
+        The configuration's cap on the trials of a stage.
+
+    Raises
+    ------
+    ValueError
+        On no crossing, no basin step, no pilot or a negative count.
+    """
+    if flux_crossings <= 0 or basin_steps <= 0 or pilot_trials <= 0 or pilot_successes < 0:
+        raise ValueError("a stage matched to the basin needs lambda_0 crossings, basin steps and pilots")
+    v_flux = 1.0 / flux_crossings
+    g_0 = math.sqrt(basin_steps / flux_crossings)
+    p_k = planning_p(pilot_successes, pilot_trials)
+    c_k = max(pilot_steps / pilot_trials, 1.0)
+    g_k = math.sqrt(per_unit_variance(p_k) * c_k)
+    v_k = v_flux * g_k / g_0
+    t = max(math.ceil((1.0 - p_k) / v_k), MIN_EXPECTED_SUCCESSES)
+    return StageTarget(successes=int(min(t, max_trials)), p_pilot=p_k, steps_per_trial=c_k, var_budget=v_k,
+                       remaining_var=v_flux, stages_after=0, matched=True)

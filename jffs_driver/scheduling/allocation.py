@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..ffs.allocation import ClosedStage, StageTarget, expected_stages_after, optimal_stage_target
+from ..ffs.allocation import (ClosedStage, StageTarget, expected_stages_after, matched_stage_target,
+                              optimal_stage_target)
 from ..ffs.stop_rule import StopRule, relative_variance
 
 
@@ -39,17 +40,23 @@ def stage_target(config: Any, state: Any, stage: Any, lambda_next: Optional[floa
     """
     lam = float(stage.lambda_next if lambda_next is None else lambda_next)
     ifc, st = config.interfaces, config.stages
+    pilots = stage.pilots
+    reached = sum(1 for t in pilots if t.lambda_max >= lam)
+    pilot_steps = int(sum(t.steps for t in pilots))
+    if not st.target_rel_ci:  # no target: every stage matched to the basin runs
+        return matched_stage_target(state.n_crossings, state.basin_steps,
+                                    pilot_successes=reached, pilot_trials=len(pilots), pilot_steps=pilot_steps,
+                                    max_trials=st.max_trials)
     closed = []
     for s in state.stages[: stage.stage]:
         n, k = len(s.counted), s.successes
         closed.append(ClosedStage(n, k, int(sum(t.steps for t in s.counted)), relative_variance(n, k, s.rule)))
-    pilots = stage.pilots
     after = expected_stages_after(ifc.mode, ifc.milestones, stage.stage, ifc.lambda_0, lam, ifc.lambda_b,
                                   ifc.max_stages)
     return optimal_stage_target(
         st.target_rel_ci, state.n_crossings, closed,
-        pilot_successes=sum(1 for t in pilots if t.lambda_max >= lam), pilot_trials=len(pilots),
-        pilot_steps=int(sum(t.steps for t in pilots)), stages_after=after, max_trials=st.max_trials)
+        pilot_successes=reached, pilot_trials=len(pilots), pilot_steps=pilot_steps, stages_after=after,
+        max_trials=st.max_trials)
 
 
 def stage_rule(config: Any, state: Any, stage: Any) -> StopRule:

@@ -154,7 +154,7 @@ class StagePlanner:
         if state.n_crossings == 0:
             return Plan(note="the basin runs found no crossing of lambda_0: lower lambda_0 or run longer")
         stage = state.stages[-1]
-        if is_optimal(cfg) and stage.stage == 0 and stage.closing is None:
+        if is_optimal(cfg) and cfg.stages.target_rel_ci and stage.stage == 0 and stage.closing is None:
             note = _flux_exceeds_target(cfg.stages.target_rel_ci, state.n_crossings)
             if note:
                 return Plan(note=note)
