@@ -113,3 +113,21 @@ def test_default_design_effect_is_the_binomial_delta_method() -> None:
     assert est.sigma_ln_rate == pytest.approx(math.sqrt(var))
     assert est.sigma_ln_rate_binomial == pytest.approx(math.sqrt(var))
     assert est.rate_ci95 == pytest.approx(est.rate_ci95_binomial)
+
+
+@pytest.mark.quick
+def test_results_text_names_the_stages_whose_trials_share_parents(capsys: pytest.CaptureFixture[str]) -> None:
+    """`jffs results` says which stages have a design effect >= 2 (where extra trials per parent
+    buy little and, in the efficiency benchmark, CIs came out too narrow), and nothing otherwise."""
+    from jffs_driver.cli.campaign_cmds import SHARED_PARENT_WARNING, _echo_variance
+
+    v = {"total_var_ln_rate": 0.06, "flux": {"share": 0.2},
+         "stages": [{"stage": 0, "share": 0.5, "design_effect": 3.27},
+                    {"stage": 1, "share": 0.3, "design_effect": SHARED_PARENT_WARNING * 0.99}]}
+    _echo_variance(v)
+    out = capsys.readouterr().out
+    assert "var(ln rate) = 0.06 (dimensionless): flux 20%, stage 0 50%, stage 1 30%" in out
+    assert "(stage 0 3.3x the binomial variance)" in out and "stage 1 2" not in out
+    v["stages"][0]["design_effect"] = 1.0
+    _echo_variance(v)
+    assert "note:" not in capsys.readouterr().out
