@@ -20,20 +20,32 @@ run`` (:func:`jffs_driver.campaign.run_campaign`, serial executor), the notebook
 (:class:`jffs_driver.store.CampaignStore`: basin segments, pilots and trials; ``jffs results``
 reports the steps of counted trials only, not those of pilots).
 
-Protocols (the table :data:`PROTOCOLS`; a new protocol is one entry):
+Protocols (the table :data:`PROTOCOLS`; a new protocol is one entry). Every protocol checks the
+order parameter every step (``[engine] check_interval = 1``, :data:`CHECK_INTERVAL`): in this
+overdamped model 10 steps move the particle by 0.14 sigma rms against milestones 0.25 sigma
+apart, so parents stored at the first check past a milestone differ much more than in the
+membrane runs the package is for (about 0.07 A in 10 MD steps of 2 fs against milestones
+0.3-1 A apart), and trials that share such a parent succeed together (docs/statistics.md,
+"Where the steps go"); one step (0.045 sigma) is the closer analogue.
 
-* ``adaptive``: the examples' protocol (``mode = "adaptive"``, target_p = 0.2, 20 pilots per
-  stage, basin length proportional to the success target as in ``examples/brownian``);
+* ``adaptive`` (the current protocol): the examples' protocol (``mode = "adaptive"``,
+  target_p = 0.2, 20 pilots per stage, basin length proportional to the success target as in
+  ``examples/brownian``);
 * ``fixed-equal``: milestones equally spaced in lambda between lambda_0 and lambda_B, as many
   stages as give p = 0.2 on average: n = ceil(ln P_AB / ln 0.2), P_AB the exact probability of
   reaching lambda_B from lambda_0 before lambda_A (the committor, by quadrature), so it gets
   the knowledge the adaptive mode buys with pilots, but not where the landscape is steep;
-* ``optimal``: issue 15 item 4, ``[stages] allocation = "optimal"`` on the adaptive placement
-  (target_p 0.2, ``pilot_trials = 30``, no ``target_successes``, ``max_trials = 100000``, the
-  configuration of docs/campaign.md): every stage's success target comes from its pilots and
-  the variance budget left after the flux and the closed stages (docs/statistics.md). The
-  basin is the same as the other protocols' (the mode does not size it), so the comparison
-  isolates placement and allocation.
+* ``optimal``: issue 15 item 4, ``[stages] allocation = "optimal"`` without a target CI, on
+  the adaptive placement (target_p 0.2, ``pilot_trials = 30``, no ``target_successes``,
+  ``max_trials = 100000``; docs/campaign.md): every stage's success target comes from its
+  pilots' p_k and steps per trial, sized against the basin runs (the Lagrange share of
+  :func:`jffs_driver.ffs.allocation.matched_stage_target`). The basin is the other protocols';
+  the mode spends on the stages what that basin makes cost-optimal.
+
+Levers, run only when named in ``--protocols`` (docs/statistics.md, "Where the steps go"):
+``optimal-target`` (the optimal allocation aimed at a target CI the size of the others,
+:func:`optimal_run_rel_ci`), ``adaptive-check10`` and ``optimal-check10``
+(``check_interval = 10``), ``adaptive-short-basin`` (basin runs a third as long).
 
 Brute force is analytic: a plain run from the bottom of A, restarted there at every arrival in
 B (the renewal process whose mean passage time is the exact MFPT), estimates the MFPT as the
@@ -63,20 +75,17 @@ ln(MFPT) between seeds against the mean reported V (``spread_over_reported``: ab
 calibrated CI, well above 1 for an over-confident one) are printed for every protocol, and
 the steps the between-seed spread implies (``steps_needed_from_spread``) next to the mean.
 
-The optimal protocol is extrapolated the same way, not run to +-20 %. It could be: its
-``target_rel_ci`` is a target on the CI fixed before any trial (each stage's success target is
-planned from data committed before that stage's first trial, so the stop is not data-dependent
-in the biasing sense). It is run instead at :func:`optimal_run_rel_ci` (``--successes`` 30:
-+-140 %, V_run = 6/successes = 0.2, the V the adaptive protocol reaches at 30 successes on the
-15 kT barrier) with the same basin as the other protocols, and its steps scaled by V/V* with
-the same formula, because (1) every protocol is then measured at the same size and corrected by
-the same assumption (steps x V constant; the mode's success targets t_k are proportional to
-1/V*, so its steps scale as 1/V* like a larger success target; pilots stay fixed in both); (2)
-the mode meets its target only approximately (p_k from 30 pilots, the number of stages left
-estimated), and dividing by the achieved V rather than trusting V = V* compares equal CIs; (3)
-a +-20 % run costs about 25 times the steps of a quick campaign (about 1e7 steps per seed on
-the 15 kT barrier), which does not fit ``--quick``. ``achieved_over_planned`` (achieved V / the
-V the run aimed at) is recorded per optimal run: it shows how well the mode meets its target.
+The optimal protocols are extrapolated the same way, not run to +-20 %. ``optimal`` (matched to
+the basin) ends at whatever variance the basin makes cost-optimal (about 0.06 on the 15 kT
+barrier with the ``--quick`` basin); steps x V is its figure of merit as for the others.
+``optimal-target`` could be run to +-20 % (each stage is planned from data committed before its
+first trial, so the stop is not data-dependent in the biasing sense) but is run at
+:func:`optimal_run_rel_ci` (``--successes`` 30: +-140 %, V_run = 6/successes = 0.2, about the V
+of the adaptive protocol at 30 successes) with the same basin, and scaled by V/V* like the
+others: every protocol is then measured at the same size and corrected by the same assumption,
+dividing by the achieved V compares equal CIs although the mode meets its target only
+approximately, and a +-20 % run costs about 25 times a quick campaign. ``achieved_over_planned``
+(achieved V / the V aimed at) is recorded per target run.
 
 Flags. A protocol is ``flagged`` (and not eligible as "best") when its statistics fail
 significantly: coverage below what 95 % intervals give with 1 % probability (binomial); errors
@@ -107,7 +116,7 @@ Usage::
 The JSON goes to ``benchmarks/results/efficiency_MODE.json`` (``--out``). The last two lines are
 ``bruteforce_over_jffs=R`` (15 kT barrier, cheapest unflagged protocol) and
 ``current_over_optimal=R`` (adaptive / optimal steps on the 15 kT barrier, ``nan`` with a reason
-while no optimal mode exists).
+when either was not run).
 """
 
 from __future__ import annotations
@@ -132,6 +141,9 @@ Z95 = 1.959963984540054
 TARGET_REL_CI = 0.20
 #: Reference model of the summary lines.
 REFERENCE_MODEL = "barrier-15kT"
+#: Steps between order-parameter checks of every protocol (module docstring; the levers
+#: ``*-check10`` use 10).
+CHECK_INTERVAL = 1
 
 
 def target_var(rel: float = TARGET_REL_CI) -> float:
@@ -234,11 +246,34 @@ def optimal_run_rel_ci(successes: int) -> float:
 
 
 def optimal_sections(ls: Landscape, successes: int) -> Sections:
-    """Item 4's optimized allocation on the adaptive placement (docs/campaign.md), run at
-    :func:`optimal_run_rel_ci`; ``None`` removes ``target_successes`` (it conflicts)."""
+    """Item 4's optimized allocation matched to the basin (no target CI) on the adaptive
+    placement (docs/campaign.md); ``None`` removes ``target_successes`` (it conflicts)."""
     return {"interfaces": {"mode": "adaptive", "target_p": 0.2, "pilot_trials": 30},
-            "stages": {"allocation": "optimal", "target_rel_ci": optimal_run_rel_ci(successes),
-                       "target_successes": None}}
+            "stages": {"allocation": "optimal", "target_successes": None}}
+
+
+def optimal_target_sections(ls: Landscape, successes: int) -> Sections:
+    """The optimized allocation aimed at a target CI, run at :func:`optimal_run_rel_ci`."""
+    out = optimal_sections(ls, successes)
+    out["stages"]["target_rel_ci"] = optimal_run_rel_ci(successes)
+    return out
+
+
+def check10_sections(base: Callable[[Landscape, int], Sections]) -> Callable[[Landscape, int], Sections]:
+    """``base`` with the order parameter checked every 10 steps (``[engine] check_interval = 10``:
+    parents up to ~0.3 sigma beyond their milestone; trials that share one succeed together)."""
+    def sections(ls: Landscape, successes: int) -> Sections:
+        out = {k: dict(v) for k, v in base(ls, successes).items()}
+        out.setdefault("engine", {})["check_interval"] = 10
+        return out
+    return sections
+
+
+def short_basin_sections(ls: Landscape, successes: int) -> Sections:
+    """The adaptive protocol with basin runs a third as long (a third of the crossings)."""
+    out = {k: dict(v) for k, v in adaptive_sections(ls, successes).items()}
+    out["basin"] = {"steps_per_run": max(ls.basin_steps_per_success * successes // 3, 1)}
+    return out
 
 
 @dataclass(frozen=True)
@@ -251,6 +286,8 @@ class Protocol:
     sections: Callable[[Landscape, int], Sections]
     #: Whether this is "the current protocol" of ``current_over_optimal`` (numerator) or the optimal one.
     role: str = ""
+    #: Run without ``--protocols`` (the headline set); the others are levers measured on request.
+    default: bool = True
 
 
 PROTOCOLS: tuple[Protocol, ...] = (
@@ -258,7 +295,16 @@ PROTOCOLS: tuple[Protocol, ...] = (
              adaptive_sections, role="current"),
     Protocol("fixed-equal", "fixed milestones equally spaced in lambda, ceil(ln P_AB / ln 0.2) stages",
              fixed_equal_sections),
-    Protocol("optimal", "[stages] allocation = 'optimal' (issue 15 item 4)", optimal_sections, role="optimal"),
+    Protocol("optimal", "[stages] allocation = 'optimal' matched to the basin (issue 15 item 4)", optimal_sections,
+             role="optimal"),
+    # Levers, not run by default (docs/statistics.md, "Where the steps go").
+    Protocol("optimal-target", "[stages] allocation = 'optimal' aimed at a target CI the size of the others",
+             optimal_target_sections, default=False),
+    Protocol("adaptive-check10", "adaptive, order parameter checked every 10 steps",
+             check10_sections(adaptive_sections), default=False),
+    Protocol("optimal-check10", "optimal (matched), order parameter checked every 10 steps",
+             check10_sections(optimal_sections), default=False),
+    Protocol("adaptive-short-basin", "adaptive, basin runs a third as long", short_basin_sections, default=False),
 )
 PROTOCOL_BY_NAME = {p.name: p for p in PROTOCOLS}
 
@@ -286,7 +332,7 @@ def campaign_sections(ls: Landscape, protocol: Protocol, seed: int, successes: i
         "stages": {"target_successes": successes, "max_trials": 100000},
         # The serial executor runs one task at a time, so no trial beyond a stage's closing
         # prefix is ever run (the counting executor below checks it: executed = stored steps).
-        "engine": {"check_interval": 10, "commit_interval_s": 1.0, "record_trace": False},
+        "engine": {"check_interval": CHECK_INTERVAL, "commit_interval_s": 1.0, "record_trace": False},
         "results": {"bootstrap": 0},
     }
     for name, over in protocol.sections(ls, successes).items():
@@ -404,7 +450,7 @@ def run_one(job: tuple[str, str, int, int, str, float]) -> dict[str, Any]:
     steps = store_steps(outcome.store)
     gain = allocation_gain_bound(outcome.store)
     var_ln = float(res.variance["total_var_ln_rate"])
-    aimed = config.stages.target_rel_ci if getattr(config.stages, "allocation", "target") == "optimal" else None
+    aimed = (config.stages.target_rel_ci or None) if getattr(config.stages, "allocation", "target") == "optimal" else None
     return {
         "model": model_name, "protocol": protocol_name, "seed": seed, "successes": successes,
         "complete": res.complete, "mfpt": res.mfpt, "mfpt_ci95": list(res.mfpt_ci95), "exact_mfpt": res.exact_mfpt,
@@ -678,7 +724,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="campaigns per model and protocol (count; default 10 quick, 20 full)")
     ap.add_argument("--successes", type=int, default=None, help="target successes per stage (count; default 30 quick, 100 full)")
     ap.add_argument("--models", default=",".join(LANDSCAPES), help=f"comma-separated, from {', '.join(LANDSCAPES)}")
-    ap.add_argument("--protocols", default=",".join(PROTOCOL_BY_NAME), help=f"comma-separated, from {', '.join(PROTOCOL_BY_NAME)}")
+    ap.add_argument("--protocols", default=",".join(p.name for p in PROTOCOLS if p.default),
+                    help=f"comma-separated, from {', '.join(PROTOCOL_BY_NAME)} (default: "
+                         f"{', '.join(p.name for p in PROTOCOLS if p.default)}; the others are levers, "
+                         "docs/statistics.md)")
     ap.add_argument("--first-seed", type=int, default=1000, help="campaign seed of the first campaign")
     ap.add_argument("--workers", type=int, default=2, help="campaigns run at once (processes)")
     ap.add_argument("--workdir", type=Path, default=None,

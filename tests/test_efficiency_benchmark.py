@@ -86,19 +86,22 @@ def test_optimal_entry_is_the_documented_configuration_at_the_size_of_the_others
     ls = eff.LANDSCAPES["barrier-15kT"]
     cfg = tomllib.loads(eff.campaign_text(ls, eff.PROTOCOL_BY_NAME["optimal"], 7, 30))
     st = cfg["stages"]
-    assert st["allocation"] == "optimal" and "target_successes" not in st and st["max_trials"] == 100000
-    assert cfg["interfaces"]["pilot_trials"] == 30
-    # the same basin as the other protocols at 30 successes
+    # matched to the basin: no target CI, no success target
+    assert st["allocation"] == "optimal" and "target_successes" not in st and "target_rel_ci" not in st
+    assert st["max_trials"] == 100000 and cfg["interfaces"]["pilot_trials"] == 30
+    # the same basin and engine as the other protocols at 30 successes
     other = tomllib.loads(eff.campaign_text(ls, eff.PROTOCOL_BY_NAME["adaptive"], 7, 30))
-    assert cfg["basin"] == other["basin"]
-    # run at the size of the others: the target's V = (ln(1 + r)/z)^2 is 6/successes
+    assert cfg["basin"] == other["basin"] and cfg["engine"] == other["engine"]
+    assert cfg["engine"]["check_interval"] == eff.CHECK_INTERVAL == 1
+    # the target variant is run at the size of the others: the target's V = (ln(1 + r)/z)^2 is 6/successes
+    target = tomllib.loads(eff.campaign_text(ls, eff.PROTOCOL_BY_NAME["optimal-target"], 7, 30))
+    assert target["stages"]["target_rel_ci"] == eff.optimal_run_rel_ci(30)
     for n in (30, 100):
         r = eff.optimal_run_rel_ci(n)
         assert (math.log1p(r) / stats.norm.ppf(0.975)) ** 2 == pytest.approx(6.0 / n, rel=1e-3)
     assert eff.optimal_run_rel_ci(2) == 10.0  # capped at the package's largest target
 
 
-@pytest.mark.quick
 def test_headline_divides_current_by_optimal_and_notes_a_flagged_optimal() -> None:
     def prot(steps: float, flagged: bool) -> dict[str, Any]:
         return {"mean_steps_needed": steps, "flagged": flagged, "reasons": ["x"] if flagged else [],
@@ -149,7 +152,7 @@ def test_flags_catch_overconfident_and_biased_protocols() -> None:
 def test_core_on_tiny_brownian_campaigns(tmp_path: Path) -> None:
     """Two seeds of the 10 kT model, 4 successes per stage: every field is there, the steps add up
     (store = steps the executor ran), and brute force is 116 passages of the exact MFPT."""
-    model, protocols = "brownian-10kT", ["adaptive", "fixed-equal", "optimal"]
+    model, protocols = "brownian-10kT", ["adaptive", "fixed-equal", "optimal", "optimal-target"]
     out = eff.run_benchmark([model], protocols, seeds=2, successes=4, first_seed=5, workers=2, workdir=tmp_path)
     ls = eff.LANDSCAPES[model]
     entry = out["models"][model]
@@ -180,6 +183,8 @@ def test_core_on_tiny_brownian_campaigns(tmp_path: Path) -> None:
         assert s["bruteforce_over_protocol"] == pytest.approx(entry["bruteforce_steps"] / s["mean_steps_needed"])
         assert 0.0 <= s["coverage"] <= 1.0
     for r in (r for r in entry["runs"] if r["protocol"] == "optimal"):
+        assert r["target_rel_ci"] is None and r["achieved_over_planned"] is None  # matched: no target
+    for r in (r for r in entry["runs"] if r["protocol"] == "optimal-target"):
         # no success target: the stages closed on the targets the mode planned for target_rel_ci
         assert r["target_rel_ci"] == eff.optimal_run_rel_ci(4)
         assert r["achieved_over_planned"] == pytest.approx(r["var_ln_rate"] / eff.target_var(r["target_rel_ci"]))
@@ -201,7 +206,7 @@ def _check_steps_against_the_journal(store: Path, run: dict[str, Any]) -> None:
     pilots = [int(s.pilots) for s in res.stages]
     if run["protocol"] == "fixed-equal":
         assert sum(pilots) == 0
-    elif run["protocol"] == "optimal":
+    elif run["protocol"].startswith("optimal"):
         # pilots at every stage, pilot_trials = 30 of them (none count as trials)
         assert pilots == [30] * len(pilots)
 
@@ -270,3 +275,28 @@ def test_mean_rate_over_exact_has_the_standard_error_of_log_normal_estimates() -
     sample_se = rates.std(axis=1, ddof=1) / math.sqrt(n)
     assert float(np.mean(sample_se < s.mean_rate_se)) > 0.6
     assert float(np.median((1.0 - means[low]) / sample_se[low])) > 3.0
+
+
+@pytest.mark.quick
+def test_levers_change_only_their_own_setting_and_are_not_in_the_headline_set() -> None:
+    import tomllib
+
+    ls = eff.LANDSCAPES["barrier-15kT"]
+
+    def cfg(name: str) -> dict:
+        out = tomllib.loads(eff.campaign_text(ls, eff.PROTOCOL_BY_NAME[name], 7, 30))
+        out["campaign"].pop("name")
+        return out
+
+    for lever, base in (("adaptive-check10", "adaptive"), ("optimal-check10", "optimal")):
+        a, b = cfg(lever), cfg(base)
+        assert a["engine"].pop("check_interval") == 10 and b["engine"].pop("check_interval") == 1
+        assert a == b
+    a, b = cfg("optimal-target"), cfg("optimal")
+    assert a["stages"].pop("target_rel_ci") > 0 and a == b
+    short, base = cfg("adaptive-short-basin"), cfg("adaptive")
+    assert short["basin"].pop("steps_per_run") * 3 == base["basin"].pop("steps_per_run")
+    assert short == base
+    assert [p.name for p in eff.PROTOCOLS if p.default] == ["adaptive", "fixed-equal", "optimal"]
+    for p in eff.PROTOCOLS:
+        assert eff.protocol_available(ls, p) is None, p.name
