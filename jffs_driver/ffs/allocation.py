@@ -22,7 +22,9 @@ success target t_k from the variance budget left (target minus the flux term and
 stages' terms), the stage's pilot estimates of p_k and of the MD steps per trial, and the
 expected stages after it (whose unknown sqrt(a c) is taken as the mean of those seen so far).
 t_k does not depend on the stage's own outcomes, so the stage runs under a fixed stop rule and
-(S - 1)/(N - 1) stays unbiased (docs/statistics.md).
+(S - 1)/(N - 1) stays unbiased (docs/statistics.md). :func:`matched_stage_target` is the same
+rule without a target CI: the multiplier is fixed by the basin runs already done, so each
+stage takes its cost-optimal share relative to the flux term.
 """
 
 from __future__ import annotations

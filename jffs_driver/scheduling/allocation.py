@@ -1,7 +1,8 @@
 """Stop rules of ``[stages] allocation = "optimal"``: the committed state -> the pure rule.
 
 :func:`stage_target` gathers what :func:`jffs_driver.ffs.allocation.optimal_stage_target`
-needs for stage k (lambda_0 crossings, the closed stages before k with the rules they ran
+(with ``target_rel_ci``) or :func:`~jffs_driver.ffs.allocation.matched_stage_target` (without)
+needs for stage k (lambda_0 crossings and basin steps, the closed stages before k with the rules they ran
 under, the pilots of k and the stages expected after k) from a
 :class:`~jffs_driver.campaign_state.CampaignState`. Everything it reads is committed before the
 first trial of stage k (the milestone placement follows the pilots), so the stage's stop rule
