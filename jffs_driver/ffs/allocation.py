@@ -271,14 +271,24 @@ def optimal_stage_target(
     n_total = len(closed) + 1 + stages_after
     floor = BUDGET_FLOOR * v_star / n_total
     budget = max(v_star - used, floor) if math.isfinite(used) else floor
-    p_k = planning_p(pilot_successes, pilot_trials)
-    c_k = max(pilot_steps / pilot_trials, 1.0)
-    g_k = math.sqrt(per_unit_variance(p_k) * c_k)
+    p_k, c_k, g_k = _pilot_estimates(pilot_successes, pilot_trials, pilot_steps)
     g_f = (sum(g_seen) + g_k) / (len(g_seen) + 1)
     v_k = budget * g_k / (g_k + stages_after * g_f)
-    t = max(math.ceil((1.0 - p_k) / v_k), MIN_EXPECTED_SUCCESSES)
-    return StageTarget(successes=int(min(t, max_trials)), p_pilot=p_k, steps_per_trial=c_k, var_budget=v_k,
-                       remaining_var=budget, stages_after=int(stages_after))
+    return StageTarget(successes=_success_target(p_k, v_k, max_trials), p_pilot=p_k, steps_per_trial=c_k,
+                       var_budget=v_k, remaining_var=budget, stages_after=int(stages_after))
+
+
+def _pilot_estimates(pilot_successes: int, pilot_trials: int, pilot_steps: int) -> tuple[float, float, float]:
+    """(p_k, c_k, g_k) of a stage from its pilots: the planning p, the MD steps per trial (at
+    least 1) and g_k = sqrt((1 - p_k) c_k / p_k)."""
+    p_k = planning_p(pilot_successes, pilot_trials)
+    c_k = max(pilot_steps / pilot_trials, 1.0)
+    return p_k, c_k, math.sqrt(per_unit_variance(p_k) * c_k)
+
+
+def _success_target(p_k: float, v_k: float, max_trials: int) -> int:
+    """t_k = ceil((1 - p_k)/v_k), at least MIN_EXPECTED_SUCCESSES, at most ``max_trials``."""
+    return int(min(max(math.ceil((1.0 - p_k) / v_k), MIN_EXPECTED_SUCCESSES), max_trials))
 
 
 def expected_stages_after(mode: str, milestones: Sequence[float], stage: int, lambda_0: float, lambda_next: float,
@@ -349,10 +359,7 @@ def matched_stage_target(
         raise ValueError("a stage matched to the basin needs lambda_0 crossings, basin steps and pilots")
     v_flux = 1.0 / flux_crossings
     g_0 = math.sqrt(basin_steps / flux_crossings)
-    p_k = planning_p(pilot_successes, pilot_trials)
-    c_k = max(pilot_steps / pilot_trials, 1.0)
-    g_k = math.sqrt(per_unit_variance(p_k) * c_k)
+    p_k, c_k, g_k = _pilot_estimates(pilot_successes, pilot_trials, pilot_steps)
     v_k = v_flux * g_k / g_0
-    t = max(math.ceil((1.0 - p_k) / v_k), MIN_EXPECTED_SUCCESSES)
-    return StageTarget(successes=int(min(t, max_trials)), p_pilot=p_k, steps_per_trial=c_k, var_budget=v_k,
-                       remaining_var=v_flux, stages_after=0, matched=True)
+    return StageTarget(successes=_success_target(p_k, v_k, max_trials), p_pilot=p_k, steps_per_trial=c_k,
+                       var_budget=v_k, remaining_var=v_flux, stages_after=0, matched=True)
