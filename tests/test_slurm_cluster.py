@@ -10,9 +10,10 @@ completed, and that its store equals an uninterrupted serial run record by recor
 uses ``--launcher auto``, which here (pip MPICH, Slurm offering pmi2) is ``srun --mpi=pmi2``.
 Further: the launcher probes against the real ``srun``; ``sbatch --test-only`` accepts every
 golden script (with ``--nodes=1 --overcommit`` on the command line, which overrides the
-script's node count on this one-node cluster); a rendered job array of two campaigns, run with
+script's node count on this one-node cluster); a rendered job array of three campaigns, run with
 a cheap stand-in for ``jffs run``, runs each task's campaign in its directory with its own log,
-forwards USR1 to every rank, and requeues only the signalled task.
+forwards USR1 to every rank, and requeues only the signalled tasks (also the one whose launcher
+reports a rank killed by ``--kill-on-bad-exit`` instead of 75).
 
 It needs root and apt-get (CI has both); elsewhere it is skipped.
 """
@@ -273,16 +274,33 @@ def _signal_requeue_resume(tmp_path: Path, env: dict[str, str], ref_dir: Path, r
 
 
 STAND_IN = """#!/bin/bash
-# Stand-in for `python -m jffs_driver run CAMPAIGN` (argument 4): reports its PMI world, and on
-# the first run of a campaign marked stop_first_run waits for USR1 and exits 75 as jffs run does.
+# Stand-in for `python -m jffs_driver run CAMPAIGN` (argument 4): reports its PMI world; on the
+# first run of a campaign marked stop_first_run it waits for USR1 and stops as jffs run does (the
+# workers exit 0, the coordinator, rank 0, exits 75 once they are gone); on the first run of one
+# marked kill_race rank 1 exits 75 at once and rank 0 ignores USR1, so the launcher's
+# --kill-on-bad-exit ends rank 0 with a signal (the race of ranks still exiting).
 campaign=$4
 rank=${PMI_RANK:-none} size=${PMI_SIZE:-none}
 echo "rank $rank/$size runs $campaign in $PWD"
-if [ "${SLURM_RESTART_COUNT:-0}" = 0 ] && [ -e stop_first_run ]; then
-    trap 'echo "rank $rank/$size got USR1"; exit 75' USR1
-    touch "waiting.$rank"
-    while true; do sleep 0.2; done
+[ "${SLURM_RESTART_COUNT:-0}" = 0 ] || exit 0
+if [ -e stop_first_run ]; then
+    if [ "$rank" = 0 ]; then
+        trap 'echo "rank $rank/$size got USR1"; while kill -0 "$(cat pid.1)" 2>/dev/null; do sleep 0.1; done; exit 75' USR1
+    else
+        echo $$ > "pid.$rank"
+        trap 'echo "rank $rank/$size got USR1"; exit 0' USR1
+    fi
+elif [ -e kill_race ]; then
+    if [ "$rank" = 0 ]; then
+        trap 'echo "rank $rank/$size got USR1 and keeps running"' USR1
+    else
+        trap 'echo "rank $rank/$size got USR1"; exit 75' USR1
+    fi
+else
+    exit 0
 fi
+touch "waiting.$rank"
+while true; do sleep 0.2; done
 """
 
 
@@ -290,19 +308,22 @@ def test_job_array_tasks_run_their_own_campaign_and_requeue_alone(tmp_path: Path
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The rendered array script on the real cluster, with a cheap stand-in for jffs run.
 
-    Task 0's campaign waits for the stop signal, task 1's returns at once: only task 0 may
-    requeue; each task runs its own campaign in its directory with its own log; the launcher
-    (auto: ``srun --mpi=pmi2``) forwards USR1 to both ranks of a 2-rank PMI world.
+    Task 0's campaign stops on USR1 as jffs run does (exit 75), task 1's returns at once, task
+    2's stops with a rank killed by ``srun --kill-on-bad-exit`` (the launcher reports a signal,
+    not 75): tasks 0 and 2 requeue, task 1 does not; each task runs its own campaign in its
+    directory with its own log; the launcher (auto: ``srun --mpi=pmi2``) forwards USR1 to both
+    ranks of a 2-rank PMI world.
     """
     monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
     fake = tmp_path / "fake-python"
     fake.write_text(STAND_IN)
     fake.chmod(0o755)
-    camps = (tmp_path / "a" / "c.toml", tmp_path / "b" / "c.toml")
+    camps = tuple(tmp_path / d / "c.toml" for d in "abc")
     for c in camps:
         c.parent.mkdir()
         c.write_text("# not read by the stand-in\n")
     (camps[0].parent / "stop_first_run").touch()
+    (camps[2].parent / "kill_race").touch()
     choice = resolve_launcher("auto", default_mpiexec())
     # A time limit far beyond the test's waits (2 x 180 s): with 5 min, a heavily loaded machine
     # let Slurm's own USR1 (90 s before the limit) and the limit's TERM hit task 0 (exit 143),
@@ -313,22 +334,31 @@ def test_job_array_tasks_run_their_own_campaign_and_requeue_alone(tmp_path: Path
                               overcommit=True, max_requeues=2, array=True)
     job = submit(render_sbatch(settings, drain_s=0), tmp_path / "sweep.sbatch", workdir=tmp_path)
 
-    waiting = [camps[0].parent / f"waiting.{r}" for r in (0, 1)]
-    _wait(lambda: all(w.exists() for w in waiting), 180, "both ranks of array task 0 to wait for USR1")
-    _sh(["scancel", "--batch", "--signal=USR1", f"{job}_0"], env=slurm)
-    _wait(lambda: _job_state(f"{job}_0", slurm) == "" and _job_state(f"{job}_1", slurm) == "", 180,
-          "both array tasks to finish", interval=0.5)
+    for task in (0, 2):
+        waiting = [camps[task].parent / f"waiting.{r}" for r in (0, 1)]
+        _wait(lambda: all(w.exists() for w in waiting), 180, f"both ranks of array task {task} to wait for USR1")
+        _sh(["scancel", "--batch", "--signal=USR1", f"{job}_{task}"], env=slurm)
+    _wait(lambda: all(_job_state(f"{job}_{i}", slurm) == "" for i in range(3)), 180,
+          "the three array tasks to finish", interval=0.5)
 
-    logs = [(tmp_path / f"sweep-{job}_{i}.out").read_text() for i in (0, 1)]
-    infos = [_sh(["scontrol", "show", "job", f"{job}_{i}"], env=slurm).stdout for i in (0, 1)]
+    logs = [(tmp_path / f"sweep-{job}_{i}.out").read_text() for i in range(3)]
+    infos = [_sh(["scontrol", "show", "job", f"{job}_{i}"], env=slurm).stdout for i in range(3)]
     for i, (camp, log, info) in enumerate(zip(camps, logs, infos)):
         assert "JobState=COMPLETED" in info and "ExitCode=0:0" in info, (info, log)
         assert f"array task {job}_{i}: campaign {camp}" in log, log
         for rank in (0, 1):  # one 2-rank PMI world, started in the campaign's directory
             assert f"rank {rank}/2 runs {camp} in {camp.parent}" in log, log
         assert re.findall(r"launcher exited with code (\d+)", log)[-1] == "0", log
-    assert "Restarts=1" in infos[0] and "Restarts=0" in infos[1], infos
-    for part in ("rank 0/2 got USR1", "rank 1/2 got USR1", "launcher exited with code 75", "requeueing job",
-                 "restart 1 started"):
+    assert "Restarts=1" in infos[0] and "Restarts=0" in infos[1] and "Restarts=1" in infos[2], infos
+    for part in ("rank 0/2 got USR1", "rank 1/2 got USR1", "launcher exited with code 75",
+                 f"requeueing job {job}_0", "restart 1 started"):
         assert part in logs[0], (part, logs[0])
-    assert "requeueing" not in logs[1] and "USR1" not in logs[1], logs[1]
+    assert "ended by signal" not in logs[0], logs[0]
+    # Not requeued by another task either (the last task's SLURM_JOB_ID is the array's id).
+    assert "requeueing" not in logs[1] and "USR1" not in logs[1] and "restart 1" not in logs[1], logs[1]
+    # Task 2: rank 1 exited 75, srun killed rank 0, and the launcher reported the signal.
+    first = re.findall(r"launcher exited with code (\d+)", logs[2])[0]
+    assert int(first) > 128, logs[2]
+    for part in ("rank 1/2 got USR1", f"launcher ended by signal {int(first) - 128} after a stop request",
+                 f"requeueing job {job}_2", "restart 1 started"):
+        assert part in logs[2], (part, logs[2])

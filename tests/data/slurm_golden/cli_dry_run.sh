@@ -20,11 +20,15 @@
 #                launcher, which forwards it to every rank; the coordinator stops dispatching,
 #                commits and exits with 75 ("incomplete, resubmit"); this script then requeues
 #                the job (at most 20 times) and the next run resumes the store.
+#                A launcher ended by a signal after a stop request (a rank killed by the
+#                launcher once another had exited) is requeued too: the store keeps every
+#                committed trial through a kill.
 
 cd /CAMPAIGN_DIR/a || exit 1
 echo "jffs: job ${SLURM_JOB_ID} restart ${SLURM_RESTART_COUNT:-0} started $(date -Is) on $(hostname -s)"
 
-forward() { kill -USR1 "$launcher" 2>/dev/null; }
+stop_requested=0
+forward() { stop_requested=1; kill -USR1 "$launcher" 2>/dev/null; }
 trap forward USR1 TERM
 
 /root/.pyenv/versions/3.11.7/bin/mpiexec -n 3 /opt/jffs/bin/python -m jffs_driver run /CAMPAIGN_DIR/a/toy.toml &
@@ -36,10 +40,20 @@ while true; do
     kill -0 "$launcher" 2>/dev/null || break
 done
 echo "jffs: job ${SLURM_JOB_ID} launcher exited with code $rc at $(date -Is)"
+# After a stop request, srun --kill-on-bad-exit (or mpiexec) may kill the ranks still exiting
+# once one has exited with 75, and then reports the signal (128 + N) instead of 75.
+if [ "$stop_requested" = 1 ] && [ "$rc" -gt 128 ]; then
+    echo "jffs: launcher ended by signal $((rc - 128)) after a stop request; the campaign is incomplete"
+    rc=75
+fi
 if [ "$rc" -eq 75 ]; then
     if [ "${SLURM_RESTART_COUNT:-0}" -lt 20 ]; then
-        echo "jffs: campaign incomplete; requeueing job ${SLURM_JOB_ID}"
-        scontrol requeue "${SLURM_JOB_ID}"
+        # An array task is named ARRAYID_TASK: the last task's SLURM_JOB_ID is the array's own
+        # id, and requeueing that id would requeue every task of the array.
+        job_ref=${SLURM_ARRAY_TASK_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}}
+        job_ref=${job_ref:-${SLURM_JOB_ID}}
+        echo "jffs: campaign incomplete; requeueing job ${job_ref}"
+        scontrol requeue "${job_ref}"
     else
         echo "jffs: campaign incomplete after 20 requeues; run jffs submit again"
     fi
