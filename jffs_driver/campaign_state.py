@@ -65,8 +65,11 @@ class StageState:
     pilots: list[Any] = field(default_factory=list)
     trials: list[Any] = field(default_factory=list)
     closing: Optional[int] = None
-    #: The stage's own stop rule (``allocation = "optimal"``); None: the campaign's.
+    #: The stage's own stop rule (``allocation = "optimal"``, or a recorded target that is not
+    #: the configuration's); None: the campaign's.
     rule: Optional[StopRule] = None
+    #: Success target stored with the milestone (StageRecord.target_successes); -1: not recorded.
+    target_successes: int = -1
 
     @property
     def counted(self) -> list[Any]:
@@ -147,7 +150,9 @@ class CampaignState:
                 stage.lambda_next = rec.lambda_next
                 stage.mode = rec.mode
                 stage.final = rec.lambda_next >= config.interfaces.lambda_b
-                if st_cfg.allocation == "optimal":  # t_k, fixed before the stage's first trial
+                stage.target_successes = rec.target_successes
+                own = rec.target_successes not in (-1, st_cfg.target_successes)
+                if st_cfg.allocation == "optimal" or own:  # t_k, fixed before the stage's first trial
                     from .scheduling.allocation import stage_rule  # noqa: PLC0415
 
                     stage.rule = stage_rule(config, state, stage)

@@ -108,6 +108,39 @@ def test_stages_close_on_their_own_targets_with_the_unbiased_estimate(reference:
     assert max(shares) < 0.5, shares
 
 
+def test_readers_close_stages_on_their_stored_targets_not_on_recomputed_ones(
+        reference: tuple[Path, dict, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each stage record holds the t_k its stage closed on. A later change of the sizing
+    formulas (here: every target doubled) leaves a stored campaign as written; a store without
+    stored targets (written before the field) is read with the targets recomputed, which equal
+    the stored ones under the formulas that wrote them."""
+    import dataclasses
+
+    from jffs_driver.scheduling import allocation
+
+    store = reference[0]
+    config, _text = load_config(store.parent / "toy.toml")
+    with CampaignStore.open(store, "r") as st:
+        idx = st.config_index()
+        lambdas = {int(i): float(lam) for i, lam in zip(idx["id"], idx["lambda"])}
+        records = (st.basin_segments(histograms=False), st.trials(traces=False), st.stages())
+
+    def read(stage_records: list) -> list[tuple[int, int]]:
+        state = CampaignState.from_records(config, records[0], records[1], stage_records, lambdas)
+        return [(s.closing, state.rule_of(s).target_successes) for s in state.stages]
+
+    as_written = read(records[2])
+    assert [r.target_successes for r in records[2]] == [t for _c, t in as_written]
+    legacy = [dataclasses.replace(r, target_successes=-1) for r in records[2]]
+    assert read(legacy) == as_written
+
+    real = allocation.stage_target
+    monkeypatch.setattr(allocation, "stage_target",
+                        lambda *a, **k: dataclasses.replace(real(*a, **k), successes=2 * real(*a, **k).successes))
+    assert read(records[2]) == as_written
+    assert read(legacy) != as_written  # the fallback recomputes: a changed formula would show
+
+
 @pytest.mark.mpi
 def test_three_ranks_give_the_serial_store(tmp_path: Path, reference: tuple[Path, dict, str],
                                            subprocess_env: dict[str, str]) -> None:

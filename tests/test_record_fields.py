@@ -55,7 +55,7 @@ RELEASED_DTYPES = {
               ("hist_hi", "<f8"), ("hist_bins", "<i8"), ("hist_offset", "<i8")],
     L.STAGES: [("commit", "<i8"), ("stage", "<i8"), ("lambda_k", "<f8"),
                ("lambda_next", "<f8"), ("mode", _S), ("pilot_offset", "<i8"),
-               ("pilot_length", "<i8")],
+               ("pilot_length", "<i8"), ("target_successes", "<i8")],
     L.CONFIG_INDEX: [("id", "<i8"), ("origin", _O), ("a", "<i8"), ("b", "<i8"),
                      ("lambda", "<f8"), ("natoms", "<i8"), ("step", "<i8"), ("time", "<f8"),
                      ("commit", "<i8")],
@@ -67,7 +67,7 @@ FIRST_RELEASE = {
     L.TRIALS: [n for n, _ in RELEASED_DTYPES[L.TRIALS]],
     L.BASIN: ["commit", "run", "segment", "seed", "start_origin", "start_a", "start_b", "steps",
               "event", "armed_start", "armed_end", "lambda_end", "end_config", "wall_s"],
-    L.STAGES: [n for n, _ in RELEASED_DTYPES[L.STAGES]],
+    L.STAGES: ["commit", "stage", "lambda_k", "lambda_next", "mode", "pilot_offset", "pilot_length"],
     L.CONFIG_INDEX: [n for n, _ in RELEASED_DTYPES[L.CONFIG_INDEX]],
 }
 #: The tables' ``units`` attributes for these header units, as files hold them.
@@ -132,7 +132,8 @@ def test_dtypes_units_and_defaults_are_the_released_ones() -> None:
         assert L.table_units(name, UNITS) == RELEASED_UNITS[name], name
     assert (L.COMMIT_DTYPE, L.TRIAL_DTYPE, L.BASIN_DTYPE, L.STAGE_DTYPE, L.CONFIG_DTYPE) == tuple(
         np.dtype(RELEASED_DTYPES[n]) for n in RELEASED_DTYPES)
-    assert list(L.FIELD_DEFAULTS) == [L.BASIN]
+    assert list(L.FIELD_DEFAULTS) == [L.BASIN, L.STAGES]
+    assert L.FIELD_DEFAULTS[L.STAGES] == {"target_successes": -1}
     got = L.FIELD_DEFAULTS[L.BASIN]
     assert list(got) == ["armed_steps", "armed_max", "hist_lo", "hist_hi", "hist_bins",
                          "hist_offset"]
@@ -262,7 +263,7 @@ def _commit_everything(path: Path) -> dict[str, Any]:
         task=dataclasses.replace(_trial_result().task, index=6)), parent_config=0)
     basin, basin_cfg = basin_records(_basin_result(), end_config=ConfigRef(1))
     stage = StageRecord(stage=2, lambda_k=2.0, lambda_next=2.5, mode="adaptive",
-                        pilot_maxima=[2.5, 2.75], note="quantile 0.75")
+                        pilot_maxima=[2.5, 2.75], note="quantile 0.75", target_successes=7)
     with _store(path) as st:
         st.commit(trials=[trial, untraced], basin=[basin], stages=[stage],
                   configs=[trial_cfg, basin_cfg])
@@ -290,8 +291,16 @@ def test_records_round_trip_through_the_derived_conversions(tmp_path: Path) -> N
     assert t0.parent_key == ("trial", 1, 9) and t0.trace.tolist() == [1.0, 1.5, 2.25]
     assert t1.trace is None and t1.landing_config == -1
     assert b0.histogram.same_as(_basin_result().histogram) and b0.end_config == 1
-    assert s0.pilot_maxima.tolist() == [2.5, 2.75] and s0.note == "quantile 0.75"
+    assert s0.pilot_maxima.tolist() == [2.5, 2.75] and s0.note == "quantile 0.75" and s0.target_successes == 7
+    assert data.stages["target_successes"].tolist() == [7]
     assert type(t0.stage) is int and type(t0.kind) is str and type(b0.armed_end) is bool
+
+
+def test_a_stage_target_is_0_or_more_or_not_recorded() -> None:
+    for ok in (-1, 0, 1, 250):
+        assert StageRecord(0, 1.0, 2.0, "fixed", target_successes=ok).target_successes == ok
+    with pytest.raises(ValueError, match="target_successes must be >= 0"):
+        StageRecord(0, 1.0, 2.0, "fixed", target_successes=-2)
 
 
 def test_files_of_the_first_release_read_with_the_declared_legacy_values(tmp_path: Path) -> None:
@@ -317,7 +326,8 @@ def test_files_of_the_first_release_read_with_the_declared_legacy_values(tmp_pat
         (old_basin,) = st.basin_segments()
         for a, b in zip(st.trials(), new["trials"]):
             assert a.same_as(b)
-        assert all(a.same_as(b) for a, b in zip(st.stages(), new["stages"]))
+        assert all(a.same_as(dataclasses.replace(b, target_successes=-1))
+                   for a, b in zip(st.stages(), new["stages"]))
         assert st.config_index().tolist() == new["index"].tolist()
     expected = dataclasses.replace(new["basin"][0], armed_steps=-1, armed_max=math.nan,
                                    histogram=None)

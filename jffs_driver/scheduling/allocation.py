@@ -61,9 +61,16 @@ def stage_target(config: Any, state: Any, stage: Any, lambda_next: Optional[floa
 
 
 def stage_rule(config: Any, state: Any, stage: Any) -> StopRule:
-    """The stop rule ``stage`` runs under: the configuration's, or under the optimal allocation
-    the success target t_k of :func:`stage_target` with ``min_trials`` and ``max_trials``."""
+    """The stop rule ``stage`` runs under, with ``min_trials`` and ``max_trials``.
+
+    Its success target is the one stored with the milestone (``stage.target_successes``); for
+    stores written before targets were stored: the configuration's, or under the optimal
+    allocation t_k of :func:`stage_target`, recomputed from the pilots as the writer did.
+    """
     st = config.stages
+    recorded = int(getattr(stage, "target_successes", -1))
+    if recorded >= 0:
+        return StopRule(recorded, st.min_trials, st.max_trials)
     if not is_optimal(config):
         return StopRule(st.target_successes, st.min_trials, st.max_trials)
     return StopRule(stage_target(config, state, stage).successes, st.min_trials, st.max_trials)

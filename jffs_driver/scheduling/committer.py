@@ -172,7 +172,7 @@ class OrderedCommitter:
             (stage.pilots if t.kind == "pilot" else stage.trials).append(t)
         if stage.lambda_next is not None and len(stage.trials) > n_before:
             st = self.config.stages
-            if is_optimal(self.config):  # the stage's own rule (set once: it cannot change)
+            if is_optimal(self.config) or stage.rule is not None:  # the stage's own rule (set once)
                 if stage.rule is None:
                     stage.rule = stage_rule(self.config, self._state, stage)
                 rule = stage.rule

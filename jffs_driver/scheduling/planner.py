@@ -169,7 +169,8 @@ class StagePlanner:
         if ifc.mode == "fixed" and not optimal:
             pl = fixed_milestone(ifc.milestones, stage.stage, ifc.lambda_b)
             return Plan(placement=MilestonePlacement(
-                StageRecord(stage.stage, stage.lambda_k, pl.lambda_next, "fixed", note=pl.note)))
+                StageRecord(stage.stage, stage.lambda_k, pl.lambda_next, "fixed", note=pl.note,
+                            target_successes=cfg.stages.target_successes)))
         # Pilots place the milestone (adaptive) and, under the optimal allocation, estimate p_k
         # and the steps per trial that size the stage (fixed milestones too).
         if len(stage.pilots) < ifc.pilot_trials:
@@ -179,11 +180,14 @@ class StagePlanner:
             pl = fixed_milestone(ifc.milestones, stage.stage, ifc.lambda_b)
         else:
             pl = place_milestone(stage.pool_lambdas, maxima, ifc.target_p, ifc.min_spacing, ifc.lambda_b)
-        record = StageRecord(stage.stage, stage.lambda_k, pl.lambda_next, ifc.mode, pilot_maxima=maxima,
-                             note=pl.note)
         message = f"stage {stage.stage}: milestone lambda_{stage.stage + 1} = {pl.lambda_next:.6g} ({pl.note})"
-        if optimal:
-            message += "; " + stage_target(cfg, state, stage, pl.lambda_next).describe()
+        target = cfg.stages.target_successes
+        if optimal:  # the stage's own t_k, stored with the milestone so that readers never recompute it
+            sized = stage_target(cfg, state, stage, pl.lambda_next)
+            target = sized.successes
+            message += "; " + sized.describe()
+        record = StageRecord(stage.stage, stage.lambda_k, pl.lambda_next, ifc.mode, pilot_maxima=maxima,
+                             note=pl.note, target_successes=target)
         return Plan(placement=MilestonePlacement(record, message))
 
     def _dispatch(self, stage: StageState, kind: str, limit: int, target: float, free: int,

@@ -214,6 +214,8 @@ TABLES: Mapping[str, Table] = {t.path: t for t in (
         _store("commit", _I8), _value("stage", _I8), _value("lambda_k", _F8, "length"),
         _value("lambda_next", _F8, "length"), _value("mode", _S),
         _part("pilot_offset", _I8, "pilot_maxima"), _part("pilot_length", _I8, "pilot_maxima"),
+        # Added after the first schema-1 release: -1 (not recorded) for files written before.
+        _value("target_successes", _I8, legacy=-1),
     ), StageRecord, elsewhere=("note",)),
     Table(CONFIG_INDEX, (
         _store("id", _I8), _part("origin", _O, "key"), _part("a", _I8, "key"),

@@ -255,6 +255,14 @@ class StageRecord:
         Maximum lambda of each pilot trajectory (float64, length units; empty for fixed).
     note
         Free text explaining the placement (quantile used, clipping ...).
+    target_successes
+        Success target t_k of the stage's stop rule, fixed with the milestone (before the
+        stage's first trial): the configuration's ``stages.target_successes`` (0: none, the
+        stage runs ``max_trials``), or under
+        ``allocation = "optimal"`` the stage's own, sized from its pilots. Readers close the
+        stage with this target, so a later change of the sizing formulas cannot change which
+        trials count. -1: not recorded (stores written before this field; the reader derives
+        it from the configuration and the pilots as the writer did).
     """
 
     stage: int
@@ -263,6 +271,7 @@ class StageRecord:
     mode: str
     pilot_maxima: np.ndarray = field(default_factory=lambda: np.zeros(0))
     note: str = ""
+    target_successes: int = -1
 
     def __post_init__(self) -> None:
         _set(self, "stage", int(self.stage))
@@ -274,6 +283,10 @@ class StageRecord:
         maxima.setflags(write=False)
         _set(self, "pilot_maxima", maxima)
         _set(self, "note", str(self.note))
+        _set(self, "target_successes", int(self.target_successes))
+        if self.target_successes < -1:
+            raise ValueError("StageRecord.target_successes must be >= 0 (0: no target, the stage runs "
+                             f"max_trials), or -1 (not recorded), got {self.target_successes}")
 
     def same_as(self, other: "StageRecord") -> bool:
         """True when every field is equal (pilot maxima bit for bit)."""
