@@ -262,6 +262,36 @@ def test_old_store_without_digests_stays_readable(tmp_path: Path, capsys) -> Non
     assert report.ok and report.count("ok") == 1 and report.intact_commits == 7
 
 
+@pytest.mark.parametrize("table, column, value, what", [
+    ("stages/table", "mode", b"bogus", "stage record does not decode: StageRecord.mode"),
+    ("stages/table", "target_successes", -5, "stage record does not decode: StageRecord.target_successes"),
+    ("trials/table", "outcome", b"maybe", "trial record does not decode"),
+    ("basin/table", "event", b"nowhere", "basin segment record does not decode"),
+])
+def test_an_impossible_value_in_an_old_file_is_damage_not_an_internal_error(
+        tmp_path: Path, capsys, table: str, column: str, value: object, what: str) -> None:
+    """Files without digests (older stores, hand edits) can hold a value no record accepts: the
+    readers report that file as damaged (exit 4, named, nothing changed) and verify lists it;
+    before, the record's ValueError ended as an internal error (exit 70)."""
+    path = build(tmp_path / "old.jffs", commits=6)
+    strip_digests(path)
+    (seg,) = sorted((path / "segments").glob("seg-*.h5"))[-1:]  # commit 6: it has a stage record
+    with h5py.File(seg, "r+") as f:
+        rows = f[table][()]
+        rows[column][0] = value
+        f[table][...] = rows
+    before = tree_digest(path)
+    with pytest.raises(DamagedFileError, match=what) as err:
+        content(path)
+    assert err.value.file == seg and err.value.exit_code == 4
+    with pytest.raises(SystemExit) as done:
+        main(["verify", str(path)])
+    assert done.value.code == 4
+    out = capsys.readouterr().out
+    assert f"segments/{seg.name}: a {what}" in out, out
+    assert tree_digest(path) == before
+
+
 def test_export_and_analyses_refuse_outputs_inside_a_store(tmp_path: Path, capsys) -> None:
     path = build(tmp_path / "s.jffs", commits=6)
     before = tree_digest(path)

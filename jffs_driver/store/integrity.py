@@ -161,6 +161,17 @@ def _consistency(d: DataFile, name: str) -> list[str]:
         out.append("a stage's pilot maxima lie outside the stored ones")
     if len(d.notes) != d.stages.size:
         out.append("stage notes do not match the stage records")
+    if out:
+        return out
+    # Every row must make a valid record (the writer validated each): a value out of its
+    # field's range or an unknown label is damage that digests cannot see in older files.
+    for what, convert in (("trial", lambda: L.trials_from_rows(d.trials, None)),
+                          ("basin segment", lambda: L.basin_from_rows(d.basin, None)),
+                          ("stage", lambda: L.stages_from_rows(d.stages, d.pilot_maxima, d.notes))):
+        try:
+            convert()
+        except (ValueError, TypeError) as exc:
+            out.append(f"a {what} record does not decode: {exc}")
     return out
 
 

@@ -26,7 +26,7 @@ from . import queries
 from .catalog import Catalog
 from .durable import WriterLock, deferred_signals, fsync_dir, write_bytes_atomically
 from .datafile import DataFile
-from .digest import check_file
+from .digest import DamagedFileError, check_file
 from .header import load_header, make_header, write_header
 from .identity import Identities, resolver
 from .records import (
@@ -386,7 +386,7 @@ class CampaignStore:
                         flat = read_traces(d, open_segments.get(d.path))
                     elif traces:
                         flat = np.zeros(0)
-                    out.extend(L.trials_from_rows(rows, flat))
+                    out.extend(_decoded(d, "trial", lambda: L.trials_from_rows(rows, flat)))
             return out
         return self._retry(load)
 
@@ -401,7 +401,12 @@ class CampaignStore:
         """
         self._check_open()
         if not histograms:
-            return L.basin_from_rows(self._catalog.table("basin"))
+            try:
+                return L.basin_from_rows(self._catalog.table("basin"))
+            except (ValueError, TypeError):  # name the file that holds the bad row
+                for d in self._catalog.files:
+                    _decoded(d, "basin segment", lambda: L.basin_from_rows(d.basin))
+                raise
 
         def load() -> list[BasinSegmentRecord]:
             out: list[BasinSegmentRecord] = []
@@ -411,7 +416,7 @@ class CampaignStore:
                     if not d.basin.size:
                         continue
                     flat = read_basin_hist(d, open_segments.get(d.path)) if d.n_hist else None
-                    out.extend(L.basin_from_rows(d.basin, flat))
+                    out.extend(_decoded(d, "basin segment", lambda: L.basin_from_rows(d.basin, flat)))
             return out
         return self._retry(load)
 
@@ -420,7 +425,7 @@ class CampaignStore:
         self._check_open()
         out: list[StageRecord] = []
         for d in self._catalog.files:
-            out.extend(L.stages_from_rows(d.stages, d.pilot_maxima, d.notes))
+            out.extend(_decoded(d, "stage", lambda: L.stages_from_rows(d.stages, d.pilot_maxima, d.notes)))
         return out
 
     def config_index(self) -> np.ndarray:
@@ -521,3 +526,14 @@ class CampaignStore:
                         read_state(d.path, int(row["id"]), int(row["step"]), float(row["time"]))
             return self.n_configs
         return self._retry(run)
+
+
+def _decoded(d: DataFile, what: str, convert: Any) -> list:
+    """``convert()``: records from the rows of data file ``d``. A row that no record accepts (a
+    value outside its field's range, an unknown label) can only come from a damaged or
+    hand-edited file (the writer validates every record): it is reported as a damaged file,
+    never as an internal error."""
+    try:
+        return list(convert())
+    except (ValueError, TypeError) as exc:
+        raise DamagedFileError(d.path, f"a {what} record does not decode: {exc}") from None
