@@ -14,6 +14,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .config import CampaignConfig
+from .errors import StoreError
 from .ffs.sampler import stage_closing_count
 from .ffs.stop_rule import StopRule, unbiased_p
 from .ffs.tasks import BasinEvent
@@ -142,7 +143,7 @@ class CampaignState:
         st_cfg = config.stages
         for k in range(config.interfaces.max_stages):
             stage = StageState(stage=k, lambda_k=lambda_k, pool_ids=pool_ids,
-                               pool_lambdas=[lambdas[i] for i in pool_ids])
+                               pool_lambdas=_pool_lambdas(pool_ids, lambdas, k))
             stage.pilots = sorted(by_stage.get((k, "pilot"), []), key=lambda t: t.index)
             stage.trials = sorted(by_stage.get((k, "trial"), []), key=lambda t: t.index)
             rec = stage_records.get(k)
@@ -240,3 +241,18 @@ def pool_positions(state: CampaignState) -> tuple[np.ndarray, np.ndarray, np.nda
             nxt += int(ok)
     return (np.asarray(stage_l, dtype=np.int64), np.asarray(parent_l, dtype=np.int64),
             np.asarray(succ_l, dtype=bool), np.asarray(land_l, dtype=np.int64))
+
+
+def _pool_lambdas(pool_ids: list[int], lambdas: dict[int, float], stage: int) -> list[float]:
+    """Order parameters of a stage's starting pool from the configuration index.
+
+    A crossing or landing that names a configuration the index lacks can only come from a
+    damaged or hand-edited file (the writer resolves every reference): a store error, not a
+    KeyError deep inside an analysis.
+    """
+    missing = [i for i in pool_ids if i not in lambdas]
+    if missing:
+        raise StoreError(f"the store is damaged: stage {stage}'s starting configuration {missing[0]} is not in "
+                         "its configuration index; `jffs verify STORE` lists what is intact and `jffs salvage "
+                         "STORE NEW_STORE` copies it into a store that `jffs run` continues")
+    return [lambdas[i] for i in pool_ids]

@@ -144,3 +144,64 @@ def test_stage_cap_exits_1_and_complete_exits_0(tmp_path: Path) -> None:
     ok = _jffs("run", _toy(full, **small), "--quiet")
     assert ok.returncode == 0, ok.stderr
     assert "complete" in _jffs("status", full / "toy.jffs").stdout
+
+
+#: Edits of one row of a digest-less store file (an older store, or a hand edit) that no
+#: writer makes: a negative count, a milestone that is not a number, a crossing naming a
+#: configuration the index lacks, a negative pilot slice, an atom count below one.
+IMPOSSIBLE_ROWS = [
+    ("trials/table", "steps", -5, "trial record does not decode"),
+    ("trials/table", "attempts", 0, "trial record does not decode"),
+    ("basin/table", "steps", -7, "basin segment record does not decode"),
+    ("basin/table", "end_config", 10**9, "is not in its configuration index"),
+    ("stages/table", "lambda_next", float("nan"), "stage record does not decode"),
+    ("stages/table", "pilot_length", -4, None),
+    ("configs/index", "natoms", -1, None),
+]
+
+
+@pytest.fixture(scope="module")
+def toy_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("toy-store")
+    toml = _toy(work, **{"steps_per_run = 40000": "steps_per_run = 1200", "segment_steps = 20000":
+                         "segment_steps = 2000", "target_successes = 50": "target_successes = 10"})
+    proc = _jffs("run", toml, "--quiet", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return work / "toy.jffs"
+
+
+@pytest.mark.lammps  # a toy campaign, but creating its store starts LAMMPS (version record)
+@pytest.mark.parametrize("table, column, value, reader_says", IMPOSSIBLE_ROWS)
+def test_an_impossible_row_is_reported_as_damage_and_changes_nothing(
+        tmp_path: Path, toy_store: Path, table: str, column: str, value: object, reader_says: str | None) -> None:
+    """Readers (``jffs results``, ``jffs status``) end with exit 4 naming the damage where they
+    use the row (before: a KeyError or a silently used value, exit 70 or 0), and ``jffs
+    verify`` lists the file in every case; no file of the store changes."""
+    import hashlib
+    import shutil
+
+    import h5py
+
+    from helpers_store import strip_digests
+
+    store = tmp_path / "toy.jffs"
+    shutil.copytree(toy_store, store)
+    strip_digests(store)
+    seg = sorted((store / "segments").glob("seg-*.h5"))[0]
+    with h5py.File(seg, "r+") as f:
+        rows = f[table][()]
+        rows[column][0] = value
+        f[table][...] = rows
+
+    def digest() -> dict[str, str]:
+        return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(store.rglob("*.h5"))}
+
+    before = digest()
+    for command in ("results", "status"):
+        proc = _jffs(command, store)
+        assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+        if reader_says is not None:
+            assert proc.returncode == 4 and reader_says in proc.stderr, (command, proc.returncode, proc.stderr)
+    verify = _jffs("verify", store)
+    assert verify.returncode == 4 and f"segments/{seg.name}" in verify.stdout, verify.stdout
+    assert digest() == before

@@ -157,8 +157,12 @@ def _consistency(d: DataFile, name: str) -> list[str]:
     b = d.basin[d.basin["hist_bins"] > 0]
     if b.size and (b["hist_offset"].min() < 0 or (b["hist_offset"] + 3 * b["hist_bins"]).max() > d.n_hist):
         out.append("a basin histogram lies outside the stored histograms")
-    if (d.stages["pilot_offset"] + d.stages["pilot_length"]).max(initial=0) > d.pilot_maxima.size:
+    s = d.stages
+    if s.size and (s["pilot_offset"].min() < 0 or s["pilot_length"].min() < 0
+                   or (s["pilot_offset"] + s["pilot_length"]).max() > d.pilot_maxima.size):
         out.append("a stage's pilot maxima lie outside the stored ones")
+    if d.configs.size and d.configs["natoms"].min() < 1:
+        out.append("a configuration has fewer than one atom")
     if len(d.notes) != d.stages.size:
         out.append("stage notes do not match the stage records")
     if out:

@@ -63,6 +63,14 @@ def _ref(value: Any) -> ConfigId:
     return value if isinstance(value, ConfigRef) else int(value)
 
 
+def _at_least(obj: object, names: tuple[str, ...], low: int) -> None:
+    """Counts and numbers that cannot be below ``low`` (a smaller one is a damaged record)."""
+    for name in names:
+        value = getattr(obj, name)
+        if value < low:
+            raise ValueError(f"{type(obj).__name__}.{name} must be >= {low}, got {value}")
+
+
 def _set(obj: object, name: str, value: Any) -> None:
     # Frozen dataclasses normalise their fields in __post_init__ through object.__setattr__.
     object.__setattr__(obj, name, value)
@@ -148,6 +156,8 @@ class TrialRecord:
             _set(self, name, int(getattr(self, name)))
         for name in ("lambda_end", "lambda_max", "wall_s"):
             _set(self, name, float(getattr(self, name)))
+        _at_least(self, ("stage", "index", "steps", "check_interval"), 0)
+        _at_least(self, ("attempts",), 1)
         if self.kind not in TRIAL_KINDS:
             raise ValueError(f"TrialRecord.kind must be one of {TRIAL_KINDS}, got {self.kind!r}")
         _set(self, "outcome", Outcome(self.outcome))
@@ -217,6 +227,8 @@ class BasinSegmentRecord:
             _set(self, name, int(getattr(self, name)))
         for name in ("lambda_end", "wall_s", "armed_max"):
             _set(self, name, float(getattr(self, name)))
+        _at_least(self, ("run", "segment", "steps"), 0)
+        _at_least(self, ("armed_steps",), -1)
         _set(self, "armed_start", bool(self.armed_start))
         _set(self, "armed_end", bool(self.armed_end))
         _set(self, "event", BasinEvent(self.event))
@@ -277,6 +289,9 @@ class StageRecord:
         _set(self, "stage", int(self.stage))
         _set(self, "lambda_k", float(self.lambda_k))
         _set(self, "lambda_next", float(self.lambda_next))
+        _at_least(self, ("stage",), 0)
+        if math.isnan(self.lambda_k) or math.isnan(self.lambda_next):
+            raise ValueError(f"StageRecord milestones must be numbers, got {self.lambda_k} -> {self.lambda_next}")
         if self.mode not in STAGE_MODES:
             raise ValueError(f"StageRecord.mode must be one of {STAGE_MODES}, got {self.mode!r}")
         maxima = np.array(self.pilot_maxima, dtype=np.float64).reshape(-1)
