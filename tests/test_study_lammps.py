@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from test_study import TWO_BOXES, _study
+from test_study import _study
+
+#: Two boxes of different areas: the tiny preset's 9 x 5 cells and 11 x 5 (the quick tests'
+#: 13 x 7 box doubles the atoms, and the campaign time, without testing more plumbing).
+TWO_BOXES = '[[box]]\nname = "small"\n[[box]]\nname = "wide"\nnx_cells = 11\nny_cells = 5\n'
 
 
 def _jffs(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
