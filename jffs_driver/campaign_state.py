@@ -15,7 +15,6 @@ import numpy as np
 
 from .config import CampaignConfig
 from .errors import StoreError
-from .ffs.sampler import stage_closing_count
 from .ffs.stop_rule import StopRule, unbiased_p
 from .ffs.tasks import BasinEvent
 
@@ -66,11 +65,9 @@ class StageState:
     pilots: list[Any] = field(default_factory=list)
     trials: list[Any] = field(default_factory=list)
     closing: Optional[int] = None
-    #: The stage's own stop rule (``allocation = "optimal"``, or a recorded target that is not
-    #: the configuration's); None: the campaign's.
+    #: The rule the stage closes under, set with its milestone (its stored success target);
+    #: None before the milestone is placed.
     rule: Optional[StopRule] = None
-    #: Success target stored with the milestone (StageRecord.target_successes); -1: not recorded.
-    target_successes: int = -1
 
     @property
     def counted(self) -> list[Any]:
@@ -140,7 +137,6 @@ class CampaignState:
             by_stage.setdefault((t.stage, t.kind), []).append(t)
         pool_ids = [c for (_r, _s, c) in sorted(crossings)]
         lambda_k = config.interfaces.lambda_0
-        st_cfg = config.stages
         for k in range(config.interfaces.max_stages):
             stage = StageState(stage=k, lambda_k=lambda_k, pool_ids=pool_ids,
                                pool_lambdas=_pool_lambdas(pool_ids, lambdas, k))
@@ -151,17 +147,10 @@ class CampaignState:
                 stage.lambda_next = rec.lambda_next
                 stage.mode = rec.mode
                 stage.final = rec.lambda_next >= config.interfaces.lambda_b
-                stage.target_successes = rec.target_successes
-                own = rec.target_successes not in (-1, st_cfg.target_successes)
-                if st_cfg.allocation == "optimal" or own:  # t_k, fixed before the stage's first trial
-                    from .scheduling.allocation import stage_rule  # noqa: PLC0415
+                from .scheduling.allocation import stage_rule  # noqa: PLC0415
 
-                    stage.rule = stage_rule(config, state, stage)
-                    stage.closing = stage.rule.closing_count([t.outcome.succeeded for t in stage.trials])
-                else:
-                    stage.closing = stage_closing_count(
-                        [t.outcome.succeeded for t in stage.trials], st_cfg.target_successes,
-                        st_cfg.min_trials, st_cfg.max_trials)
+                stage.rule = stage_rule(config, state, stage, rec.target_successes)
+                stage.closing = stage.rule.closing_count([t.outcome.succeeded for t in stage.trials])
             state.stages.append(stage)
             if stage.closing is None or stage.final or stage.successes == 0:
                 break

@@ -60,15 +60,15 @@ def stage_target(config: Any, state: Any, stage: Any, lambda_next: Optional[floa
         max_trials=st.max_trials)
 
 
-def stage_rule(config: Any, state: Any, stage: Any) -> StopRule:
+def stage_rule(config: Any, state: Any, stage: Any, recorded: int = -1) -> StopRule:
     """The stop rule ``stage`` runs under, with ``min_trials`` and ``max_trials``.
 
-    Its success target is the one stored with the milestone (``stage.target_successes``); for
-    stores written before targets were stored: the configuration's, or under the optimal
-    allocation t_k of :func:`stage_target`, recomputed from the pilots as the writer did.
+    Its success target is ``recorded``, the one stored with the milestone
+    (StageRecord.target_successes); -1 (stores written before targets were stored): the
+    configuration's, or under the optimal allocation t_k of :func:`stage_target`, recomputed
+    from the pilots as the writer did.
     """
     st = config.stages
-    recorded = int(getattr(stage, "target_successes", -1))
     if recorded >= 0:
         return StopRule(recorded, st.min_trials, st.max_trials)
     if not is_optimal(config):

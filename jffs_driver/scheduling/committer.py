@@ -30,7 +30,7 @@ from ..ffs.tasks import BasinResult, TrialResult
 from ..store.records import (
     BasinSegmentRecord, ConfigRecord, ConfigRef, StageRecord, TrialRecord, basin_records, trial_records,
 )
-from .allocation import is_optimal, stage_rule
+from .allocation import stage_rule
 from .planner import ConfigKey, TaskResult, TrialKey
 from .snapshot_cache import SnapshotCache
 
@@ -171,13 +171,9 @@ class OrderedCommitter:
         for t in trials:
             (stage.pilots if t.kind == "pilot" else stage.trials).append(t)
         if stage.lambda_next is not None and len(stage.trials) > n_before:
-            st = self.config.stages
-            if is_optimal(self.config) or stage.rule is not None:  # the stage's own rule (set once)
-                if stage.rule is None:
-                    stage.rule = stage_rule(self.config, self._state, stage)
-                rule = stage.rule
-            else:
-                rule = StopRule(st.target_successes, st.min_trials, st.max_trials)
+            if stage.rule is None:  # set with the milestone (CampaignState.from_records)
+                stage.rule = stage_rule(self.config, self._state, stage)
+            rule = stage.rule
             stage.closing = self._closing_from(stage, n_before, rule)
             if stage.closing is not None:  # the next stage's pool is built from this one
                 self._state = None
